@@ -1,0 +1,112 @@
+"""``deltapref data ...``: make, look at, check, convert and split preference data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import option
+from .loading import load_preferences, save_dataset, write_jsonl
+from .splits import split_by_difficulty
+from .synthetic import SyntheticTaskConfig, write_task
+from .tokenization import length_stats
+
+
+@dataclass
+class SynthConfig(SyntheticTaskConfig):
+    output_dir: str = option("data/builtin", "where to write the task (JSONL splits, tokenizer/, task.json)")
+
+
+@dataclass
+class SourceConfig:
+    input: str = option(None, "a .jsonl/.json/.parquet file, a saved `datasets` directory or a hub id")
+    format: str = option("auto", "input shape: auto, pairwise, rm-static, ranked, hh, tldr, ultrafeedback")
+    split: str = option("train", "split to read from a hub id or a DatasetDict directory")
+    skip_bad_rows: bool = option(False, "skip invalid rows (counted and reported) instead of stopping")
+
+    def __post_init__(self):
+        if not self.input:
+            raise ValueError("--input is required")
+
+    def load(self):
+        return load_preferences(self.input, format=self.format, split=self.split,
+                                skip_bad_rows=self.skip_bad_rows)
+
+
+@dataclass
+class InspectConfig(SourceConfig):
+    rows: int = option(2, "how many normalized rows to print")
+    tokenizer: str = option(None, "tokenizer dir or id for token-length statistics (optional)")
+
+
+@dataclass
+class ConvertConfig(SourceConfig):
+    output: str = option(None, "destination: .jsonl, .json, .parquet, or a directory (save_to_disk)")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.output:
+            raise ValueError("--output is required")
+
+
+@dataclass
+class SplitConfig(SourceConfig):
+    output_dir: str = option(None, "where to write easy.jsonl, hard.jsonl, mixed.jsonl, split_report.json")
+    confidence_field: str = option("confidence", "column holding annotator confidence")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.output_dir:
+            raise ValueError("--output_dir is required")
+
+
+def synth(config: SynthConfig) -> int:
+    summary = write_task(config, config.output_dir)
+    print(f"wrote the built-in gold-reward task to {config.output_dir}")
+    print(json.dumps({k: summary[k] for k in ("sizes", "vocabulary_size", "train_label_noise",
+                                              "train_mean_abs_gold_gap", "gold_reward")}, indent=2))
+    print("label noise by |gold reward gap| (train):")
+    for row in summary["train_label_noise_by_gap"]:
+        high = "inf" if row["gap_high"] is None else f"{row['gap_high']:.2f}"
+        print(f"  [{row['gap_low']:.2f}, {high}): {row['pairs']:5d} pairs, noise {row['noise_rate']:.3f}")
+    return 0
+
+
+def inspect(config: InspectConfig) -> int:
+    dataset, report = config.load()
+    print(report.summary())
+    print(f"columns: {', '.join(dataset.column_names)}")
+    for row in dataset.select(range(min(config.rows, len(dataset)))):
+        print(json.dumps(row, ensure_ascii=False)[:2000])
+    if config.tokenizer:
+        from transformers import AutoTokenizer
+        tokenizer = AutoTokenizer.from_pretrained(config.tokenizer)
+        fields = ("prompt", "chosen", "rejected") if "chosen" in dataset.column_names else ("prompt",)
+        print("token lengths:", json.dumps(length_stats(tokenizer, dataset, fields), indent=2))
+    return 0
+
+
+def validate(config: SourceConfig) -> int:
+    _, report = config.load()
+    print(report.summary())
+    return 0
+
+
+def convert(config: ConvertConfig) -> int:
+    dataset, report = config.load()
+    print(report.summary())
+    print(f"wrote {len(dataset)} rows to {save_dataset(dataset, config.output)}")
+    return 0
+
+
+def split(config: SplitConfig) -> int:
+    dataset, report = config.load()
+    print(report.summary())
+    groups, split_report = split_by_difficulty(dataset.to_list(), confidence_field=config.confidence_field)
+    output_dir = Path(config.output_dir)
+    for name, rows in groups.items():
+        write_jsonl(rows, output_dir / f"{name}.jsonl")
+    (output_dir / "split_report.json").write_text(json.dumps(split_report, indent=2) + "\n")
+    print(json.dumps(split_report, indent=2))
+    return 0

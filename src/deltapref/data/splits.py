@@ -1,0 +1,59 @@
+"""DRDO's easy/hard splits: by annotator confidence and by normalized token edit distance
+between the two responses. *Easy* pairs are above the median on both (confident annotators,
+clearly different responses), *hard* pairs below the median on both; ties with a median go to
+neither, and the counts of every group are reported."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def edit_distance(a: list, b: list) -> int:
+    """Levenshtein distance between two token sequences (insert/delete/substitute cost 1)."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, token in enumerate(a, start=1):
+        current = [i]
+        for j, other in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (token != other)))
+        previous = current
+    return previous[-1]
+
+
+def normalized_edit_distance(a: list, b: list) -> float:
+    """Edit distance divided by the longer length (0 = identical, 1 = nothing shared)."""
+    longest = max(len(a), len(b))
+    return edit_distance(a, b) / longest if longest else 0.0
+
+
+def _text(value) -> str:
+    return " ".join(m["content"] for m in value) if isinstance(value, list) else value
+
+
+def split_by_difficulty(rows: list[dict], *, confidence_field: str = "confidence",
+                        tokenize=str.split) -> tuple[dict[str, list[dict]], dict]:
+    """Group pairs into ``easy``, ``hard`` and ``mixed``; returns the groups and a report with
+    the medians and counts. Each row gains ``edit_distance`` (normalized)."""
+    missing = [i + 1 for i, r in enumerate(rows) if r.get(confidence_field) is None]
+    if missing:
+        raise ValueError(f"rows {missing[:5]}{'...' if len(missing) > 5 else ''} have no "
+                         f"'{confidence_field}' ({len(missing)} in all); splits need it on every row")
+    rows = [dict(r, edit_distance=normalized_edit_distance(tokenize(_text(r["chosen"])),
+                                                           tokenize(_text(r["rejected"]))))
+            for r in rows]
+    confidence_median = float(np.median([r[confidence_field] for r in rows]))
+    distance_median = float(np.median([r["edit_distance"] for r in rows]))
+    groups: dict[str, list[dict]] = {"easy": [], "hard": [], "mixed": []}
+    for row in rows:
+        confidence, distance = row[confidence_field], row["edit_distance"]
+        if confidence > confidence_median and distance > distance_median:
+            groups["easy"].append(row)
+        elif confidence < confidence_median and distance < distance_median:
+            groups["hard"].append(row)
+        else:
+            groups["mixed"].append(row)
+    report = {"rows": len(rows), "confidence_median": confidence_median,
+              "edit_distance_median": distance_median,
+              "counts": {name: len(group) for name, group in groups.items()}}
+    return groups, report

@@ -1,0 +1,115 @@
+import json
+
+import pytest
+
+from deltapref.cli import main
+from deltapref.data import DataError, load_preferences, save_dataset
+
+
+def test_hh_splits_at_last_assistant_turn(fixtures):
+    ds, report = load_preferences(str(fixtures / "hh.jsonl"))
+    assert report.kept == 2 and report.skipped == 0
+    row = ds[0]
+    assert row["prompt"].endswith("\n\nHuman: And then?\n\nAssistant:")
+    assert row["chosen"] == " Knead it, let it rise, and bake at 220C."
+    assert row["rejected"] == " I don't know."
+    assert ds[1]["prompt"] == "\n\nHuman: Is it safe to swim after eating?\n\nAssistant:"
+
+
+def test_rm_static_passes_through(fixtures):
+    ds, _ = load_preferences(str(fixtures / "rm_static.jsonl"), format="rm-static")
+    assert ds.to_list()[1] == {"prompt": "\n\nHuman: What is 2+2?\n\nAssistant:", "chosen": " 4.",
+                               "rejected": " 5."}
+
+
+def test_tldr_uses_choice_and_confidence(fixtures):
+    ds, _ = load_preferences(str(fixtures / "tldr.jsonl"))
+    first, second = ds.to_list()
+    assert first["chosen"] == " New cat, jealous dog, what do?"
+    assert first["rejected"] == " My dog hates my new cat."
+    assert first["confidence"] == 7 and first["id"] == "t3_1"
+    assert first["prompt"].startswith("SUBREDDIT: r/pets\nTITLE: Pet trouble\nPOST: I adopted")
+    assert first["prompt"].endswith("TL;DR:")
+    assert second["chosen"] == " Failed test twice, how to stay calm?" and second["confidence"] == 3
+
+
+def test_ultrafeedback_becomes_messages_with_scores(fixtures):
+    ds, _ = load_preferences(str(fixtures / "ultrafeedback.json"))
+    row = ds[0]
+    assert row["prompt"] == [{"role": "user", "content": "Write a haiku about rain."}]
+    assert row["chosen"] == [{"role": "assistant", "content": "Soft rain on the roof / ..."}]
+    assert row["rejected"] == [{"role": "assistant", "content": "Rain is wet."}]
+    assert (row["chosen_score"], row["rejected_score"], row["id"]) == (8.5, 3.0, "p1")
+
+
+def test_ranked_lists(fixtures):
+    ds, _ = load_preferences(str(fixtures / "ranked.jsonl"))
+    assert ds[0]["scores"] == [0.5, -1.2, 1.1] and len(ds[0]["responses"]) == 3
+
+
+def test_broken_line_is_named(fixtures):
+    with pytest.raises(DataError) as error:
+        load_preferences(str(fixtures / "broken.jsonl"))
+    assert error.value.row == 7 and error.value.field == "rejected"
+    assert "broken.jsonl" in str(error.value) and "row 7" in str(error.value)
+
+
+def test_skipping_counts_and_reports(fixtures):
+    ds, report = load_preferences(str(fixtures / "broken.jsonl"), skip_bad_rows=True)
+    assert len(ds) == 8 and report.kept == 8 and report.skipped == 2
+    assert report.reasons == {"rejected: is missing": 1, "rejected: is identical to 'chosen'": 1}
+    assert "skipped 2" in report.summary()
+
+
+@pytest.mark.parametrize("row, field, words", [
+    ({"prompt": "p", "chosen": "a", "rejected": ""}, "rejected", "empty"),
+    ({"prompt": "p", "chosen": 3, "rejected": "b"}, "chosen", "string or a list"),
+    ({"prompt": "p", "chosen": "a", "rejected": "b", "confidence": float("nan")}, "confidence", "finite"),
+    ({"prompt": "p", "chosen": [{"role": "bot", "content": "x"}], "rejected": "b"}, "chosen", "unknown role"),
+])
+def test_bad_fields_are_named(tmp_path, row, field, words):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"prompt": "ok", "chosen": "x", "rejected": "y"}) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(DataError) as error:
+        load_preferences(str(path), format="pairwise")
+    assert (error.value.row, error.value.field) == (2, field)
+    assert words in str(error.value)
+
+
+def test_invalid_json_and_mixed_kinds(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"prompt": "a", "chosen": "b", "rejected": "c"}\n{not json\n')
+    with pytest.raises(DataError, match="row 2.*not valid JSON"):
+        load_preferences(str(path))
+    path.write_text(json.dumps({"prompt": "a", "chosen": "b", "rejected": "c"}) + "\n" +
+                    json.dumps({"prompt": "a", "chosen": [{"role": "assistant", "content": "b"}],
+                                "rejected": [{"role": "assistant", "content": "c"}]}) + "\n")
+    with pytest.raises(DataError, match="row 2, field 'chosen'.*row 1 holds str"):
+        load_preferences(str(path), format="pairwise")
+
+
+@pytest.mark.parametrize("name", ["out.jsonl", "out.jsonl.gz", "out.json", "out.parquet", "out_dir"])
+def test_save_and_reload_round_trip(fixtures, tmp_path, name):
+    ds, _ = load_preferences(str(fixtures / "tldr.jsonl"))
+    save_dataset(ds, tmp_path / name)
+    again, _ = load_preferences(str(tmp_path / name))
+    assert again.to_list() == ds.to_list()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_cli_validate_exit_codes(fixtures, capsys):
+    assert main(["data", "validate", "--input", str(fixtures / "broken.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert "row 7" in err and "'rejected'" in err
+    assert main(["data", "validate", "--input", str(fixtures / "broken.jsonl"), "--skip_bad_rows"]) == 0
+    out = capsys.readouterr().out
+    assert "kept 8 rows, skipped 2" in out and "is identical" in out
+    assert main(["data", "validate"]) == 2  # missing --input is a usage error
+
+
+def test_cli_convert_and_inspect(fixtures, tmp_path, capsys):
+    out = tmp_path / "hh.parquet"
+    assert main(["data", "convert", "--input", str(fixtures / "hh.jsonl"), "--output", str(out)]) == 0
+    assert main(["data", "inspect", "--input", str(out), "--rows", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "columns: prompt, chosen, rejected" in printed and "Knead it" in printed

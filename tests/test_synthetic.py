@@ -1,0 +1,71 @@
+import json
+
+import pytest
+from transformers import AutoTokenizer
+
+from deltapref.cli import main
+from deltapref.data.synthetic import (SyntheticTaskConfig, generate_task, gold_reward,
+                                      label_noise_by_gap, write_task)
+
+
+def test_gold_reward_hand_values():
+    prompt = "tell me about cat dog ?"
+    # 10 words: 4 on-topic (cat, dog, horse, cat), 1 off-topic (rain), 2 positive, 1 negative
+    response = "cat dog horse cat rain good great bad the a ."
+    expected = 3.0 * (4 - 1) / 10 + 1.5 * (2 - 1) / 10 + 0.5 - 0.0
+    assert gold_reward(prompt, response) == pytest.approx(expected)
+    # length penalty, no grounding, off-topic only
+    assert gold_reward(prompt, "rain snow .") == pytest.approx(3.0 * -2 / 2 - 0.15 * 8)
+
+
+def test_same_seed_gives_identical_bytes(tmp_path):
+    config = SyntheticTaskConfig(seed=3, n_train=50, n_test=10)
+    write_task(config, tmp_path / "a")
+    write_task(config, tmp_path / "b")
+    for name in ("train", "test", "ranked_train", "ranked_test"):
+        assert (tmp_path / "a" / f"{name}.jsonl").read_bytes() == (tmp_path / "b" / f"{name}.jsonl").read_bytes()
+    other = generate_task(SyntheticTaskConfig(seed=4, n_train=50, n_test=10))
+    assert other["train"] != generate_task(config)["train"]
+
+
+def test_label_noise_rises_as_gold_gap_shrinks():
+    rows = generate_task(SyntheticTaskConfig(seed=0, n_train=3000, n_test=1))["train"]
+    table = label_noise_by_gap(rows, edges=(0.0, 0.5, 1.0, 2.0, float("inf")))
+    rates = [bucket["noise_rate"] for bucket in table]
+    assert all(bucket["pairs"] > 200 for bucket in table)
+    assert rates == sorted(rates, reverse=True), rates
+    assert rates[0] > 0.2 and rates[-1] < 0.05
+
+
+def test_labels_follow_bradley_terry_temperature():
+    cold = generate_task(SyntheticTaskConfig(seed=1, n_train=1500, n_test=1, temperature=0.1))["train"]
+    hot = generate_task(SyntheticTaskConfig(seed=1, n_train=1500, n_test=1, temperature=2.0))["train"]
+    noise = [sum(r["gold_reward_chosen"] < r["gold_reward_rejected"] for r in rows) / len(rows) for rows in (cold, hot)]
+    assert noise[0] < 0.08 < 0.25 < noise[1]
+
+
+def test_confidence_tracks_gap_and_ranked_lists():
+    task = generate_task(SyntheticTaskConfig(seed=2, n_train=800, n_test=1, k_ranked=5))
+    rows = task["train"]
+    gap = lambda r: abs(r["gold_reward_chosen"] - r["gold_reward_rejected"])  # noqa: E731
+    high = [gap(r) for r in rows if r["confidence"] >= 8]
+    low = [gap(r) for r in rows if r["confidence"] <= 3]
+    assert sum(high) / len(high) > 2 * sum(low) / len(low)
+    assert all(len(r["responses"]) == len(r["scores"]) == 5 for r in task["ranked_train"])
+
+
+def test_tokenizer_reloads_and_round_trips(builtin_task):
+    tokenizer = AutoTokenizer.from_pretrained(str(builtin_task / "tokenizer"))
+    row = json.loads((builtin_task / "train.jsonl").read_text().splitlines()[0])
+    ids = tokenizer(row["chosen"], add_special_tokens=False)["input_ids"]
+    assert tokenizer.unk_token_id not in ids
+    assert tokenizer.decode(ids) == row["chosen"]
+    assert tokenizer.eos_token_id is not None and tokenizer.pad_token_id is not None
+
+
+def test_cli_synth(tmp_path, capsys):
+    assert main(["data", "synth", "--output_dir", str(tmp_path), "--n_train", "30", "--n_test", "5"]) == 0
+    assert "label noise by |gold reward gap|" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "task.json").read_text())
+    assert summary["sizes"] == {"train": 30, "ranked_train": 30, "test": 5, "ranked_test": 5}
+    assert main(["data", "synth", "--output_dir", str(tmp_path), "--temperature", "0"]) == 2

@@ -1,0 +1,85 @@
+import pytest
+from transformers import AutoTokenizer
+
+from deltapref.config import parse_config
+from deltapref.data import TokenizationConfig, encode_pair, normalized_edit_distance, split_by_difficulty
+from deltapref.data.splits import edit_distance
+from deltapref.data.synthetic import SyntheticTaskConfig
+
+
+@pytest.fixture(scope="module")
+def tokenizer(builtin_task):
+    return AutoTokenizer.from_pretrained(str(builtin_task / "tokenizer"))
+
+
+def test_pair_boundaries_are_exact(tokenizer):
+    row = {"prompt": "tell me about cat ?", "chosen": "cat good .", "rejected": "rain ."}
+    out = encode_pair(tokenizer, row, TokenizationConfig(max_length=64, max_prompt_length=32))
+    assert out["prompt_ids"][0] == tokenizer.bos_token_id
+    assert tokenizer.decode(out["prompt_ids"][1:]) == "tell me about cat ?"
+    assert out["chosen_ids"][-1] == tokenizer.eos_token_id
+    assert tokenizer.decode(out["chosen_ids"][:-1]) == "cat good ."
+    assert tokenizer.decode(out["rejected_ids"][:-1]) == "rain ."
+
+
+def test_truncation_keeps_the_response(tokenizer):
+    row = {"prompt": "tell me about " + "cat " * 20 + "?", "chosen": "dog " * 6 + ".", "rejected": "cow ."}
+    out = encode_pair(tokenizer, row, TokenizationConfig(max_length=12, max_prompt_length=4))
+    assert len(out["prompt_ids"]) == 4 and tokenizer.decode(out["prompt_ids"][-1:]) == "?"
+    assert len(out["chosen_ids"]) == 8  # 6 words, '.', eos: all kept
+    kept_start = encode_pair(tokenizer, row, TokenizationConfig(12, 4, "keep_start"))
+    assert kept_start["prompt_ids"][0] == tokenizer.bos_token_id
+    long = dict(row, chosen="dog " * 30)
+    out = encode_pair(tokenizer, long, TokenizationConfig(max_length=12, max_prompt_length=4))
+    assert len(out["prompt_ids"]) + len(out["chosen_ids"]) == 12
+
+
+def test_chat_messages_use_the_template(tokenizer):
+    tokenizer = tokenizer.__class__.from_pretrained(tokenizer.name_or_path)
+    tokenizer.chat_template = ("{% for m in messages %}<s> {{ m['content'] }} </s> {% endfor %}"
+                               "{% if add_generation_prompt %}<s> {% endif %}")
+    row = {"prompt": [{"role": "user", "content": "cat ?"}],
+           "chosen": [{"role": "assistant", "content": "good cat"}],
+           "rejected": [{"role": "assistant", "content": "bad"}]}
+    out = encode_pair(tokenizer, row, TokenizationConfig(64, 32))
+    assert tokenizer.decode(out["prompt_ids"]) == "<s> cat ? </s> <s>"
+    assert tokenizer.decode(out["chosen_ids"]) == "good cat </s>"
+
+
+def test_edit_distance_hand_values():
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance([], ["a", "b"]) == 2
+    assert normalized_edit_distance("a b c".split(), "a x c d".split()) == pytest.approx(2 / 4)
+    assert normalized_edit_distance([], []) == 0.0
+
+
+def test_split_by_difficulty_counts():
+    rows = [{"prompt": "p", "chosen": "a b c d", "rejected": r, "confidence": c}
+            for r, c in [("a b c d e", 1), ("a b c x", 2), ("w x y z", 9), ("q r s t u v", 8), ("a b c d f", 5)]]
+    groups, report = split_by_difficulty(rows)
+    assert report["confidence_median"] == 5 and report["edit_distance_median"] == pytest.approx(0.25)
+    assert [r["confidence"] for r in groups["easy"]] == [9, 8]
+    assert [r["confidence"] for r in groups["hard"]] == [1]
+    assert report["counts"] == {"easy": 2, "hard": 1, "mixed": 2}
+    with pytest.raises(ValueError, match="have no 'confidence'"):
+        split_by_difficulty([{"prompt": "p", "chosen": "a", "rejected": "b"}])
+
+
+def test_yaml_config_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 7\nn_train: 11\n")
+    (config,) = parse_config([SyntheticTaskConfig], ["--config", str(path), "--n_train", "5"], "t", "")
+    assert (config.seed, config.n_train) == (7, 5)
+    path.write_text("sede: 7\n")
+    with pytest.raises(ValueError, match="unknown option.*sede"):
+        parse_config([SyntheticTaskConfig], ["--config", str(path)], "t", "")
+
+
+def test_cli_split_writes_groups(builtin_task, tmp_path, capsys):
+    from deltapref.cli import main
+    import json
+    assert main(["data", "split", "--input", str(builtin_task / "train.jsonl"), "--output_dir", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "split_report.json").read_text())
+    counts = report["counts"]
+    assert sum(counts.values()) == 400 and counts["easy"] > 0 and counts["hard"] > 0
+    assert len((tmp_path / "easy.jsonl").read_text().splitlines()) == counts["easy"]
