@@ -10,8 +10,12 @@ from importlib import import_module
 
 # command words -> (module, config class names, function name, one-line description)
 COMMANDS: dict[tuple[str, ...], tuple[str, tuple[str, ...], str, str]] = {
+    ("train-scorer",): ("deltapref.scorers.train", ("ScorerConfig", "TrainingArguments"), "train_scorer",
+                        "train a reward model, difference model, oracle or reward-model ensemble"),
     ("demo",): ("deltapref.demo", ("DemoConfig",), "demo",
                 "run the built-in gold-reward task end to end and write its report"),
+    ("score",): ("deltapref.scoring", ("ScoreConfig",), "score",
+                 "annotate pairs with rewards, differences, oracle rewards and coefficients"),
     ("data", "synth"): ("deltapref.data.commands", ("SynthConfig",), "synth",
                         "write the built-in gold-reward task (pairs, ranked lists, tokenizer)"),
     ("data", "inspect"): ("deltapref.data.commands", ("InspectConfig",), "inspect",
@@ -55,9 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     module_name, class_names, function_name, description = spec
     module = import_module(module_name)
     prog = "deltapref " + " ".join(words)
+    types = [getattr(module, name) for name in class_names]
+    defaults = None
+    if "TrainingArguments" in class_names:
+        from .training import TRAINING_DEFAULTS
+        defaults = TRAINING_DEFAULTS
     try:
-        configs = parse_config([getattr(module, name) for name in class_names], argv[len(words):],
-                               prog, description)
+        configs = parse_config(types, argv[len(words):], prog, description, defaults)
+        if "TrainingArguments" in class_names and not configs[-1].output_dir:
+            raise ValueError("--output_dir is required")
     except ValueError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2

