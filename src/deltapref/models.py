@@ -128,15 +128,24 @@ def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask * positions).argmax(dim=1)
 
 
+def unwrap(model):
+    """The underlying transformers model under DDP (``.module``) and PEFT wrappers."""
+    model = getattr(model, "module", model)
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def lm_forward(model, input_ids, attention_mask, position_ids=None, reward: bool = False):
-    """Logits (B, T, V) and, with ``reward``, the reward head on the last real token (B,)."""
-    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask,
-                              position_ids=position_ids).last_hidden_state
-    logits = model.get_output_embeddings()(hidden)
+    """Logits (B, T, V) and, with ``reward``, the reward head on the last real token (B,).
+
+    The model's own forward is called (so DDP and PEFT wrappers do their work); the reward
+    head reads the final hidden state."""
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                output_hidden_states=reward, use_cache=False)
     if not reward:
-        return logits, None
+        return out.logits, None
+    hidden = out.hidden_states[-1]
     last = hidden[torch.arange(hidden.shape[0], device=hidden.device), last_token_index(attention_mask)]
-    return logits, model.reward_head(last).squeeze(-1)
+    return out.logits, unwrap(model).reward_head(last).squeeze(-1)
 
 
 def describe(path: str | Path) -> dict:

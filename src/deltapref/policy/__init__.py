@@ -1,0 +1,2 @@
+"""The policy side: SFT, alignment losses with reward-difference coefficients, reference
+log-probs, generation."""

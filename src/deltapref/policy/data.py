@@ -1,0 +1,92 @@
+"""Tokenized policy batches.
+
+Pairs become one concatenated batch ``[prompt+chosen ; prompt+rejected]`` with a response mask;
+KTO adds a mismatched block ``[prompt_i + chosen_(i+1)]`` for its KL reference point; ranked lists
+(RRHF) become ``B·k`` rows. Extra per-pair numbers (reference log-probs, coefficients, scorer or
+oracle rewards) ride along as tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import datasets
+import torch
+
+from ..batching import join_prompt_responses
+from ..data.tokenization import TokenizationConfig, encode_pair, encode_prompt, encode_response, truncate
+
+PAIR_NUMBERS = ("ref_logp_chosen", "ref_logp_rejected", "ref_logp_kl", "coef", "diff", "reward_chosen",
+                "reward_rejected", "oracle_reward_chosen", "oracle_reward_rejected")
+PAIR_LISTS = ("ensemble_reward_chosen", "ensemble_reward_rejected")
+
+
+def tokenize_pairs(dataset: datasets.Dataset, tokenizer, config: TokenizationConfig,
+                   with_kl: bool = False) -> datasets.Dataset:
+    """Adds ``prompt_ids``, ``chosen_ids``, ``rejected_ids`` (and, ``with_kl``, ``kl_ids``: the next
+    row's chosen response under this row's prompt)."""
+    encoded = dataset.map(lambda row: encode_pair(tokenizer, row, config), desc="tokenizing pairs")
+    if with_kl:
+        chosen = encoded["chosen_ids"]
+        shifted = chosen[1:] + chosen[:1]
+        encoded = encoded.add_column("kl_ids", [truncate(p, c, config)[1] for p, c in zip(encoded["prompt_ids"], shifted)])
+    return encoded
+
+
+def tokenize_ranked(dataset: datasets.Dataset, tokenizer, config: TokenizationConfig) -> datasets.Dataset:
+    """Adds ``prompt_ids`` and ``responses_ids`` (one list per response) to ranked rows."""
+    def encode(row):
+        prompt = encode_prompt(tokenizer, row["prompt"])
+        responses = [encode_response(tokenizer, row["prompt"], r) for r in row["responses"]]
+        prompt, _ = truncate(prompt, max(responses, key=len), config)
+        return {"prompt_ids": prompt, "responses_ids": [truncate(prompt, r, config)[1] for r in responses]}
+    return dataset.map(encode, desc="tokenizing ranked lists")
+
+
+@dataclass
+class PolicyCollator:
+    """Pads a list of tokenized rows into the tensors ``AlignTrainer`` reads."""
+
+    pad_id: int
+    ranked: bool = False
+    with_kl: bool = False
+    chosen_only: bool = False
+    reward_column: str = "scores"
+    numbers: tuple[str, ...] = field(default=PAIR_NUMBERS)
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        if self.ranked:
+            return self._ranked(rows)
+        prompts = [r["prompt_ids"] for r in rows]
+        responses = [r["chosen_ids"] for r in rows]
+        if not self.chosen_only:
+            responses += [r["rejected_ids"] for r in rows]
+        if self.with_kl:
+            responses += [r["kl_ids"] for r in rows]
+        batch = join_prompt_responses(prompts * (len(responses) // len(rows)), responses, self.pad_id)
+        for name in self.numbers:
+            if name in rows[0] and rows[0][name] is not None:
+                batch[name] = torch.tensor([float(r[name]) for r in rows])
+        for name in PAIR_LISTS:
+            if name in rows[0] and rows[0][name] is not None:
+                batch[name] = torch.tensor([r[name] for r in rows], dtype=torch.float32)
+        return batch
+
+    def _ranked(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        k = max(len(r["responses_ids"]) for r in rows)
+        prompts, responses, valid = [], [], []
+        for row in rows:
+            for i in range(k):
+                real = i < len(row["responses_ids"])
+                prompts.append(row["prompt_ids"])
+                responses.append(row["responses_ids"][i] if real else row["responses_ids"][0])
+                valid.append(real)
+        batch = join_prompt_responses(prompts, responses, self.pad_id)
+
+        def matrix(column):
+            return torch.tensor([list(r[column]) + [0.0] * (k - len(r[column])) for r in rows], dtype=torch.float32)
+
+        batch["scores"] = matrix("scores")
+        batch["ranking_rewards"] = matrix(self.reward_column)
+        batch["valid"] = torch.tensor(valid).view(len(rows), k)
+        return batch

@@ -1,0 +1,99 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+
+from conftest import tiny_training_args
+from deltapref.cli import main
+from deltapref.data.schema import DataError
+from deltapref.policy.commands import AlignConfig, run_policy_training
+from deltapref.scoring import meta_path
+
+CASES = [("dpo", None), ("dpo", "diff"), ("dpo", "reward"), ("ipo", None), ("kto", None), ("kto", "diff"),
+         ("edpo", None), ("drdo", None), ("rrhf", None), ("rrhf", "scores")]
+
+
+def run(scored_task, tmp_path, loss, coef=None, name="policy", **args):
+    data = scored_task["ranked"] if loss == "rrhf" else scored_task["data"]
+    config = AlignConfig(model=scored_task["sft"], train_data=data, loss=loss, coef=coef,
+                         **{k: v for k, v in args.items() if k in AlignConfig.__dataclass_fields__})
+    training = {k: v for k, v in args.items() if k not in AlignConfig.__dataclass_fields__}
+    training.setdefault("max_steps", 24)
+    training.setdefault("learning_rate", 5e-4)
+    training.setdefault("lr_scheduler_type", "constant")
+    return run_policy_training(config, tiny_training_args(tmp_path / name, **training), loss)
+
+
+@pytest.mark.parametrize("loss, coef", CASES)
+def test_every_loss_trains_reloads_and_generates(scored_task, tmp_path, loss, coef):
+    summary = run(scored_task, tmp_path, loss, coef, logging_steps=4)
+    curve = [e["loss"] for e in summary["log_history"] if "loss" in e]
+    assert len(curve) == 6 and curve[-1] < curve[0], curve
+    model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "policy"))
+    generated = model.generate(torch.tensor([[2, 10, 11]]), max_new_tokens=5, do_sample=False,
+                               pad_token_id=0, eos_token_id=3)
+    assert generated.shape[1] > 3
+    if coef:
+        assert any("coef_mean" in e for e in summary["log_history"])
+
+
+def test_alpha_zero_equals_plain_method_exactly(scored_task, tmp_path):
+    for loss in ("dpo", "kto"):
+        run(scored_task, tmp_path, loss, None, name=f"{loss}-plain", max_steps=4)
+        run(scored_task, tmp_path, loss, "diff", name=f"{loss}-alpha0", alpha=0.0, max_steps=4)
+        plain = load_file(str(tmp_path / f"{loss}-plain" / "model.safetensors"))
+        weighted = load_file(str(tmp_path / f"{loss}-alpha0" / "model.safetensors"))
+        assert all(torch.equal(plain[k], weighted[k]) for k in plain)
+    run(scored_task, tmp_path, "dpo", "diff", name="alpha1", alpha=1.0, max_steps=4)
+    changed = load_file(str(tmp_path / "alpha1" / "model.safetensors"))
+    assert not all(torch.equal(plain[k], changed[k]) for k in plain)
+
+
+def test_resume_reaches_the_same_weights(scored_task, tmp_path):
+    common = dict(max_steps=8, save_strategy="steps", save_steps=4, data_seed=0)
+    run(scored_task, tmp_path, "dpo", "reward", name="straight", **common)
+    run(scored_task, tmp_path, "dpo", "reward", name="resumed",
+        resume_from_checkpoint=str(tmp_path / "straight" / "checkpoint-4"), **common)
+    a = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "model.safetensors"))
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_reference_columns_from_another_model_are_refused(scored_task, tmp_path):
+    rows = [json.loads(line) for line in open(scored_task["data"])]
+    for row in rows:
+        row.update(ref_logp_chosen=-1.0, ref_logp_rejected=-2.0)
+    path = tmp_path / "with_ref.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    meta_path(path).write_text(json.dumps({"columns": {"ref_logp_chosen": {"model": {"path": "/somewhere/else"}}}}))
+    with pytest.raises(DataError, match="computed by /somewhere/else"):
+        run_policy_training(AlignConfig(model=scored_task["sft"], train_data=str(path), loss="dpo"),
+                            tiny_training_args(tmp_path / "x", max_steps=1), "dpo")
+
+
+def test_missing_columns_are_named(scored_task, builtin_task, tmp_path):
+    with pytest.raises(DataError, match="needs column.*oracle_reward_chosen"):
+        run_policy_training(AlignConfig(model=scored_task["sft"], train_data=str(builtin_task / "train.jsonl"), loss="drdo"),
+                            tiny_training_args(tmp_path / "x", max_steps=1), "drdo")
+
+
+def test_cli_align_and_generate(scored_task, tmp_path, capsys):
+    assert main(["align", "--model", scored_task["sft"], "--train_data", scored_task["data"], "--loss", "dpo",
+                 "--coef", "diff", "--alpha", "0.5", "--output_dir", str(tmp_path / "p"), "--max_steps", "3",
+                 "--disable_tqdm", "true"]) == 0
+    assert "dpo +rc(diff)" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "p" / "train_summary.json").read_text())
+    assert summary["options"]["alpha"] == 0.5 and summary["peak_rss_mb"] > 0
+    assert main(["generate", "--model", str(tmp_path / "p"), "--input", scored_task["test"], "--output",
+                 str(tmp_path / "gen.jsonl"), "--limit", "5", "--num_samples", "2", "--max_new_tokens", "8"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "gen.jsonl").read_text().splitlines()]
+    assert len(rows) == 10 and all(r["completion"] is not None and r["prompt"] for r in rows)
+
+
+def test_lora_trains_and_saves_merged(scored_task, tmp_path):
+    summary = run(scored_task, tmp_path, "dpo", None, name="lora", lora_r=4, max_steps=6)
+    assert summary["steps"] == 6
+    merged = AutoModelForCausalLM.from_pretrained(str(tmp_path / "lora"))
+    assert not any("lora" in name for name in merged.state_dict())
