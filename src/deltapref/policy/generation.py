@@ -34,8 +34,8 @@ class GenerateConfig:
     def __post_init__(self):
         if not self.model or not self.input or not self.output:
             raise ValueError("--model, --input and --output are required")
-        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.num_samples < 1:
-            raise ValueError("need temperature >= 0, 0 < top_p <= 1, num_samples >= 1")
+        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.num_samples < 1 or self.max_new_tokens < 1:
+            raise ValueError("need temperature >= 0, 0 < top_p <= 1, num_samples >= 1, max_new_tokens >= 1")
 
 
 KEEP = ("id", "prompt")

@@ -1,0 +1,204 @@
+"""``deltapref pipeline RECIPE.yaml``: run stages in order, each cached by content.
+
+A recipe::
+
+    output_dir: runs/demo
+    stages:
+      data:  {command: data synth, args: {n_train: 1000}}
+      sft:   {command: sft, args: {model: "tiny:64:2", tokenizer: "{data}/tokenizer",
+                                   train_data: "{data}/train.jsonl"}}
+      gen-sft: {command: generate, args: {model: "{sft}", input: "{data}/test.jsonl",
+                                          output: "{here}/completions.jsonl"}}
+    report: {reward: gold, baselines: [sft]}
+
+``{NAME}`` is the directory of an earlier stage and ``{here}`` the stage's own; a command with an
+``output_dir`` option writes to ``{here}`` unless told otherwise. A stage's cache key hashes its
+command, its resolved arguments and the keys of the stages it reads, so a rerun skips finished
+stages whose inputs did not change and redoes the rest. A stage may set ``launcher`` (e.g.
+``torchrun --nproc_per_node 2``) to run in its own processes. Each stage logs to
+``logs/NAME.log``; a failing stage stops the run and names its log, and the next run resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from . import __version__
+from .config import option
+
+logger = logging.getLogger(__name__)
+PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.-]+)\}")
+MARKER = ".deltapref-stage.json"
+
+
+class PipelineError(RuntimeError):
+    pass
+
+
+@dataclass
+class PipelineConfig:
+    recipe: str = option(None, "recipe YAML file")
+    output_dir: str = option(None, "where stages write (default: the recipe's output_dir)")
+    force: str = option(None, "comma list of stages to rerun even if cached")
+
+    def __post_init__(self):
+        if not self.recipe:
+            raise ValueError("--recipe is required")
+
+
+def load_recipe(path: str | Path) -> dict:
+    recipe = yaml.safe_load(Path(path).read_text())
+    if not isinstance(recipe, dict) or not isinstance(recipe.get("stages"), dict) or not recipe["stages"]:
+        raise PipelineError(f"{path}: a recipe needs a 'stages' mapping of name -> {{command, args}}")
+    for name, stage in recipe["stages"].items():
+        if not isinstance(stage, dict) or "command" not in stage:
+            raise PipelineError(f"{path}: stage '{name}' needs a 'command'")
+    return recipe
+
+
+def _resolve(value, dirs: dict[str, Path], here: Path, stage: str, used: set):
+    if isinstance(value, dict):
+        return {k: _resolve(v, dirs, here, stage, used) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, dirs, here, stage, used) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def swap(match):
+        name = match.group(1)
+        if name == "here":
+            return str(here)
+        if name not in dirs:
+            raise PipelineError(f"stage '{stage}' refers to {{{name}}}, which is not an earlier stage")
+        used.add(name)
+        return str(dirs[name])
+    return PLACEHOLDER.sub(swap, value)
+
+
+def _argv(command: str, args: dict) -> list[str]:
+    argv = command.split()
+    for key, value in args.items():
+        if value is None:
+            continue
+        argv += [f"--{key}", ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    return argv
+
+
+def _has_output_dir(command: str) -> bool:
+    from .cli import COMMANDS
+    from importlib import import_module
+
+    spec = COMMANDS.get(tuple(command.split()))
+    if spec is None:
+        raise PipelineError(f"unknown command '{command}'")
+    module = import_module(spec[0])
+    return any("output_dir" in getattr(module, c).__dataclass_fields__ for c in spec[1])
+
+
+class _Tee:
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text):
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self):
+        for stream in self.streams:
+            stream.flush()
+
+    def isatty(self):
+        return False
+
+
+def run_stage(name: str, argv: list[str], log_path: Path, launcher: str | None) -> None:
+    from .cli import main as cli_main
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        log.write(f"$ deltapref {shlex.join(argv)}\n")
+        log.flush()
+        if launcher:
+            command = shlex.split(launcher) + ["-m", "deltapref.cli"] + argv
+            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+        else:
+            handler = logging.FileHandler(log_path)
+            logging.getLogger().addHandler(handler)
+            try:
+                with contextlib.redirect_stdout(_Tee(sys.stdout, log)), contextlib.redirect_stderr(_Tee(sys.stderr, log)):
+                    code = cli_main(argv)
+            except Exception as error:  # the stage's own traceback goes to its log
+                import traceback
+                log.write(traceback.format_exc())
+                raise PipelineError(f"stage '{name}' failed ({error}); see {log_path}") from error
+            finally:
+                logging.getLogger().removeHandler(handler)
+    if code != 0:
+        raise PipelineError(f"stage '{name}' exited with {code}; see {log_path}")
+
+
+def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozenset()) -> dict:
+    """Run every stage of ``recipe`` under ``output_dir``; returns name -> {dir, key, cached, seconds}."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    dirs: dict[str, Path] = {}
+    keys: dict[str, str] = {}
+    results = {}
+    for name, stage in recipe["stages"].items():
+        here = output_dir / name
+        used: set = set()
+        args = _resolve(dict(stage.get("args") or {}), dirs, here, name, used)
+        if _has_output_dir(stage["command"]):
+            args.setdefault("output_dir", str(here))
+        key = hashlib.sha256(json.dumps({"command": stage["command"], "args": args, "launcher": stage.get("launcher"),
+                                         "upstream": {u: keys[u] for u in sorted(used)}, "version": __version__},
+                                        sort_keys=True).encode()).hexdigest()[:16]
+        marker = here / MARKER
+        cached = marker.exists() and json.loads(marker.read_text()).get("key") == key and name not in force
+        started = time.time()
+        if cached:
+            print(f"[pipeline] {name}: cached ({key})")
+        else:
+            print(f"[pipeline] {name}: deltapref {stage['command']} ...")
+            here.mkdir(parents=True, exist_ok=True)
+            marker.unlink(missing_ok=True)
+            run_stage(name, _argv(stage["command"], args), output_dir / "logs" / f"{name}.log", stage.get("launcher"))
+            marker.write_text(json.dumps({"key": key, "command": stage["command"], "args": args,
+                                          "seconds": time.time() - started}, indent=2))
+        seconds = json.loads(marker.read_text())["seconds"]
+        dirs[name], keys[name] = here, key
+        results[name] = {"dir": str(here), "key": key, "cached": cached, "seconds": seconds,
+                         "command": stage["command"], "args": args}
+    (output_dir / "pipeline.json").write_text(json.dumps({"recipe": recipe, "stages": results}, indent=2))
+    if recipe.get("report"):
+        from .report import build_report
+        build_report(output_dir, results, recipe["report"])
+    return results
+
+
+def pipeline(config: PipelineConfig) -> int:
+    """Entry point of ``deltapref pipeline``."""
+    recipe = load_recipe(config.recipe)
+    output_dir = config.output_dir or recipe.get("output_dir") or "runs/" + Path(config.recipe).stem
+    force = set((config.force or "").split(",")) - {""}
+    started = time.time()
+    try:
+        run_pipeline(recipe, output_dir, force)
+    except PipelineError as error:
+        print(f"deltapref pipeline: {error}", file=sys.stderr)
+        return 1
+    print(f"[pipeline] done in {time.time() - started:.0f}s: {output_dir}")
+    return 0

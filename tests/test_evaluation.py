@@ -1,0 +1,113 @@
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import numpy as np
+import pytest
+
+from deltapref.cli import main
+from deltapref.evaluation.judges import (FIRST, SECOND, TIE, HTTPJudge, RewardJudge, compare, majority,
+                                         parse_verdict, verdict_both_orders)
+from deltapref.evaluation.scorer_metrics import accuracy_by_bucket, calibration, pairwise_accuracy, scorer_report
+from deltapref.evaluation.stats import bootstrap_ci
+
+
+def test_first_position_judge_gives_all_ties():
+    always_first = lambda prompt, a, b: FIRST  # noqa: E731
+    always_first.name = "biased"
+    result = compare(["p"] * 5, ["a"] * 5, ["b"] * 5, [always_first])
+    assert (result["win"], result["tie"], result["loss"]) == (0, 5, 0) and result["win_rate"] == 0.5
+
+
+def test_reward_judge_win_tie_loss_counts():
+    judge = RewardJudge(lambda p, r: len(r), tie_threshold=1.0)
+    result = compare(["p", "p", "p", "p"], ["aaaa", "a", "aa", "aaaaa"], ["a", "aaaa", "a", "aaaaa"], [judge])
+    assert (result["win"], result["tie"], result["loss"]) == (1, 2, 1)
+    assert result["win_rate"] == pytest.approx((1 + 1) / 4)
+
+
+def test_majority_vote_over_judges():
+    assert majority(["a", "a", "b"]) == "a" and majority(["a", "b", "tie"]) == "tie" and majority(["b", "b"]) == "b"
+    prefers_long = RewardJudge(lambda p, r: len(r), name="long")
+    prefers_short = RewardJudge(lambda p, r: -len(r), name="short")
+    biased = lambda p, a, b: FIRST  # noqa: E731
+    biased.name = "biased"
+    result = compare(["p"], ["long answer"], ["short"], [prefers_long, prefers_long.__class__(lambda p, r: len(r), name="long2"), prefers_short, biased])
+    assert result["judges"]["biased"] == {"win": 0, "tie": 1, "loss": 0}
+    assert result["win"] == 0 and result["tie"] == 1  # 2 of 4 judges is no strict majority
+
+
+def test_parse_verdict():
+    assert parse_verdict("A") == FIRST and parse_verdict(" b.") == SECOND
+    assert parse_verdict("T") == TIE and parse_verdict("I cannot decide") == TIE
+
+
+class _JudgeServer(BaseHTTPRequestHandler):
+    seen = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _JudgeServer.seen.append((self.path, self.headers.get("Authorization"), body))
+        text = body["messages"][0]["content"]
+        first = text.split("Response A:\n")[1].split("\n\nResponse B:")[0]
+        second = text.split("Response B:\n")[1].split("\n\n")[0]
+        answer = "A" if len(first) > len(second) else "B"  # a consistent judge: prefers the longer
+        payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": answer}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_http_judge_against_a_local_server(monkeypatch):
+    server = HTTPServer(("127.0.0.1", 0), _JudgeServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("JUDGE_KEY", "secret-123")
+        judge = HTTPJudge(f"http://127.0.0.1:{server.server_port}/v1", "judge-model", api_key_env="JUDGE_KEY")
+        assert "secret-123" not in repr(judge)
+        assert verdict_both_orders(judge, "q", "a much longer answer", "short") == "a"
+        result = compare(["q", "q"], ["long answer here", "x"], ["short", "longer one"], [judge])
+        assert (result["win"], result["loss"]) == (1, 1)
+        path, auth, body = _JudgeServer.seen[0]
+        assert path == "/v1/chat/completions" and auth == "Bearer secret-123" and body["model"] == "judge-model"
+        assert len(_JudgeServer.seen) == 2 + 4  # every comparison asked in both orders
+    finally:
+        server.shutdown()
+
+
+def test_bootstrap_ci_covers_the_mean():
+    values = np.random.default_rng(0).normal(1.0, 1.0, size=400)
+    ci = bootstrap_ci(values)
+    assert ci["low"] < ci["mean"] < ci["high"] and ci["low"] < 1.0 < ci["high"]
+    assert ci["high"] - ci["low"] == pytest.approx(2 * 1.96 / 20, rel=0.2)
+
+
+def test_scorer_metrics_hand_values():
+    deltas = [0.5, -0.2, 1.5, 2.5, -3.5, 0.0]
+    assert pairwise_accuracy(deltas) == pytest.approx((1 + 0 + 1 + 1 + 0 + 0.5) / 6)
+    table = accuracy_by_bucket(deltas)
+    assert [b["pairs"] for b in table] == [3, 1, 1, 1]
+    assert table[0]["accuracy"] == pytest.approx(0.5) and table[3]["accuracy"] == 0.0
+    assert calibration([10.0, 10.0])["ece"] == pytest.approx(1 - 1 / (1 + np.exp(-10)), abs=1e-6)
+    report = scorer_report([1.0, -1.0], gold_deltas=[2.0, 1.0], d_reverse=[-1.0, 0.5], d_duplicate=[0.1, -0.3])
+    assert report["gold_accuracy"] == 0.5 and report["label_gold_agreement"] == 1.0
+    assert report["mean_abs_d_same"] == pytest.approx(0.2) and report["mean_abs_antisymmetry"] == pytest.approx(0.25)
+
+
+def test_cli_evaluate_policy_and_compare(tmp_path, capsys):
+    good = [{"id": i, "prompt": "tell me about cat ?", "completion": "cat dog good cat horse nice the cat is good ."} for i in range(20)]
+    bad = [{"id": i, "prompt": "tell me about cat ?", "completion": "rain bad ."} for i in range(20)]
+    for name, rows in (("good", good), ("bad", bad)):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["evaluate", "policy", "--completions", str(tmp_path / "good.jsonl"), "--output", str(tmp_path / "q.json")]) == 0
+    quality = json.loads((tmp_path / "q.json").read_text())
+    assert quality["n"] == 20 and quality["low"] <= quality["mean"] <= quality["high"]
+    assert main(["evaluate", "compare", "--a", str(tmp_path / "good.jsonl"), "--b", str(tmp_path / "bad.jsonl"),
+                 "--output", str(tmp_path / "c.json")]) == 0
+    assert json.loads((tmp_path / "c.json").read_text())["win"] == 20
