@@ -113,3 +113,11 @@ def test_cli_convert_and_inspect(fixtures, tmp_path, capsys):
     assert main(["data", "inspect", "--input", str(out), "--rows", "1"]) == 0
     printed = capsys.readouterr().out
     assert "columns: prompt, chosen, rejected" in printed and "Knead it" in printed
+
+
+def test_hub_id_syntax():
+    from deltapref.data.loading import parse_hub_id
+    assert parse_hub_id("Anthropic/hh-rlhf") == ("Anthropic/hh-rlhf", None, None)
+    assert parse_hub_id("openai/summarize_from_feedback:comparisons@validation") == \
+        ("openai/summarize_from_feedback", "comparisons", "validation")
+    assert parse_hub_id("./local/file.jsonl") is None and parse_hub_id("a/b/c") is None

@@ -52,6 +52,7 @@ class PipelineConfig:
     recipe: str = option(None, "recipe YAML file")
     output_dir: str = option(None, "where stages write (default: the recipe's output_dir)")
     force: str = option(None, "comma list of stages to rerun even if cached")
+    dry_run: bool = option(False, "only resolve and validate every stage's options, printing the commands")
 
     def __post_init__(self):
         if not self.recipe:
@@ -150,10 +151,39 @@ def run_stage(name: str, argv: list[str], log_path: Path, launcher: str | None) 
         raise PipelineError(f"stage '{name}' exited with {code}; see {log_path}")
 
 
-def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozenset()) -> dict:
-    """Run every stage of ``recipe`` under ``output_dir``; returns name -> {dir, key, cached, seconds}."""
+GPU_FLAGS = ("bf16", "fp16", "tf32", "bf16_full_eval", "fp16_full_eval")
+
+
+def _without_gpu_flags(args: dict) -> dict:
+    """A dry run on a machine without a GPU cannot validate mixed-precision flags: drop them."""
+    import torch
+
+    return args if torch.cuda.is_available() else {k: v for k, v in args.items() if k not in GPU_FLAGS}
+
+
+def check_stage(name: str, argv: list[str]) -> None:
+    """Parse a stage's arguments into its configs (their validation runs) without running it."""
+    from importlib import import_module
+
+    from .cli import _match
+    from .config import parse_config
+    from .training import TRAINING_DEFAULTS
+
+    words, spec = _match(argv)
+    module = import_module(spec[0])
+    try:
+        parse_config([getattr(module, c) for c in spec[1]], argv[len(words):], "deltapref " + " ".join(words),
+                     spec[3], TRAINING_DEFAULTS if "TrainingArguments" in spec[1] else None)
+    except (ValueError, SystemExit) as error:
+        raise PipelineError(f"stage '{name}': invalid options ({error})") from None
+
+
+def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozenset(), dry_run: bool = False) -> dict:
+    """Run every stage of ``recipe`` under ``output_dir``; returns name -> {dir, key, cached, seconds}.
+    With ``dry_run`` every stage is resolved and validated, and nothing runs."""
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    if not dry_run:
+        output_dir.mkdir(parents=True, exist_ok=True)
     dirs: dict[str, Path] = {}
     keys: dict[str, str] = {}
     results = {}
@@ -166,6 +196,13 @@ def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozens
         key = hashlib.sha256(json.dumps({"command": stage["command"], "args": args, "launcher": stage.get("launcher"),
                                          "upstream": {u: keys[u] for u in sorted(used)}, "version": __version__},
                                         sort_keys=True).encode()).hexdigest()[:16]
+        if dry_run:
+            argv = _argv(stage["command"], args)
+            check_stage(name, _argv(stage["command"], _without_gpu_flags(args)))
+            print(f"[dry-run] {name}: deltapref {shlex.join(argv)}")
+            dirs[name], keys[name] = here, key
+            results[name] = {"dir": str(here), "key": key, "command": stage["command"], "args": args}
+            continue
         marker = here / MARKER
         cached = marker.exists() and json.loads(marker.read_text()).get("key") == key and name not in force
         started = time.time()
@@ -182,6 +219,8 @@ def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozens
         dirs[name], keys[name] = here, key
         results[name] = {"dir": str(here), "key": key, "cached": cached, "seconds": seconds,
                          "command": stage["command"], "args": args}
+    if dry_run:
+        return results
     (output_dir / "pipeline.json").write_text(json.dumps({"recipe": recipe, "stages": results}, indent=2))
     if recipe.get("report"):
         from .report import build_report
@@ -196,7 +235,7 @@ def pipeline(config: PipelineConfig) -> int:
     force = set((config.force or "").split(",")) - {""}
     started = time.time()
     try:
-        run_pipeline(recipe, output_dir, force)
+        run_pipeline(recipe, output_dir, force, config.dry_run)
     except PipelineError as error:
         print(f"deltapref pipeline: {error}", file=sys.stderr)
         return 1

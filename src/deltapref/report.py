@@ -53,13 +53,13 @@ def collect(stages: dict, options: dict) -> dict:
     for baseline in options.get("baselines", []):
         if baseline not in completions:
             continue
-        base_rows = completions[baseline]
-        cache = {(r["prompt"], r["completion"]): v for r, v in zip(base_rows, values[baseline])}
-        for name, rows in completions.items():
-            cache.update({(r["prompt"], r["completion"]): v for r, v in zip(rows, values[name])})
-            judge = RewardJudge(lambda p, c: cache[(p, c)], tie, name=str(results["reward"]))
-            outcome = compare([r["prompt"] for r in rows], [r["completion"] for r in rows],
-                              [r["completion"] for r in base_rows], [judge])
+        for name in completions:
+            if len(values[name]) != len(values[baseline]):
+                continue
+            pair = {"a": values[name], "b": values[baseline]}
+            judge = RewardJudge(lambda _, ref: pair[ref[0]][ref[1]], tie, name=str(results["reward"]))
+            n = len(values[name])
+            outcome = compare(range(n), [("a", i) for i in range(n)], [("b", i) for i in range(n)], [judge])
             results["policies"][name][f"vs_{baseline}"] = {k: outcome[k] for k in ("win", "tie", "loss", "win_rate")}
     for name, stage in stages.items():
         path = Path(stage["dir"]) / "scorer_eval.json"

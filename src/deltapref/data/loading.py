@@ -67,10 +67,22 @@ def read_records(source: str, split: str = "train") -> Iterator[tuple[int, objec
             raise DataError(f"has an unknown extension; use one of {', '.join(FILE_SUFFIXES)}",
                             source=source)
         return
-    if source.count("/") == 1 and not source.startswith((".", "/")):
-        yield from enumerate(datasets.load_dataset(source, split=split), start=1)
+    hub = parse_hub_id(source)
+    if hub:
+        name, config, hub_split = hub
+        yield from enumerate(datasets.load_dataset(name, config, split=hub_split or split), start=1)
         return
     raise DataError("does not exist", source=source)
+
+
+def parse_hub_id(source: str) -> tuple[str, str | None, str | None] | None:
+    """``owner/name[:config][@split]`` -> (name, config, split); None for anything else."""
+    name, _, split = source.partition("@")
+    name, _, config = name.partition(":")
+    if name.count("/") != 1 or name.startswith((".", "/")) or "{" in name or name.endswith(FILE_SUFFIXES) \
+            or Path(name).exists():
+        return None
+    return name, config or None, split or None
 
 
 def _kind(value) -> str:

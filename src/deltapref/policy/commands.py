@@ -19,7 +19,7 @@ from ..models import describe, is_tiny, load_causal_lm, load_tokenizer, model_dt
 from ..peft_utils import LoraOptions, apply_lora
 from ..scoring import read_meta
 from ..training import check_training_args, final_save
-from .data import PAIR_NUMBERS, PolicyCollator, tokenize_pairs, tokenize_ranked
+from .data import PAIR_NUMBERS, PolicyCollator, pairs_as_ranked, tokenize_pairs, tokenize_ranked
 from .reference import add_reference_columns
 from .trainer import NEEDS_REFERENCE, POLICY_LOSSES, AlignTrainer, LossOptions
 
@@ -92,7 +92,7 @@ class SFTConfig(PolicyConfig):
 def _required_columns(config: AlignConfig, columns: list[str]) -> None:
     need = []
     if config.loss == "rrhf":
-        need = ["responses", "scores"] + ([config.coef] if config.coef else [])
+        need = [config.coef] if config.coef else []
     elif config.loss == "drdo":
         need = ["oracle_reward_chosen", "oracle_reward_rejected"]
     elif config.loss == "edpo":
@@ -132,9 +132,11 @@ def run_policy_training(config: AlignConfig | SFTConfig, args: TrainingArguments
     data, report = load_preferences(config.train_data, format=config.format, skip_bad_rows=config.skip_bad_rows)
     logger.info(report.summary())
     options = config.loss_options() if isinstance(config, AlignConfig) else LossOptions(loss="sft")
+    ranked = loss == "rrhf"
+    if ranked and "responses" not in data.column_names:
+        data = pairs_as_ranked(data)
     if isinstance(config, AlignConfig):
         _required_columns(config, data.column_names)
-    ranked = loss == "rrhf"
     with_kl = loss == "kto"
     dataset = tokenize_ranked(data, tokenizer, config.tokenization) if ranked else \
         tokenize_pairs(data, tokenizer, config.tokenization, with_kl=with_kl)

@@ -33,6 +33,17 @@ def tokenize_pairs(dataset: datasets.Dataset, tokenizer, config: TokenizationCon
     return encoded
 
 
+def pairs_as_ranked(dataset: datasets.Dataset) -> datasets.Dataset:
+    """Pairs as 2-response ranked lists for RRHF: scores are the pair's ``reward_chosen`` /
+    ``reward_rejected`` when scored, else 1 and 0 (the label's order)."""
+    scored = "reward_chosen" in dataset.column_names
+
+    def convert(row):
+        scores = [row["reward_chosen"], row["reward_rejected"]] if scored else [1.0, 0.0]
+        return {"prompt": row["prompt"], "responses": [row["chosen"], row["rejected"]], "scores": scores}
+    return dataset.map(convert, remove_columns=dataset.column_names, desc="pairs as ranked lists")
+
+
 def tokenize_ranked(dataset: datasets.Dataset, tokenizer, config: TokenizationConfig) -> datasets.Dataset:
     """Adds ``prompt_ids`` and ``responses_ids`` (one list per response) to ranked rows."""
     def encode(row):
