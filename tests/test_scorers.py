@@ -148,3 +148,16 @@ def test_minilm_backbone(fixtures, tmp_path, kind):
     assert summary["steps"] == 2 and summary["eval"]["pairs"] == 2
     model = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / kind))
     assert model.config.model_type == "bert" and model.config.num_labels == 1
+
+
+@pytest.mark.parametrize("kind", ["reward", "oracle"])
+def test_lora_scorers_train_heads_and_save_merged(builtin_task, tmp_path, kind):
+    config = ScorerConfig(kind=kind, model="tiny:32:1", tokenizer=str(builtin_task / "tokenizer"), lora_r=4,
+                          train_data=str(builtin_task / "train.jsonl"), max_length=96, max_prompt_length=24)
+    summary = train_one(config, args(tmp_path, kind, max_steps=6))
+    assert summary["steps"] == 6
+    from safetensors.torch import load_file
+    saved = load_file(str(tmp_path / kind / "model.safetensors"))
+    assert not any("lora" in key for key in saved)
+    head = "reward_head.weight" if kind == "oracle" else "score.weight"
+    assert head in saved

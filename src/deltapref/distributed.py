@@ -32,3 +32,9 @@ def barrier() -> None:
 
 def is_main() -> bool:
     return rank() == 0
+
+
+def say(message: str) -> None:
+    """Print once per job (on the main process)."""
+    if is_main():
+        print(message)

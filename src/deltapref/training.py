@@ -5,6 +5,7 @@ arguments, and saving a final model that reloads with ``from_pretrained``."""
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
 
 import torch
@@ -27,6 +28,8 @@ TRAINING_DEFAULTS = {
     "remove_unused_columns": False,
     "dataloader_drop_last": False,
     "dataloader_pin_memory": False,
+    # without a GPU, a torchrun/accelerate launch only forms a (gloo) process group with use_cpu
+    "use_cpu": not torch.cuda.is_available(),
 }
 
 
@@ -68,5 +71,10 @@ def final_save(trainer: Trainer, output_dir: str, merge_lora: bool = True) -> No
 
 
 def check_training_args(args: TrainingArguments) -> None:
+    """Refuse settings that would silently train wrong."""
     if args.remove_unused_columns:
         raise ValueError("remove_unused_columns must stay False: deltapref's collators read raw columns")
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and args.world_size != launched:
+        raise ValueError(f"launched as {launched} processes but the trainer sees {args.world_size}: every process "
+                         "would train alone on all the data. On CPU pass --use_cpu true (gloo backend).")

@@ -12,6 +12,7 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 from ..config import option
+from ..distributed import say
 from ..data.loading import load_preferences
 from ..data.schema import DataError
 from ..data.tokenization import TokenizationConfig
@@ -126,7 +127,7 @@ def _check_reference_provenance(config: AlignConfig, columns: list[str]) -> bool
 
 
 def run_policy_training(config: AlignConfig | SFTConfig, args: TrainingArguments, loss: str) -> dict:
-    check_training_args(args)
+    check_training_args(args)  # also forms the process group when launched, before reference log-probs
     started = time.time()
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
     data, report = load_preferences(config.train_data, format=config.format, skip_bad_rows=config.skip_bad_rows)
@@ -174,7 +175,7 @@ def run_policy_training(config: AlignConfig | SFTConfig, args: TrainingArguments
 def align(config: AlignConfig, args: TrainingArguments) -> int:
     """Entry point of ``deltapref align``."""
     summary = run_policy_training(config, args, config.loss)
-    print(f"{config.loss}{' +rc(' + config.coef + ')' if config.coef else ''}: {summary['steps']} steps, "
+    say(f"{config.loss}{' +rc(' + config.coef + ')' if config.coef else ''}: {summary['steps']} steps, "
           f"train loss {summary['train_loss']:.4f}, {summary['steps_per_second']:.2f} steps/s; saved to {args.output_dir}")
     return 0
 
@@ -182,5 +183,5 @@ def align(config: AlignConfig, args: TrainingArguments) -> int:
 def sft(config: SFTConfig, args: TrainingArguments) -> int:
     """Entry point of ``deltapref sft``."""
     summary = run_policy_training(config, args, "sft")
-    print(f"sft: {summary['steps']} steps, train loss {summary['train_loss']:.4f}; saved to {args.output_dir}")
+    say(f"sft: {summary['steps']} steps, train loss {summary['train_loss']:.4f}; saved to {args.output_dir}")
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 from ..config import option
+from ..distributed import say
 from ..data.loading import load_preferences
 from ..data.tokenization import TokenizationConfig
 from ..evaluation.scorer_metrics import scorer_report
@@ -120,7 +121,7 @@ def _print_eval(name: str, output_dir: str, summary: dict) -> None:
         line += f", held-out accuracy {summary['eval']['accuracy']:.3f}"
         if "gold_accuracy" in summary["eval"]:
             line += f" (vs gold {summary['eval']['gold_accuracy']:.3f})"
-    print(line)
+    say(line)
 
 
 def evaluate_scorer(model_dir: str, kind: str, data: str, tokenization: TokenizationConfig,

@@ -1,0 +1,78 @@
+"""Two real processes (torchrun, gloo on CPU) give the same results as one."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+ENV = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+
+
+def deltapref(args, nproc=1):
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+                "-m", "deltapref.cli"] if nproc > 1 else [sys.executable, "-m", "deltapref.cli"]
+    started = time.time()
+    done = subprocess.run(launcher + args, env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done, time.time() - started
+
+
+@pytest.mark.slow
+def test_two_process_dpo_rc_matches_one_process(scored_task, tmp_path):
+    common = ["align", "--model", scored_task["sft"], "--train_data", scored_task["data"], "--loss", "dpo",
+              "--coef", "diff", "--max_steps", "10", "--logging_steps", "2", "--disable_tqdm", "true",
+              "--learning_rate", "5e-4", "--lr_scheduler_type", "constant", "--train_sampling_strategy", "sequential"]
+    one, t1 = deltapref(common + ["--output_dir", str(tmp_path / "one"), "--per_device_train_batch_size", "16"])
+    two, t2 = deltapref(common + ["--output_dir", str(tmp_path / "two"), "--per_device_train_batch_size", "8"], nproc=2)
+    curves = []
+    for name in ("one", "two"):
+        summary = json.loads((tmp_path / name / "train_summary.json").read_text())
+        curves.append([(e["loss"], e["coef_mean"], e["reward_margin"]) for e in summary["log_history"] if "loss" in e])
+    assert len(curves[0]) == 5
+    for a, b in zip(*curves):
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-6)
+    assert two.stdout.count("dpo +rc(diff)") == 1  # only rank 0 reports
+    print(f"\nalign DPO+rc, 10 steps: 1 process {t1:.1f}s, 2 processes {t2:.1f}s")
+
+
+@pytest.mark.slow
+def test_two_process_score_is_identical_and_in_order(scored_task, tmp_path):
+    root = scored_task["root"]
+    common = ["score", "--input", scored_task["test"], "--reward_model", str(root / "reward"),
+              "--difference_model", str(root / "difference"), "--chunk_size", "16"]
+    _, t1 = deltapref(common + ["--output", str(tmp_path / "one.jsonl")])
+    _, t2 = deltapref(common + ["--output", str(tmp_path / "two.jsonl")], nproc=2)
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+    ids = [json.loads(line)["id"] for line in (tmp_path / "two.jsonl").read_text().splitlines()]
+    assert ids == [f"test-{i}" for i in range(120)]
+    print(f"\nscore 120 pairs: 1 process {t1:.1f}s, 2 processes {t2:.1f}s")
+
+
+@pytest.mark.parametrize("name", ["ddp", "fsdp", "deepspeed_zero2", "deepspeed_zero3"])
+def test_accelerate_configs_parse(name):
+    from pathlib import Path
+
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    path = Path(__file__).parent.parent / "configs" / "accelerate" / f"{name}.yaml"
+    config = load_config_from_file(str(path))
+    expected = {"ddp": "MULTI_GPU", "fsdp": "FSDP", "deepspeed_zero2": "DEEPSPEED", "deepspeed_zero3": "DEEPSPEED"}[name]
+    assert config.distributed_type.value == expected and config.num_processes >= 2
+    if name.startswith("deepspeed"):
+        assert config.deepspeed_config["zero_stage"] == int(name[-1])
+    if name == "fsdp":
+        assert config.fsdp_config["fsdp_version"] == 2
+
+
+def test_launch_without_use_cpu_is_refused(monkeypatch, tmp_path):
+    from transformers import TrainingArguments
+
+    from deltapref.training import check_training_args
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    args = TrainingArguments(output_dir=str(tmp_path), remove_unused_columns=False, report_to="none")
+    with pytest.raises(ValueError, match="--use_cpu true"):
+        check_training_args(args)
