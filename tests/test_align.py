@@ -97,3 +97,35 @@ def test_lora_trains_and_saves_merged(scored_task, tmp_path):
     assert summary["steps"] == 6
     merged = AutoModelForCausalLM.from_pretrained(str(tmp_path / "lora"))
     assert not any("lora" in name for name in merged.state_dict())
+
+
+@pytest.mark.parametrize("with_kl, ranked", [(False, False), (True, False), (False, True)])
+def test_prefix_sharing_gives_the_same_logps(scored_task, with_kl, ranked):
+    import datasets
+
+    from deltapref.batching import batch_logps
+    from deltapref.data.tokenization import TokenizationConfig
+    from deltapref.models import load_causal_lm, load_tokenizer
+    from deltapref.policy.data import PolicyCollator, tokenize_pairs, tokenize_ranked
+
+    tokenizer = load_tokenizer(scored_task["sft"])
+    model = load_causal_lm(scored_task["sft"]).eval()
+    source = scored_task["ranked"] if ranked else scored_task["data"]
+    rows = datasets.Dataset.from_json(source).select(range(12))
+    config = TokenizationConfig(96, 24)
+    data = tokenize_ranked(rows, tokenizer, config) if ranked else tokenize_pairs(rows, tokenizer, config, with_kl)
+    batch = [data[i] for i in range(12)]
+    with torch.no_grad():
+        shared = batch_logps(model, PolicyCollator(0, ranked=ranked, with_kl=with_kl, share_prefix=True)(batch))
+        plain = batch_logps(model, PolicyCollator(0, ranked=ranked, with_kl=with_kl, share_prefix=False)(batch))
+    assert (shared[0] - plain[0]).abs().max() < 1e-5, (shared[0] - plain[0]).abs().max()
+    assert torch.equal(shared[1], plain[1])
+
+
+def test_prefix_sharing_trains_like_unshared(scored_task, tmp_path):
+    curves = []
+    for share in (True, False):
+        summary = run(scored_task, tmp_path, "dpo", "diff", name=f"share{share}", share_prefix=share, max_steps=6,
+                      logging_steps=2)
+        curves.append([e["loss"] for e in summary["log_history"] if "loss" in e])
+    assert curves[0] == pytest.approx(curves[1], rel=1e-4)

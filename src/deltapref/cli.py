@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     defaults = None
     if "TrainingArguments" in class_names:
         from .training import TRAINING_DEFAULTS
-        defaults = TRAINING_DEFAULTS
+        defaults = getattr(module, "TRAINING_DEFAULTS", TRAINING_DEFAULTS)
     try:
         configs = parse_config(types, argv[len(words):], prog, description, defaults)
         if "TrainingArguments" in class_names and not configs[-1].output_dir:

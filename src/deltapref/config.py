@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -19,6 +20,30 @@ def option(default, help: str, **kwargs):
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help, **kwargs})
     return dataclasses.field(default=default, metadata={"help": help, **kwargs})
+
+
+@dataclass
+class ModelDataOptions:
+    """What every training command reads: a model, its tokenizer, data and token budgets."""
+
+    model: str = option(None, "model to start from: a HF id or directory, or tiny[:HIDDEN:LAYERS] (fresh small Llama)")
+    tokenizer: str = option(None, "tokenizer id or directory (default: the model's)")
+    train_data: str = option(None, "training data (any format `deltapref data` reads)")
+    format: str = option("auto", "data format (see `deltapref data convert --help`)")
+    skip_bad_rows: bool = option(False, "skip invalid rows (counted and reported)")
+    max_length: int = option(512, "longest input in tokens")
+    max_prompt_length: int = option(256, "longest prompt part in tokens (prompts lose their start first)")
+    dtype: str = option("float32", "weights dtype: float32 (CPU), bfloat16 or float16 (GPU)")
+    trust_remote_code: bool = option(False, "allow model repos to run their own code")
+
+    def __post_init__(self):
+        from .data.tokenization import TokenizationConfig
+
+        if not self.model or not self.train_data:
+            raise ValueError("--model and --train_data are required")
+        if self.model.split(":")[0] == "tiny" and not self.tokenizer:
+            raise ValueError("a tiny model needs --tokenizer (e.g. the built-in task's tokenizer/)")
+        self.tokenization = TokenizationConfig(self.max_length, self.max_prompt_length)
 
 
 def load_yaml_options(path: str, dataclass_types) -> dict:

@@ -94,6 +94,16 @@ def load_causal_lm(name: str, tokenizer=None, *, reward_head: bool = False, seed
     return model
 
 
+def load_scorer(path: str):
+    """A saved scorer and its tokenizer: a causal LM with a reward head (oracle, DRDO student)
+    when its config says so, else a ``num_labels=1`` classifier."""
+    tokenizer = load_tokenizer(path)
+    config = json.loads((Path(path) / "config.json").read_text()) if (Path(path) / "config.json").exists() else {}
+    if config.get("deltapref_reward_head"):
+        return load_causal_lm(path, reward_head=True), tokenizer
+    return load_sequence_scorer(path, tokenizer), tokenizer
+
+
 def attach_reward_head(model, directory: Path | None = None) -> nn.Linear:
     """Add ``model.reward_head`` (hidden → 1) and load its weights from ``directory`` if saved."""
     hidden = model.config.get_text_config().hidden_size

@@ -171,9 +171,10 @@ def check_stage(name: str, argv: list[str]) -> None:
 
     words, spec = _match(argv)
     module = import_module(spec[0])
+    defaults = getattr(module, "TRAINING_DEFAULTS", TRAINING_DEFAULTS) if "TrainingArguments" in spec[1] else None
     try:
         parse_config([getattr(module, c) for c in spec[1]], argv[len(words):], "deltapref " + " ".join(words),
-                     spec[3], TRAINING_DEFAULTS if "TrainingArguments" in spec[1] else None)
+                     spec[3], defaults)
     except (ValueError, SystemExit) as error:
         raise PipelineError(f"stage '{name}': invalid options ({error})") from None
 

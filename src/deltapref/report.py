@@ -79,6 +79,13 @@ def collect(stages: dict, options: dict) -> dict:
 
 def _plots(results: dict, out: Path) -> list[tuple[str, str]]:
     made = []
+
+    def save(fig, name: str, caption: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        made.append((name, caption))
+
     policies = results["policies"]
     curves = {n: p["curve"] for n, p in policies.items() if p.get("curve")}
     if curves:
@@ -93,10 +100,7 @@ def _plots(results: dict, out: Path) -> list[tuple[str, str]]:
         for ax in list(axes.flat)[len(curves):]:
             ax.axis("off")
         fig.suptitle("training loss by step")
-        fig.tight_layout()
-        made.append(("training_curves.png", "Training curves"))
-        fig.savefig(out / made[-1][0], dpi=110)
-        plt.close(fig)
+        save(fig, "training_curves.png", "Training curves")
     if policies:
         names = list(policies)
         means = [policies[n]["mean"] for n in names]
@@ -106,10 +110,7 @@ def _plots(results: dict, out: Path) -> list[tuple[str, str]]:
         ax.set_ylabel(f"mean {results['reward']} reward")
         ax.set_title("policy reward with 95% bootstrap CI")
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
-        fig.tight_layout()
-        made.append(("rewards.png", "Mean reward by method"))
-        fig.savefig(out / made[-1][0], dpi=110)
-        plt.close(fig)
+        save(fig, "rewards.png", "Mean reward by method")
     if results["coefficients"]:
         fig, ax = plt.subplots(figsize=(5, 3))
         for name, values in results["coefficients"].items():
@@ -118,10 +119,7 @@ def _plots(results: dict, out: Path) -> list[tuple[str, str]]:
         ax.set_ylabel("pairs")
         ax.legend()
         ax.set_title("reward-difference coefficients (train pairs)")
-        fig.tight_layout()
-        made.append(("coefficients.png", "Coefficient histograms"))
-        fig.savefig(out / made[-1][0], dpi=110)
-        plt.close(fig)
+        save(fig, "coefficients.png", "Coefficient histograms")
     if results["scorers"]:
         fig, ax = plt.subplots(figsize=(5, 3))
         for name, scorer in results["scorers"].items():
@@ -131,10 +129,7 @@ def _plots(results: dict, out: Path) -> list[tuple[str, str]]:
         ax.set_ylabel("held-out accuracy")
         ax.set_title("accuracy vs |score| (RDO Table 15)")
         ax.legend()
-        fig.tight_layout()
-        made.append(("accuracy_by_score.png", "Accuracy by |score|"))
-        fig.savefig(out / made[-1][0], dpi=110)
-        plt.close(fig)
+        save(fig, "accuracy_by_score.png", "Accuracy by |score|")
     return made
 
 

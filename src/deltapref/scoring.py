@@ -24,7 +24,7 @@ from .config import option
 from .data.loading import load_preferences, read_records, save_dataset, write_jsonl
 from .data.schema import DataError
 from .data.tokenization import TokenizationConfig
-from .models import describe, load_causal_lm, load_sequence_scorer, load_tokenizer
+from .models import describe, load_scorer
 from .scorers.inference import pair_differences, pointwise_rewards
 
 logger = logging.getLogger(__name__)
@@ -160,15 +160,11 @@ def _score_chunk(rows: list[dict], config: ScoreConfig, models: dict, tokenizers
 
 def _load_models(config: ScoreConfig):
     models, tokenizers = {}, {}
-    specs = [("reward", config.reward_model), ("difference", config.difference_model)]
+    specs = [("reward", config.reward_model), ("difference", config.difference_model), ("oracle", config.oracle)]
     specs += [(f"member{i:03d}", m) for i, m in enumerate(config.ensemble_members())]
     for key, path in specs:
         if path:
-            tokenizers[key] = load_tokenizer(path)
-            models[key] = load_sequence_scorer(path, tokenizers[key])
-    if config.oracle:
-        tokenizers["oracle"] = load_tokenizer(config.oracle)
-        models["oracle"] = load_causal_lm(config.oracle, reward_head=True)
+            models[key], tokenizers[key] = load_scorer(path)
     return models, tokenizers
 
 

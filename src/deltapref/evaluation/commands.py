@@ -40,13 +40,10 @@ def batched_reward(reward_model: str | None = "gold", max_length: int = 512):
     ``gold`` (or None), else a trained scorer's reward."""
     if not reward_model or reward_model == "gold":
         return lambda prompts, responses: [gold_reward(p, r) for p, r in zip(prompts, responses)]
-    from ..models import load_causal_lm, load_sequence_scorer, load_tokenizer
+    from ..models import load_scorer
     from ..scorers.inference import pointwise_rewards
 
-    tokenizer = load_tokenizer(reward_model)
-    config = json.loads((Path(reward_model) / "config.json").read_text())
-    model = load_causal_lm(reward_model, reward_head=True) if config.get("deltapref_reward_head") else \
-        load_sequence_scorer(reward_model, tokenizer)
+    model, tokenizer = load_scorer(reward_model)
     tokenization = TokenizationConfig(max_length, max_length // 2)
     return lambda prompts, responses: pointwise_rewards(model, tokenizer, prompts, responses, tokenization,
                                                         progress=len(prompts) > 1)

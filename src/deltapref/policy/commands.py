@@ -11,12 +11,11 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from ..config import option
+from ..config import ModelDataOptions, option
 from ..distributed import say
 from ..data.loading import load_preferences
 from ..data.schema import DataError
-from ..data.tokenization import TokenizationConfig
-from ..models import describe, is_tiny, load_causal_lm, load_tokenizer, model_dtype
+from ..models import describe, load_causal_lm, load_tokenizer, model_dtype
 from ..peft_utils import LoraOptions, apply_lora
 from ..scoring import read_meta
 from ..training import check_training_args, final_save
@@ -28,23 +27,8 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class PolicyConfig(LoraOptions):
-    model: str = option(None, "policy to start from: a HF id or directory, or tiny[:HIDDEN:LAYERS] (fresh small Llama)")
-    tokenizer: str = option(None, "tokenizer id or directory (default: the model's)")
-    train_data: str = option(None, "training data: pairs, or ranked lists for --loss rrhf")
-    format: str = option("auto", "data format (see `deltapref data convert --help`)")
-    skip_bad_rows: bool = option(False, "skip invalid rows (counted and reported)")
-    max_length: int = option(512, "longest prompt+response in tokens")
-    max_prompt_length: int = option(256, "longest prompt in tokens (prompts lose their start first)")
-    dtype: str = option("float32", "weights dtype: float32 (CPU), bfloat16 or float16 (GPU)")
-    trust_remote_code: bool = option(False, "allow model repos to run their own code")
-
-    def __post_init__(self):
-        if not self.model or not self.train_data:
-            raise ValueError("--model and --train_data are required")
-        if is_tiny(self.model) and not self.tokenizer:
-            raise ValueError("a tiny model needs --tokenizer (e.g. the built-in task's tokenizer/)")
-        self.tokenization = TokenizationConfig(self.max_length, self.max_prompt_length)
+class PolicyConfig(LoraOptions, ModelDataOptions):
+    """A policy to train on pairs (or ranked lists for RRHF)."""
 
 
 @dataclass
@@ -68,6 +52,8 @@ class AlignConfig(PolicyConfig):
     reference_model: str = option(None, "reference for missing ref_logp_* columns (default: --model, i.e. "
                                   "the policy before training; with LoRA: the adapter switched off)")
     ref_batch_size: int = option(32, "batch size of the reference log-prob pass")
+    share_prefix: bool = option(True, "encode each prompt once per pair/list (block attention mask, restarted "
+                                "positions; exact) instead of once per response; off for a DRDO student head")
     merge_lora: bool = option(True, "merge LoRA weights into the saved model")
 
     def __post_init__(self):
@@ -142,18 +128,23 @@ def run_policy_training(config: AlignConfig | SFTConfig, args: TrainingArguments
     dataset = tokenize_ranked(data, tokenizer, config.tokenization) if ranked else \
         tokenize_pairs(data, tokenizer, config.tokenization, with_kl=with_kl)
     student_head = loss == "drdo" and options.student_reward == "head"
+    share_prefix = getattr(config, "share_prefix", False) and loss != "sft"
     model = load_causal_lm(config.model, tokenizer, reward_head=student_head, seed=args.seed,
                            trust_remote_code=config.trust_remote_code, dtype=model_dtype(config.dtype))
     if model.generation_config is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.generation_config.eos_token_id = tokenizer.eos_token_id
+    reference_started = time.time()
     if loss in NEEDS_REFERENCE and not _check_reference_provenance(config, dataset.column_names):
         reference = model if not config.reference_model else load_causal_lm(config.reference_model, tokenizer)
-        dataset = add_reference_columns(dataset, reference, tokenizer.pad_token_id, with_kl, config.ref_batch_size)
+        dataset = add_reference_columns(dataset, reference, tokenizer.pad_token_id, with_kl, config.ref_batch_size,
+                                        share_prefix)
         del reference
+    reference_seconds = time.time() - reference_started
     model = apply_lora(model, config, "CAUSAL_LM", modules_to_save=["reward_head"] if student_head else None)
     numbers = tuple(c for c in dataset.column_names if c in PAIR_NUMBERS or c == options.coef)
     collator = PolicyCollator(tokenizer.pad_token_id, ranked=ranked, with_kl=with_kl, chosen_only=loss == "sft",
+                              share_prefix=share_prefix and not student_head,
                               reward_column=options.coef if ranked and options.coef else "scores", numbers=numbers)
     trainer = AlignTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
                            processing_class=tokenizer, options=options)
@@ -163,7 +154,7 @@ def run_policy_training(config: AlignConfig | SFTConfig, args: TrainingArguments
     final_save(trainer, args.output_dir, getattr(config, "merge_lora", True))
     summary = {"loss": loss, "options": asdict(options), "train_rows": len(data), "skipped_rows": report.skipped,
                "steps": result.global_step, "train_loss": result.training_loss,
-               "train_seconds": train_seconds, "steps_per_second": result.global_step / max(train_seconds, 1e-9),
+               "reference_seconds": reference_seconds, "train_seconds": train_seconds, "steps_per_second": result.global_step / max(train_seconds, 1e-9),
                "wall_seconds": time.time() - started,
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                "log_history": trainer.state.log_history}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import datasets
 import torch
 
-from ..batching import join_prompt_responses
+from ..batching import join_prompt_responses, shared_prefix_batch
 from ..data.tokenization import TokenizationConfig, encode_pair, encode_prompt, encode_response, truncate
 
 PAIR_NUMBERS = ("ref_logp_chosen", "ref_logp_rejected", "ref_logp_kl", "coef", "diff", "reward_chosen",
@@ -24,8 +24,14 @@ PAIR_LISTS = ("ensemble_reward_chosen", "ensemble_reward_rejected")
 def tokenize_pairs(dataset: datasets.Dataset, tokenizer, config: TokenizationConfig,
                    with_kl: bool = False) -> datasets.Dataset:
     """Adds ``prompt_ids``, ``chosen_ids``, ``rejected_ids`` (and, ``with_kl``, ``kl_ids``: the next
-    row's chosen response under this row's prompt)."""
-    encoded = dataset.map(lambda row: encode_pair(tokenizer, row, config), desc="tokenizing pairs")
+    row's chosen response under this row's prompt), and ``length`` for length-grouped batches
+    (``--train_sampling_strategy group_by_length``)."""
+    def encode(row):
+        ids = encode_pair(tokenizer, row, config)
+        ids["length"] = len(ids["prompt_ids"]) + max(len(ids["chosen_ids"]), len(ids["rejected_ids"]))
+        return ids
+
+    encoded = dataset.map(encode, desc="tokenizing pairs")
     if with_kl:
         chosen = encoded["chosen_ids"]
         shifted = chosen[1:] + chosen[:1]
@@ -50,7 +56,8 @@ def tokenize_ranked(dataset: datasets.Dataset, tokenizer, config: TokenizationCo
         prompt = encode_prompt(tokenizer, row["prompt"])
         responses = [encode_response(tokenizer, row["prompt"], r) for r in row["responses"]]
         prompt, _ = truncate(prompt, max(responses, key=len), config)
-        return {"prompt_ids": prompt, "responses_ids": [truncate(prompt, r, config)[1] for r in responses]}
+        responses = [truncate(prompt, r, config)[1] for r in responses]
+        return {"prompt_ids": prompt, "responses_ids": responses, "length": len(prompt) + sum(map(len, responses))}
     return dataset.map(encode, desc="tokenizing ranked lists")
 
 
@@ -62,19 +69,15 @@ class PolicyCollator:
     ranked: bool = False
     with_kl: bool = False
     chosen_only: bool = False
+    share_prefix: bool = True
     reward_column: str = "scores"
     numbers: tuple[str, ...] = field(default=PAIR_NUMBERS)
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         if self.ranked:
             return self._ranked(rows)
-        prompts = [r["prompt_ids"] for r in rows]
-        responses = [r["chosen_ids"] for r in rows]
-        if not self.chosen_only:
-            responses += [r["rejected_ids"] for r in rows]
-        if self.with_kl:
-            responses += [r["kl_ids"] for r in rows]
-        batch = join_prompt_responses(prompts * (len(responses) // len(rows)), responses, self.pad_id)
+        names = ["chosen_ids"] + ([] if self.chosen_only else ["rejected_ids"]) + (["kl_ids"] if self.with_kl else [])
+        batch = self._join([r["prompt_ids"] for r in rows], [[r[n] for n in names] for r in rows])
         for name in self.numbers:
             if name in rows[0] and rows[0][name] is not None:
                 batch[name] = torch.tensor([float(r[name]) for r in rows])
@@ -85,14 +88,9 @@ class PolicyCollator:
 
     def _ranked(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         k = max(len(r["responses_ids"]) for r in rows)
-        prompts, responses, valid = [], [], []
-        for row in rows:
-            for i in range(k):
-                real = i < len(row["responses_ids"])
-                prompts.append(row["prompt_ids"])
-                responses.append(row["responses_ids"][i] if real else row["responses_ids"][0])
-                valid.append(real)
-        batch = join_prompt_responses(prompts, responses, self.pad_id)
+        blocks = [r["responses_ids"] + [r["responses_ids"][0]] * (k - len(r["responses_ids"])) for r in rows]
+        batch = self._join([r["prompt_ids"] for r in rows], blocks)
+        valid = [i < len(r["responses_ids"]) for r in rows for i in range(k)]
 
         def matrix(column):
             return torch.tensor([list(r[column]) + [0.0] * (k - len(r[column])) for r in rows], dtype=torch.float32)
@@ -101,3 +99,11 @@ class PolicyCollator:
         batch["ranking_rewards"] = matrix(self.reward_column)
         batch["valid"] = torch.tensor(valid).view(len(rows), k)
         return batch
+
+    def _join(self, prompts: list[list[int]], blocks: list[list[list[int]]]) -> dict[str, torch.Tensor]:
+        """One row per prompt with its responses as blocks (prefix sharing), or one row per
+        (prompt, response) ordered block by block."""
+        if self.share_prefix:
+            return shared_prefix_batch(prompts, blocks, self.pad_id)
+        k = len(blocks[0])
+        return join_prompt_responses(prompts * k, [b[j] for j in range(k) for b in blocks], self.pad_id)

@@ -2,56 +2,57 @@
 reference model is not kept in memory while the policy trains.
 
 The reference must be the policy *before* alignment (the SFT model, or the base model with the
-LoRA adapter off). Columns carry the identity of the model that computed them; ``align`` refuses
-columns computed by a different model than the one it is told is the reference.
+LoRA adapter off). ``align`` refuses ``ref_logp_*`` columns recorded as computed by a different
+model than the one it is told is the reference.
 """
 
 from __future__ import annotations
-
-import logging
 
 import datasets
 import torch
 from tqdm.auto import tqdm
 
 from .. import distributed
-from ..batching import join_prompt_responses, sequence_logps
-
-logger = logging.getLogger(__name__)
+from ..batching import batch_logps, join_prompt_responses, shared_prefix_batch
 
 
 @torch.no_grad()
-def response_logps(model, prompts: list[list[int]], responses: list[list[int]], pad_id: int,
-                   batch_size: int = 16, desc: str = "reference log-probs") -> list[float]:
-    """log π(y|x) summed over response tokens, for every (prompt, response), in input order.
-    Under a launcher each process scores every world-th batch and the results are gathered."""
+def response_logps(model, prompts: list[list[int]], blocks: list[list[list[int]]], pad_id: int,
+                   batch_size: int = 16, share_prefix: bool = True) -> list[list[float]]:
+    """log π(y|x) summed over response tokens for every response of every prompt, in input
+    order. With ``share_prefix`` a prompt is encoded once for all its responses. Under a
+    launcher each process scores every world-th batch and the results are gathered."""
     model.eval()
     device = next(model.parameters()).device
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(responses[i]))
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + sum(map(len, blocks[i])))
     batches = [order[s: s + batch_size] for s in range(0, len(order), batch_size)]
-    mine = batches[distributed.rank()::distributed.world_size()]
-    found: dict[int, float] = {}
-    for index in tqdm(mine, desc=desc, unit="batch", disable=not distributed.is_main()):
-        batch = join_prompt_responses([prompts[i] for i in index], [responses[i] for i in index], pad_id)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
-        sums, _ = sequence_logps(logits, batch["input_ids"], batch["response_mask"])
-        found.update(zip(index, sums.float().cpu().tolist()))
+    found: dict[int, list[float]] = {}
+    k = len(blocks[0])
+    for index in tqdm(batches[distributed.rank()::distributed.world_size()], desc="reference log-probs",
+                      unit="batch", disable=not distributed.is_main()):
+        if share_prefix:
+            batch = shared_prefix_batch([prompts[i] for i in index], [blocks[i] for i in index], pad_id)
+        else:
+            batch = join_prompt_responses([prompts[i] for i in index] * k,
+                                          [blocks[i][j] for j in range(k) for i in index], pad_id)
+        sums, _ = batch_logps(model, {name: value.to(device) for name, value in batch.items()})
+        sums = sums.float().cpu().view(k, len(index))
+        found.update({i: sums[:, n].tolist() for n, i in enumerate(index)})
     if distributed.world_size() > 1:
         gathered = [None] * distributed.world_size()
         torch.distributed.all_gather_object(gathered, found)
-        found = {k: v for part in gathered for k, v in part.items()}
+        found = {key: value for part in gathered for key, value in part.items()}
     return [found[i] for i in range(len(prompts))]
 
 
 def add_reference_columns(dataset: datasets.Dataset, model, pad_id: int, with_kl: bool = False,
-                          batch_size: int = 16) -> datasets.Dataset:
+                          batch_size: int = 16, share_prefix: bool = True) -> datasets.Dataset:
     """Add ``ref_logp_chosen``/``ref_logp_rejected`` (and ``ref_logp_kl``) to a tokenized dataset."""
     names = ["chosen", "rejected"] + (["kl"] if with_kl else [])
-    prompts = dataset["prompt_ids"]
-    for name in names:
-        values = response_logps(model, prompts, dataset[f"{name}_ids"], pad_id, batch_size, f"reference log-probs ({name})")
+    blocks = [list(row) for row in zip(*(dataset[f"{name}_ids"] for name in names))]
+    values = response_logps(model, dataset["prompt_ids"], blocks, pad_id, batch_size, share_prefix)
+    for j, name in enumerate(names):
         if f"ref_logp_{name}" in dataset.column_names:
             dataset = dataset.remove_columns(f"ref_logp_{name}")
-        dataset = dataset.add_column(f"ref_logp_{name}", values)
+        dataset = dataset.add_column(f"ref_logp_{name}", [v[j] for v in values])
     return dataset

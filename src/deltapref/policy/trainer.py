@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import losses as L
-from ..batching import sequence_logps
+from ..batching import batch_logps, sequence_logps
 from ..coefficients import reward_difference_coefficient
 from ..models import lm_forward
 from ..training import MetricsTrainer
@@ -65,8 +65,13 @@ class AlignTrainer(MetricsTrainer):
         self.options = options
 
     def _logps(self, model, batch, reward: bool = False):
-        logits, rewards = lm_forward(model, batch["input_ids"], batch["attention_mask"], reward=reward)
-        sums, counts = sequence_logps(logits, batch["input_ids"], batch["response_mask"])
+        """Per-response log-prob sums (block by block: chosen, rejected, ...), token counts and,
+        for a DRDO student with a head, its rewards."""
+        if reward:
+            logits, rewards = lm_forward(model, batch["input_ids"], batch["attention_mask"], reward=True)
+            sums, counts = sequence_logps(logits, batch["input_ids"], batch["response_mask"])
+        else:
+            (sums, counts), rewards = batch_logps(model, batch), None
         return sums, counts.clamp(min=1), rewards
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -83,8 +88,8 @@ class AlignTrainer(MetricsTrainer):
 
     def _pairwise(self, model, batch):
         o = self.options
-        n = batch["input_ids"].shape[0] // (3 if o.loss == "kto" else 2)
         sums, counts, rewards = self._logps(model, batch, reward=o.loss == "drdo" and o.student_reward == "head")
+        n = sums.shape[0] // (3 if o.loss == "kto" else 2)
         chosen, rejected = sums[:n], sums[n: 2 * n]
         coef = pair_coefficients(batch, o)
         self.store(logps_chosen=chosen, logps_rejected=rejected)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from ..config import option
+from ..config import ModelDataOptions, option
 from ..distributed import say
 from ..data.loading import load_preferences
 from ..data.tokenization import TokenizationConfig
 from ..evaluation.scorer_metrics import scorer_report
-from ..models import is_tiny, load_causal_lm, load_sequence_scorer, load_tokenizer, model_dtype
+from ..models import load_causal_lm, load_scorer, load_sequence_scorer, load_tokenizer, model_dtype
 from ..peft_utils import LoraOptions, apply_lora
 from ..training import check_training_args, final_save
 from .inference import pair_differences, pointwise_rewards
@@ -26,38 +26,25 @@ SCORER_KINDS = ("reward", "difference", "oracle", "ensemble")
 
 
 @dataclass
-class ScorerConfig(LoraOptions):
+class ScorerConfig(LoraOptions, ModelDataOptions):
     kind: str = option("reward", "reward (Bradley-Terry), difference (RDO pair model), oracle (DRDO), "
                        "or ensemble (several reward models differing by seed)")
-    model: str = option(None, "backbone: a HF id or directory, or tiny[:HIDDEN:LAYERS] for a fresh small Llama")
-    tokenizer: str = option(None, "tokenizer id or directory (default: the model's)")
-    train_data: str = option(None, "training pairs (any format `deltapref data` reads)")
     eval_data: str = option(None, "held-out pairs for the report written after training")
-    format: str = option("auto", "data format (see `deltapref data convert --help`)")
-    skip_bad_rows: bool = option(False, "skip invalid rows (counted and reported)")
-    max_length: int = option(512, "longest scorer input in tokens")
-    max_prompt_length: int = option(256, "longest prompt part in tokens")
     margin_column: str = option(None, "reward model: a column of per-pair margins m in -log σ(Δ - m)")
     lambda_dup: float = option(1.0, "difference model: weight of the duplication term d(x,y,y)^2 (0 = off)")
     lambda_rev: float = option(1.0, "difference model: weight of the reverse term (d(x,a,b)+d(x,b,a))^2 (0 = off)")
     both_orders: bool = option(True, "difference model: show every pair in both orders in the main loss")
     alpha_lm: float = option(0.01, "oracle: weight of the language-modelling term (DRDO Eq. 5)")
     ensemble_size: int = option(3, "ensemble: number of reward models (seeds seed, seed+1, ...)")
-    dtype: str = option("float32", "weights dtype: float32 (CPU), bfloat16 or float16 (GPU)")
-    trust_remote_code: bool = option(False, "allow model repos to run their own code")
 
     def __post_init__(self):
+        super().__post_init__()
         if self.kind not in SCORER_KINDS:
             raise ValueError(f"--kind must be one of {', '.join(SCORER_KINDS)}")
-        if not self.model or not self.train_data:
-            raise ValueError("--model and --train_data are required")
-        if is_tiny(self.model) and not self.tokenizer:
-            raise ValueError("a tiny model needs --tokenizer (e.g. the built-in task's tokenizer/)")
         if self.lambda_dup < 0 or self.lambda_rev < 0 or not 0 <= self.alpha_lm <= 1:
             raise ValueError("lambda_dup/lambda_rev must be >= 0 and alpha_lm in [0, 1]")
         if self.ensemble_size < 1:
             raise ValueError("--ensemble_size must be >= 1")
-        self.tokenization = TokenizationConfig(self.max_length, self.max_prompt_length)
 
 
 def _build(config: ScorerConfig, tokenizer, seed: int):
@@ -127,19 +114,15 @@ def _print_eval(name: str, output_dir: str, summary: dict) -> None:
 def evaluate_scorer(model_dir: str, kind: str, data: str, tokenization: TokenizationConfig,
                     format: str = "auto", batch_size: int = 32) -> dict:
     """Held-out report for a saved scorer: accuracy, buckets, calibration, consistency."""
-    from ..models import load_causal_lm as load_lm
-
-    tokenizer = load_tokenizer(model_dir)
+    model, tokenizer = load_scorer(model_dir)
     rows, _ = load_preferences(data, format=format)
     prompts, chosen, rejected = rows["prompt"], rows["chosen"], rows["rejected"]
     reverse = duplicate = None
     if kind == "difference":
-        model = load_sequence_scorer(model_dir, tokenizer)
         deltas = pair_differences(model, tokenizer, prompts, chosen, rejected, tokenization, batch_size)
         reverse = pair_differences(model, tokenizer, prompts, rejected, chosen, tokenization, batch_size)
         duplicate = pair_differences(model, tokenizer, prompts, chosen, chosen, tokenization, batch_size)
     else:
-        model = load_lm(model_dir, reward_head=True) if kind == "oracle" else load_sequence_scorer(model_dir, tokenizer)
         r_chosen = pointwise_rewards(model, tokenizer, prompts, chosen, tokenization, batch_size)
         r_rejected = pointwise_rewards(model, tokenizer, prompts, rejected, tokenization, batch_size)
         deltas = [a - b for a, b in zip(r_chosen, r_rejected)]

@@ -1,0 +1,84 @@
+"""Difference-model pair scoring (one pass over (x, y1, y2)) against pointwise reward scoring
+(two passes over (x, y)) of the same pairs, same backbone size, in one session (RDO App. C).
+
+    python benchmarks/scoring_pair_vs_pointwise.py --data hh.jsonl.gz --tokenizer gpt2
+
+Prints pairs/s of each (medians of repeats, min-max) and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import hh_like, gpt2_tokenizer, load_pairs, summarize  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="builtin", help="builtin, or an HH-RLHF .jsonl(.gz) file")
+    parser.add_argument("--hh_like", action="store_true", help="only pairs with prompt 100-250 and responses 70-300 tokens")
+    parser.add_argument("--tokenizer", default="builtin", help="builtin (word-level) or gpt2")
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--pairs", type=int, default=128)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--max_length", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=3)
+    a = parser.parse_args()
+
+    from transformers import AutoModelForSequenceClassification, LlamaConfig
+
+    from deltapref.data.tokenization import TokenizationConfig
+    from deltapref.scorers.inference import pair_differences, pointwise_rewards
+    from deltapref.scorers.inputs import difference_ids, pointwise_ids
+
+    torch.set_grad_enabled(False)
+    if a.tokenizer == "gpt2":
+        tokenizer = gpt2_tokenizer(Path(tempfile.mkdtemp()) / "tokenizer")
+    else:
+        from deltapref.data.synthetic import build_tokenizer
+        tokenizer = build_tokenizer()
+    pairs = hh_like(load_pairs(a.data, 100000), tokenizer, a.pairs) if a.hh_like else load_pairs(a.data, a.pairs)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=a.hidden, intermediate_size=4 * a.hidden,
+                         num_hidden_layers=a.layers, num_attention_heads=max(1, a.hidden // 64),
+                         num_key_value_heads=max(1, a.hidden // 64), max_position_embeddings=2048, num_labels=1,
+                         pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_config(config).eval()
+    tokenization = TokenizationConfig(a.max_length, a.max_length // 2)
+    prompts, chosen, rejected = ([p[k] for p in pairs] for k in ("prompt", "chosen", "rejected"))
+    pair_tokens = statistics.mean(len(difference_ids(tokenizer, p, c, r, tokenization)) for p, c, r in zip(prompts, chosen, rejected))
+    point_tokens = statistics.mean(len(pointwise_ids(tokenizer, p, c, tokenization)[0]) + len(pointwise_ids(tokenizer, p, r, tokenization)[0])
+                                   for p, c, r in zip(prompts, chosen, rejected))
+    print(f"data: {a.data}, {len(pairs)} pairs; tokens per pair: difference model {pair_tokens:.0f} (one pass), "
+          f"reward model {point_tokens:.0f} (two passes)")
+
+    def pointwise():
+        pointwise_rewards(model, tokenizer, prompts, chosen, tokenization, a.batch_size, progress=False)
+        pointwise_rewards(model, tokenizer, prompts, rejected, tokenization, a.batch_size, progress=False)
+
+    def pairwise():
+        pair_differences(model, tokenizer, prompts, chosen, rejected, tokenization, a.batch_size, progress=False)
+
+    timings = {"reward model (2 passes)": [], "difference model (1 pass)": []}
+    pointwise()  # warm-up
+    for _ in range(a.repeats):
+        for name, run in (("reward model (2 passes)", pointwise), ("difference model (1 pass)", pairwise)):
+            started = time.perf_counter()
+            run()
+            timings[name].append(len(pairs) / (time.perf_counter() - started))
+    base = statistics.median(timings["reward model (2 passes)"])
+    for name, rates in timings.items():
+        print(f"{name:28s} pairs/s {summarize(rates)}  ratio vs reward model {statistics.median(rates) / base:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
