@@ -129,3 +129,34 @@ def test_prefix_sharing_trains_like_unshared(scored_task, tmp_path):
                       logging_steps=2)
         curves.append([e["loss"] for e in summary["log_history"] if "loss" in e])
     assert curves[0] == pytest.approx(curves[1], rel=1e-4)
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_rrhf_pairs_each_prompt_with_its_own_responses(scored_task, tmp_path, share):
+    """The trainer's RRHF loss equals rrhf_loss on log-probs computed one response at a time."""
+    import datasets
+    from transformers import TrainingArguments
+
+    from deltapref.batching import batch_logps, join_prompt_responses
+    from deltapref.data.tokenization import TokenizationConfig
+    from deltapref.losses import rrhf_loss
+    from deltapref.models import load_causal_lm, load_tokenizer
+    from deltapref.policy.data import PolicyCollator, tokenize_ranked
+    from deltapref.policy.trainer import AlignTrainer, LossOptions
+
+    tokenizer = load_tokenizer(scored_task["sft"])
+    model = load_causal_lm(scored_task["sft"]).eval()
+    rows = tokenize_ranked(datasets.Dataset.from_json(scored_task["ranked"]).select(range(5)), tokenizer,
+                           TokenizationConfig(96, 24))
+    batch = PolicyCollator(0, ranked=True, share_prefix=share)([rows[i] for i in range(5)])
+    trainer = AlignTrainer(model=model, options=LossOptions(loss="rrhf"), data_collator=lambda x: x,
+                           args=TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True,
+                                                  remove_unused_columns=False))
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, batch).item()
+        means = torch.tensor([[(lambda s, c: (s / c).item())(*batch_logps(model, join_prompt_responses([r["prompt_ids"]], [resp], 0)))
+                               for resp in r["responses_ids"]] for r in (rows[i] for i in range(5))])
+    scores = torch.tensor([rows[i]["scores"] for i in range(5)])
+    best = -means[torch.arange(5), scores.argmax(dim=1)]
+    expected = rrhf_loss(means, scores, torch.ones_like(means, dtype=torch.bool), best)[0].mean().item()
+    assert loss == pytest.approx(expected, rel=1e-4)

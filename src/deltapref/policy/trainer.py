@@ -151,7 +151,7 @@ class AlignTrainer(MetricsTrainer):
         o = self.options
         b, k = batch["scores"].shape
         sums, counts, _ = self._logps(model, batch)
-        mean_logps = (sums / counts).view(b, k)
+        mean_logps = (sums / counts).view(k, b).transpose(0, 1)  # responses come block by block
         scores = batch["scores"].masked_fill(~batch["valid"], float("-inf"))
         best = scores.argmax(dim=1)
         best_nll = -mean_logps[torch.arange(b, device=best.device), best]
