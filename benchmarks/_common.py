@@ -110,3 +110,20 @@ def hh_like(pairs: list[dict], tokenizer, n: int) -> list[dict]:
         if len(kept) == n:
             return kept
     raise SystemExit(f"only {len(kept)} pairs at HH-like lengths")
+
+
+def benchmark_parser(doc: str, batch_size: int, max_length: int):
+    """The options every benchmark shares: data, tokenizer, model size, batch and repeats."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="builtin", help="builtin, or an HH-RLHF .jsonl(.gz) file")
+    parser.add_argument("--hh_like", action="store_true", help="only pairs with prompt 100-250 and responses 70-300 tokens")
+    parser.add_argument("--tokenizer", default="builtin", help="builtin (word-level) or gpt2 (real GPT-2 BPE)")
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--pairs", type=int, default=128)
+    parser.add_argument("--batch_size", type=int, default=batch_size)
+    parser.add_argument("--max_length", type=int, default=max_length)
+    parser.add_argument("--repeats", type=int, default=3)
+    return parser

@@ -15,7 +15,6 @@ log-probs once, and its time includes that pass.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import hh_like, fp32_matmul_peak, gpt2_tokenizer, load_pairs, peak_rss_mb, random_llama, run_worker, summarize  # noqa: E402
+from _common import benchmark_parser, hh_like, fp32_matmul_peak, gpt2_tokenizer, load_pairs, peak_rss_mb, random_llama, run_worker, summarize  # noqa: E402
 
 
 def training_args(a, output_dir, sampling="sequential"):
@@ -103,16 +102,7 @@ def worker_check(a) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="builtin", help="builtin, or an HH-RLHF .jsonl(.gz) file")
-    parser.add_argument("--hh_like", action="store_true", help="only pairs with prompt 100-250 and responses 70-300 tokens")
-    parser.add_argument("--tokenizer", default="builtin", help="builtin (word-level) or gpt2 (real GPT-2 BPE)")
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--pairs", type=int, default=128)
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--max_length", type=int, default=512)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = benchmark_parser(__doc__, batch_size=8, max_length=512)
     parser.add_argument("--worker", choices=["trl", "deltapref", "check"])
     parser.add_argument("--model_dir")
     parser.add_argument("--pairs_file")

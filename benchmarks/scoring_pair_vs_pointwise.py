@@ -8,7 +8,6 @@ Prints pairs/s of each (medians of repeats, min-max) and the ratio.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -18,20 +17,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import hh_like, gpt2_tokenizer, load_pairs, summarize  # noqa: E402
+from _common import benchmark_parser, hh_like, gpt2_tokenizer, load_pairs, summarize  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="builtin", help="builtin, or an HH-RLHF .jsonl(.gz) file")
-    parser.add_argument("--hh_like", action="store_true", help="only pairs with prompt 100-250 and responses 70-300 tokens")
-    parser.add_argument("--tokenizer", default="builtin", help="builtin (word-level) or gpt2")
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--pairs", type=int, default=128)
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--max_length", type=int, default=1024)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = benchmark_parser(__doc__, batch_size=16, max_length=1024)
     a = parser.parse_args()
 
     from transformers import AutoModelForSequenceClassification, LlamaConfig
