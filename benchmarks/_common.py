@@ -30,9 +30,17 @@ def gpt2_tokenizer(directory: Path):
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copy(data / "encoder.json", directory / "vocab.json")
     shutil.copy(data / "vocab.bpe", directory / "merges.txt")
-    (directory / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "GPT2Tokenizer",
-                                                                 "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
-                                                                 "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}))
+    (directory / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "GPT2Tokenizer",
+                "bos_token": "<|endoftext|>",
+                "eos_token": "<|endoftext|>",
+                "unk_token": "<|endoftext|>",
+                "pad_token": "<|endoftext|>",
+            }
+        )
+    )
     tokenizer = AutoTokenizer.from_pretrained(str(directory))
     tokenizer.save_pretrained(str(directory))
     return tokenizer
@@ -44,6 +52,7 @@ def load_pairs(source: str, n: int) -> list[dict]:
 
     if source == "builtin":
         from deltapref.data.synthetic import SyntheticTaskConfig, generate_task
+
         rows = generate_task(SyntheticTaskConfig(seed=0, n_train=n, n_test=1))["train"]
         return [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows]
     dataset, _ = load_preferences(source, skip_bad_rows=True, limit=n)
@@ -55,11 +64,19 @@ def random_llama(tokenizer, hidden: int, layers: int, directory: Path, seed: int
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=4 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
-                         num_key_value_heads=max(1, hidden // 64), max_position_embeddings=2048,
-                         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=4 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=max(1, hidden // 64),
+        num_key_value_heads=max(1, hidden // 64),
+        max_position_embeddings=2048,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
+    )
     model = LlamaForCausalLM(config)
     model.save_pretrained(str(directory))
     tokenizer.save_pretrained(str(directory))
@@ -90,7 +107,7 @@ def fp32_matmul_peak(size: int = 2048, repeats: int = 10) -> float:
     for _ in range(repeats):
         start = time.perf_counter()
         a @ b
-        best = max(best, 2 * size ** 3 / (time.perf_counter() - start))
+        best = max(best, 2 * size**3 / (time.perf_counter() - start))
     return best
 
 
@@ -105,7 +122,9 @@ def hh_like(pairs: list[dict], tokenizer, n: int) -> list[dict]:
     kept = []
     for pair in pairs:
         ids = encode_pair(tokenizer, pair, TokenizationConfig(4096, 2048))
-        if 100 <= len(ids["prompt_ids"]) <= 250 and all(70 <= len(ids[k]) <= 300 for k in ("chosen_ids", "rejected_ids")):
+        if 100 <= len(ids["prompt_ids"]) <= 250 and all(
+            70 <= len(ids[k]) <= 300 for k in ("chosen_ids", "rejected_ids")
+        ):
             kept.append(pair)
         if len(kept) == n:
             return kept
@@ -118,7 +137,9 @@ def benchmark_parser(doc: str, batch_size: int, max_length: int):
 
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="builtin", help="builtin, or an HH-RLHF .jsonl(.gz) file")
-    parser.add_argument("--hh_like", action="store_true", help="only pairs with prompt 100-250 and responses 70-300 tokens")
+    parser.add_argument(
+        "--hh_like", action="store_true", help="only pairs with prompt 100-250 and responses 70-300 tokens"
+    )
     parser.add_argument("--tokenizer", default="builtin", help="builtin (word-level) or gpt2 (real GPT-2 BPE)")
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)

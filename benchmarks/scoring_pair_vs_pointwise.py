@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import benchmark_parser, hh_like, gpt2_tokenizer, load_pairs, summarize  # noqa: E402
+from _common import benchmark_parser, gpt2_tokenizer, hh_like, load_pairs, summarize  # noqa: E402
 
 
 def main() -> None:
@@ -26,30 +26,44 @@ def main() -> None:
 
     from transformers import AutoModelForSequenceClassification, LlamaConfig
 
+    from deltapref.data.scorer_inputs import difference_ids, pointwise_ids
     from deltapref.data.tokenization import TokenizationConfig
     from deltapref.scorers.inference import pair_differences, pointwise_rewards
-    from deltapref.scorers.inputs import difference_ids, pointwise_ids
 
     torch.set_grad_enabled(False)
     if a.tokenizer == "gpt2":
         tokenizer = gpt2_tokenizer(Path(tempfile.mkdtemp()) / "tokenizer")
     else:
         from deltapref.data.synthetic import build_tokenizer
+
         tokenizer = build_tokenizer()
     pairs = hh_like(load_pairs(a.data, 100000), tokenizer, a.pairs) if a.hh_like else load_pairs(a.data, a.pairs)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=a.hidden, intermediate_size=4 * a.hidden,
-                         num_hidden_layers=a.layers, num_attention_heads=max(1, a.hidden // 64),
-                         num_key_value_heads=max(1, a.hidden // 64), max_position_embeddings=2048, num_labels=1,
-                         pad_token_id=tokenizer.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=a.hidden,
+        intermediate_size=4 * a.hidden,
+        num_hidden_layers=a.layers,
+        num_attention_heads=max(1, a.hidden // 64),
+        num_key_value_heads=max(1, a.hidden // 64),
+        max_position_embeddings=2048,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_config(config).eval()
     tokenization = TokenizationConfig(a.max_length, a.max_length // 2)
     prompts, chosen, rejected = ([p[k] for p in pairs] for k in ("prompt", "chosen", "rejected"))
-    pair_tokens = statistics.mean(len(difference_ids(tokenizer, p, c, r, tokenization)) for p, c, r in zip(prompts, chosen, rejected))
-    point_tokens = statistics.mean(len(pointwise_ids(tokenizer, p, c, tokenization)[0]) + len(pointwise_ids(tokenizer, p, r, tokenization)[0])
-                                   for p, c, r in zip(prompts, chosen, rejected))
-    print(f"data: {a.data}, {len(pairs)} pairs; tokens per pair: difference model {pair_tokens:.0f} (one pass), "
-          f"reward model {point_tokens:.0f} (two passes)")
+    pair_tokens = statistics.mean(
+        len(difference_ids(tokenizer, p, c, r, tokenization)) for p, c, r in zip(prompts, chosen, rejected)
+    )
+    point_tokens = statistics.mean(
+        len(pointwise_ids(tokenizer, p, c, tokenization)[0]) + len(pointwise_ids(tokenizer, p, r, tokenization)[0])
+        for p, c, r in zip(prompts, chosen, rejected)
+    )
+    print(
+        f"data: {a.data}, {len(pairs)} pairs; tokens per pair: difference model {pair_tokens:.0f} (one pass), "
+        f"reward model {point_tokens:.0f} (two passes)"
+    )
 
     def pointwise():
         pointwise_rewards(model, tokenizer, prompts, chosen, tokenization, a.batch_size, progress=False)

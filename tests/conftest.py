@@ -9,6 +9,16 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
+END_TO_END = {"test_align.py", "test_scorers.py", "test_pipeline.py", "test_recipes.py", "test_distributed.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Modules that train models end to end are marked slow and run after the unit tests
+    (``-m "not slow"`` runs the fast part alone)."""
+    for item in items:
+        if item.path.name in END_TO_END:
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +39,19 @@ def builtin_task(tmp_path_factory):
 def tiny_training_args(output_dir, **overrides):
     from transformers import TrainingArguments
 
-    values = dict(output_dir=str(output_dir), learning_rate=1e-3, per_device_train_batch_size=16,
-                  num_train_epochs=1, logging_steps=5, save_strategy="no", report_to="none",
-                  remove_unused_columns=False, disable_tqdm=True, seed=0, dataloader_pin_memory=False)
+    values = dict(
+        output_dir=str(output_dir),
+        learning_rate=1e-3,
+        per_device_train_batch_size=16,
+        num_train_epochs=1,
+        logging_steps=5,
+        save_strategy="no",
+        report_to="none",
+        remove_unused_columns=False,
+        disable_tqdm=True,
+        seed=0,
+        dataloader_pin_memory=False,
+    )
     values.update(overrides)
     return TrainingArguments(**values)
 
@@ -40,19 +60,41 @@ def tiny_training_args(output_dir, **overrides):
 def scored_task(builtin_task, tmp_path_factory):
     """The built-in task's train pairs scored by briefly trained tiny reward, difference and
     oracle models, plus an SFT'd tiny policy: what the alignment tests start from."""
-    from deltapref.policy.commands import SFTConfig, run_policy_training
-    from deltapref.scorers.train import ScorerConfig, train_one
-    from deltapref.scoring import ScoreConfig, score
+    from deltapref.stages.align import SFTConfig, train_sft
+    from deltapref.stages.score import ScoreConfig, score
+    from deltapref.stages.train_scorer import ScorerConfig, train_one
 
     root = tmp_path_factory.mktemp("scored")
     tokenizer = str(builtin_task / "tokenizer")
     for kind in ("reward", "difference", "oracle"):
-        train_one(ScorerConfig(kind=kind, model="tiny:32:1", tokenizer=tokenizer, max_length=96, max_prompt_length=24,
-                               train_data=str(builtin_task / "train.jsonl")), tiny_training_args(root / kind, max_steps=15))
-    score(ScoreConfig(input=str(builtin_task / "train.jsonl"), output=str(root / "train_scored.jsonl"),
-                      reward_model=str(root / "reward"), difference_model=str(root / "difference"),
-                      oracle=str(root / "oracle")))
-    run_policy_training(SFTConfig(model="tiny:32:1", tokenizer=tokenizer, train_data=str(builtin_task / "train.jsonl")),
-                        tiny_training_args(root / "sft", learning_rate=3e-3, num_train_epochs=2), "sft")
-    return {"root": root, "data": str(root / "train_scored.jsonl"), "ranked": str(builtin_task / "ranked_train.jsonl"),
-            "sft": str(root / "sft"), "test": str(builtin_task / "test.jsonl")}
+        train_one(
+            ScorerConfig(
+                kind=kind,
+                model="tiny:32:1",
+                tokenizer=tokenizer,
+                max_length=96,
+                max_prompt_length=24,
+                train_data=str(builtin_task / "train.jsonl"),
+            ),
+            tiny_training_args(root / kind, max_steps=15),
+        )
+    score(
+        ScoreConfig(
+            input=str(builtin_task / "train.jsonl"),
+            output=str(root / "train_scored.jsonl"),
+            reward_model=str(root / "reward"),
+            difference_model=str(root / "difference"),
+            oracle=str(root / "oracle"),
+        )
+    )
+    train_sft(
+        SFTConfig(model="tiny:32:1", tokenizer=tokenizer, train_data=str(builtin_task / "train.jsonl")),
+        tiny_training_args(root / "sft", learning_rate=3e-3, num_train_epochs=2),
+    )
+    return {
+        "root": root,
+        "data": str(root / "train_scored.jsonl"),
+        "ranked": str(builtin_task / "ranked_train.jsonl"),
+        "sft": str(root / "sft"),
+        "test": str(builtin_task / "test.jsonl"),
+    }

@@ -18,8 +18,7 @@ def test_hh_splits_at_last_assistant_turn(fixtures):
 
 def test_rm_static_passes_through(fixtures):
     ds, _ = load_preferences(str(fixtures / "rm_static.jsonl"), format="rm-static")
-    assert ds.to_list()[1] == {"prompt": "\n\nHuman: What is 2+2?\n\nAssistant:", "chosen": " 4.",
-                               "rejected": " 5."}
+    assert ds.to_list()[1] == {"prompt": "\n\nHuman: What is 2+2?\n\nAssistant:", "chosen": " 4.", "rejected": " 5."}
 
 
 def test_tldr_uses_choice_and_confidence(fixtures):
@@ -61,12 +60,15 @@ def test_skipping_counts_and_reports(fixtures):
     assert "skipped 2" in report.summary()
 
 
-@pytest.mark.parametrize("row, field, words", [
-    ({"prompt": "p", "chosen": "a", "rejected": ""}, "rejected", "empty"),
-    ({"prompt": "p", "chosen": 3, "rejected": "b"}, "chosen", "string or a list"),
-    ({"prompt": "p", "chosen": "a", "rejected": "b", "confidence": float("nan")}, "confidence", "finite"),
-    ({"prompt": "p", "chosen": [{"role": "bot", "content": "x"}], "rejected": "b"}, "chosen", "unknown role"),
-])
+@pytest.mark.parametrize(
+    "row, field, words",
+    [
+        ({"prompt": "p", "chosen": "a", "rejected": ""}, "rejected", "empty"),
+        ({"prompt": "p", "chosen": 3, "rejected": "b"}, "chosen", "string or a list"),
+        ({"prompt": "p", "chosen": "a", "rejected": "b", "confidence": float("nan")}, "confidence", "finite"),
+        ({"prompt": "p", "chosen": [{"role": "bot", "content": "x"}], "rejected": "b"}, "chosen", "unknown role"),
+    ],
+)
 def test_bad_fields_are_named(tmp_path, row, field, words):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({"prompt": "ok", "chosen": "x", "rejected": "y"}) + "\n" + json.dumps(row) + "\n")
@@ -81,9 +83,18 @@ def test_invalid_json_and_mixed_kinds(tmp_path):
     path.write_text('{"prompt": "a", "chosen": "b", "rejected": "c"}\n{not json\n')
     with pytest.raises(DataError, match="row 2.*not valid JSON"):
         load_preferences(str(path))
-    path.write_text(json.dumps({"prompt": "a", "chosen": "b", "rejected": "c"}) + "\n" +
-                    json.dumps({"prompt": "a", "chosen": [{"role": "assistant", "content": "b"}],
-                                "rejected": [{"role": "assistant", "content": "c"}]}) + "\n")
+    path.write_text(
+        json.dumps({"prompt": "a", "chosen": "b", "rejected": "c"})
+        + "\n"
+        + json.dumps(
+            {
+                "prompt": "a",
+                "chosen": [{"role": "assistant", "content": "b"}],
+                "rejected": [{"role": "assistant", "content": "c"}],
+            }
+        )
+        + "\n"
+    )
     with pytest.raises(DataError, match="row 2, field 'chosen'.*row 1 holds str"):
         load_preferences(str(path), format="pairwise")
 
@@ -117,7 +128,11 @@ def test_cli_convert_and_inspect(fixtures, tmp_path, capsys):
 
 def test_hub_id_syntax():
     from deltapref.data.loading import parse_hub_id
+
     assert parse_hub_id("Anthropic/hh-rlhf") == ("Anthropic/hh-rlhf", None, None)
-    assert parse_hub_id("openai/summarize_from_feedback:comparisons@validation") == \
-        ("openai/summarize_from_feedback", "comparisons", "validation")
+    assert parse_hub_id("openai/summarize_from_feedback:comparisons@validation") == (
+        "openai/summarize_from_feedback",
+        "comparisons",
+        "validation",
+    )
     assert parse_hub_id("./local/file.jsonl") is None and parse_hub_id("a/b/c") is None

@@ -12,8 +12,20 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFL
 
 
 def deltapref(args, nproc=1):
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-                "-m", "deltapref.cli"] if nproc > 1 else [sys.executable, "-m", "deltapref.cli"]
+    launcher = (
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            str(nproc),
+            "-m",
+            "deltapref.cli",
+        ]
+        if nproc > 1
+        else [sys.executable, "-m", "deltapref.cli"]
+    )
     started = time.time()
     done = subprocess.run(launcher + args, env=ENV, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -22,9 +34,29 @@ def deltapref(args, nproc=1):
 
 @pytest.mark.slow
 def test_two_process_dpo_rc_matches_one_process(scored_task, tmp_path):
-    common = ["align", "--model", scored_task["sft"], "--train_data", scored_task["data"], "--loss", "dpo",
-              "--coef", "diff", "--max_steps", "10", "--logging_steps", "2", "--disable_tqdm", "true",
-              "--learning_rate", "5e-4", "--lr_scheduler_type", "constant", "--train_sampling_strategy", "sequential"]
+    common = [
+        "align",
+        "--model",
+        scored_task["sft"],
+        "--train_data",
+        scored_task["data"],
+        "--loss",
+        "dpo",
+        "--coef",
+        "diff",
+        "--max_steps",
+        "10",
+        "--logging_steps",
+        "2",
+        "--disable_tqdm",
+        "true",
+        "--learning_rate",
+        "5e-4",
+        "--lr_scheduler_type",
+        "constant",
+        "--train_sampling_strategy",
+        "sequential",
+    ]
     one, t1 = deltapref(common + ["--output_dir", str(tmp_path / "one"), "--per_device_train_batch_size", "16"])
     two, t2 = deltapref(common + ["--output_dir", str(tmp_path / "two"), "--per_device_train_batch_size", "8"], nproc=2)
     curves = []
@@ -41,8 +73,17 @@ def test_two_process_dpo_rc_matches_one_process(scored_task, tmp_path):
 @pytest.mark.slow
 def test_two_process_score_is_identical_and_in_order(scored_task, tmp_path):
     root = scored_task["root"]
-    common = ["score", "--input", scored_task["test"], "--reward_model", str(root / "reward"),
-              "--difference_model", str(root / "difference"), "--chunk_size", "16"]
+    common = [
+        "score",
+        "--input",
+        scored_task["test"],
+        "--reward_model",
+        str(root / "reward"),
+        "--difference_model",
+        str(root / "difference"),
+        "--chunk_size",
+        "16",
+    ]
     _, t1 = deltapref(common + ["--output", str(tmp_path / "one.jsonl")])
     _, t2 = deltapref(common + ["--output", str(tmp_path / "two.jsonl")], nproc=2)
     assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
@@ -59,7 +100,9 @@ def test_accelerate_configs_parse(name):
 
     path = Path(__file__).parent.parent / "configs" / "accelerate" / f"{name}.yaml"
     config = load_config_from_file(str(path))
-    expected = {"ddp": "MULTI_GPU", "fsdp": "FSDP", "deepspeed_zero2": "DEEPSPEED", "deepspeed_zero3": "DEEPSPEED"}[name]
+    expected = {"ddp": "MULTI_GPU", "fsdp": "FSDP", "deepspeed_zero2": "DEEPSPEED", "deepspeed_zero3": "DEEPSPEED"}[
+        name
+    ]
     assert config.distributed_type.value == expected and config.num_processes >= 2
     if name.startswith("deepspeed"):
         assert config.deepspeed_config["zero_stage"] == int(name[-1])

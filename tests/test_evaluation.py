@@ -6,8 +6,18 @@ import numpy as np
 import pytest
 
 from deltapref.cli import main
-from deltapref.evaluation.judges import (FIRST, SECOND, TIE, HTTPJudge, RewardJudge, compare, majority,
-                                         parse_verdict, verdict_both_orders)
+from deltapref.data.synthetic import gold_reward
+from deltapref.evaluation.judges import (
+    FIRST,
+    SECOND,
+    TIE,
+    HTTPJudge,
+    RewardJudge,
+    compare,
+    majority,
+    parse_verdict,
+    verdict_both_orders,
+)
 from deltapref.evaluation.scorer_metrics import accuracy_by_bucket, calibration, pairwise_accuracy, scorer_report
 from deltapref.evaluation.stats import bootstrap_ci
 
@@ -32,7 +42,12 @@ def test_majority_vote_over_judges():
     prefers_short = RewardJudge(lambda p, r: -len(r), name="short")
     biased = lambda p, a, b: FIRST  # noqa: E731
     biased.name = "biased"
-    result = compare(["p"], ["long answer"], ["short"], [prefers_long, prefers_long.__class__(lambda p, r: len(r), name="long2"), prefers_short, biased])
+    result = compare(
+        ["p"],
+        ["long answer"],
+        ["short"],
+        [prefers_long, prefers_long.__class__(lambda p, r: len(r), name="long2"), prefers_short, biased],
+    )
     assert result["judges"]["biased"] == {"win": 0, "tie": 1, "loss": 0}
     assert result["win"] == 0 and result["tie"] == 1  # 2 of 4 judges is no strict majority
 
@@ -101,13 +116,35 @@ def test_scorer_metrics_hand_values():
 
 
 def test_cli_evaluate_policy_and_compare(tmp_path, capsys):
-    good = [{"id": i, "prompt": "tell me about cat ?", "completion": "cat dog good cat horse nice the cat is good ."} for i in range(20)]
+    good = [
+        {"id": i, "prompt": "tell me about cat ?", "completion": "cat dog good cat horse nice the cat is good ."}
+        for i in range(20)
+    ]
     bad = [{"id": i, "prompt": "tell me about cat ?", "completion": "rain bad ."} for i in range(20)]
     for name, rows in (("good", good), ("bad", bad)):
         (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert main(["evaluate", "policy", "--completions", str(tmp_path / "good.jsonl"), "--output", str(tmp_path / "q.json")]) == 0
+    assert (
+        main(
+            ["evaluate", "policy", "--completions", str(tmp_path / "good.jsonl"), "--output", str(tmp_path / "q.json")]
+        )
+        == 0
+    )
     quality = json.loads((tmp_path / "q.json").read_text())
-    assert quality["n"] == 20 and quality["low"] <= quality["mean"] <= quality["high"]
-    assert main(["evaluate", "compare", "--a", str(tmp_path / "good.jsonl"), "--b", str(tmp_path / "bad.jsonl"),
-                 "--output", str(tmp_path / "c.json")]) == 0
+    expected = gold_reward(good[0]["prompt"], good[0]["completion"])  # 20 identical rows: no spread
+    assert quality["n"] == 20 and quality["low"] == quality["mean"] == quality["high"] == pytest.approx(expected)
+    assert (
+        main(
+            [
+                "evaluate",
+                "compare",
+                "--a",
+                str(tmp_path / "good.jsonl"),
+                "--b",
+                str(tmp_path / "bad.jsonl"),
+                "--output",
+                str(tmp_path / "c.json"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "c.json").read_text())["win"] == 20

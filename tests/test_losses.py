@@ -5,9 +5,20 @@ import math
 import pytest
 import torch
 
-from deltapref.coefficients import coefficient_value, reward_difference_coefficient
-from deltapref.losses import (bradley_terry_loss, difference_model_loss, dpo_loss, drdo_loss, edpo_loss,
-                              ipo_loss, kto_loss, kto_reference_point, log1mexp, oracle_loss, rrhf_loss)
+from deltapref.coefficients import coefficients_of_rows, reward_difference_coefficient
+from deltapref.losses import (
+    bradley_terry_loss,
+    difference_model_loss,
+    dpo_loss,
+    drdo_loss,
+    edpo_loss,
+    ipo_loss,
+    kto_loss,
+    kto_reference_point,
+    log1mexp,
+    oracle_loss,
+    rrhf_loss,
+)
 
 
 def t(*values):
@@ -26,9 +37,14 @@ def test_bradley_terry_hand_values():
 def test_coefficient_identities():
     delta = t(-30.0, -1.0, 0.0, 2.0)
     assert torch.equal(reward_difference_coefficient(delta, 0.0), torch.ones(4))
-    assert reward_difference_coefficient(delta, 1.0).tolist() == pytest.approx([sig(-30.0), sig(-1), 0.5, sig(2)], rel=1e-5)
+    assert reward_difference_coefficient(delta, 1.0).tolist() == pytest.approx(
+        [sig(-30.0), sig(-1), 0.5, sig(2)], rel=1e-5
+    )
     assert reward_difference_coefficient(t(1.0), 0.5).item() == pytest.approx(sig(1.0) ** 0.5)
-    assert coefficient_value(-800.0, 1.0) == 0.0 and coefficient_value(3.0, 2.0) == pytest.approx(sig(3.0) ** 2)
+    assert coefficients_of_rows("difference", [{"diff": -800.0}, {"diff": 3.0}], 2.0) == [
+        0.0,
+        pytest.approx(sig(3.0) ** 2, rel=1e-12),
+    ]
     with pytest.raises(ValueError):
         reward_difference_coefficient(delta, -1.0)
 
@@ -71,7 +87,9 @@ def test_difference_model_loss_parts():
 def test_oracle_loss_hand_value():
     loss = oracle_loss(t(1.0), t(0.0), t(-2.0), alpha_lm=0.01)
     assert loss.item() == pytest.approx(-(0.99 * math.log(sig(1.0)) + 0.01 * -2.0))
-    assert oracle_loss(t(1.0), t(0.0), t(-2.0), alpha_lm=0.0).item() == pytest.approx(bradley_terry_loss(t(1.0), t(0.0)).item())
+    assert oracle_loss(t(1.0), t(0.0), t(-2.0), alpha_lm=0.0).item() == pytest.approx(
+        bradley_terry_loss(t(1.0), t(0.0)).item()
+    )
 
 
 def test_rrhf_hand_value_and_coefficients():
@@ -97,8 +115,9 @@ def test_kto_reference_point_is_clamped_and_detached():
 
 def test_kto_hand_values_and_weights():
     z = t(0.5)
-    losses = kto_loss(t(-1.0, -1.0), t(-2.0, -2.0), torch.tensor([True, False]), z, beta=0.1,
-                      lambda_d=1.0, lambda_u=2.0)
+    losses = kto_loss(
+        t(-1.0, -1.0), t(-2.0, -2.0), torch.tensor([True, False]), z, beta=0.1, lambda_d=1.0, lambda_u=2.0
+    )
     assert losses.tolist() == pytest.approx([1 - sig(0.1 * 0.5), 2 * (1 - sig(0.1 * -0.5))])
     weighted = kto_loss(t(-1.0, -1.0), t(-2.0, -2.0), torch.tensor([True, False]), z, coef=t(0.5, 0.25))
     plain = kto_loss(t(-1.0, -1.0), t(-2.0, -2.0), torch.tensor([True, False]), z)
@@ -112,7 +131,9 @@ def test_edpo_zero_when_policy_matches_reward_gap():
     assert edpo_loss(t(-1.0), t(-3.0), t(-2.0), t(-2.5), t(1.0), t(1.0), beta=beta).item() == pytest.approx(0.0225)
     members_first, members_second = t(1.15, 1.0, 2.0).unsqueeze(0), t(1.0, 1.0, 1.0).unsqueeze(0)
     args = (t(-1.0), t(-3.0), t(-2.0), t(-2.5), members_first, members_second)
-    assert edpo_loss(*args, beta=beta, ensemble="mean").item() == pytest.approx((0.15 * 0 + (0.15 + 0 + 1) / 3 - 0.15) ** 2)
+    assert edpo_loss(*args, beta=beta, ensemble="mean").item() == pytest.approx(
+        (0.15 * 0 + (0.15 + 0 + 1) / 3 - 0.15) ** 2
+    )
     assert edpo_loss(*args, beta=beta, ensemble="pessimistic").item() == pytest.approx((1.0 - 0.15) ** 2)
 
 

@@ -11,8 +11,16 @@ from deltapref.pipeline import load_recipe, run_pipeline
 
 RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.yaml"))
 FIXTURE_FOR_FORMAT = {"hh": "hh.jsonl", "tldr": "tldr.jsonl", "ultrafeedback": "ultrafeedback.json"}
-DROP = {"bf16", "fp16", "activation_checkpointing", "gradient_checkpointing", "dtype", "gradient_accumulation_steps",
-        "lora_r", "num_train_epochs"}
+DROP = {
+    "bf16",
+    "fp16",
+    "activation_checkpointing",
+    "gradient_checkpointing",
+    "dtype",
+    "gradient_accumulation_steps",
+    "lora_r",
+    "num_train_epochs",
+}
 
 
 def test_there_are_paper_recipes():
@@ -37,7 +45,9 @@ def swap_in_tiny(recipe: dict, fixtures: Path, tokenizer: str) -> dict:
         if "model" in args and parse_hub_id(str(args["model"])):
             args.update(model="tiny:32:1", tokenizer=tokenizer)
         if stage["command"] in ("sft", "align", "train-scorer"):
-            args.update(max_steps=1, per_device_train_batch_size=2, disable_tqdm=True, max_length=96, max_prompt_length=48)
+            args.update(
+                max_steps=1, per_device_train_batch_size=2, disable_tqdm=True, max_length=96, max_prompt_length=48
+            )
         if stage["command"] == "score":
             args.update(max_length=96, max_prompt_length=48)
         if stage["command"] == "generate":
@@ -50,8 +60,10 @@ def test_recipe_runs_with_tiny_model(path, tmp_path, fixtures, builtin_task):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(builtin_task / "tokenizer"))
-    tokenizer.chat_template = ("{% for m in messages %}{{ m['role'] }} {{ m['content'] }} </s> {% endfor %}"
-                               "{% if add_generation_prompt %}assistant {% endif %}")
+    tokenizer.chat_template = (
+        "{% for m in messages %}{{ m['role'] }} {{ m['content'] }} </s> {% endfor %}"
+        "{% if add_generation_prompt %}assistant {% endif %}"
+    )
     tokenizer.save_pretrained(str(tmp_path / "tokenizer"))
     recipe = swap_in_tiny(load_recipe(path), fixtures, str(tmp_path / "tokenizer"))
     stages = run_pipeline(recipe, tmp_path / "run")

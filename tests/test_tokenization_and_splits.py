@@ -36,11 +36,14 @@ def test_truncation_keeps_the_response(tokenizer):
 
 def test_chat_messages_use_the_template(tokenizer):
     tokenizer = tokenizer.__class__.from_pretrained(tokenizer.name_or_path)
-    tokenizer.chat_template = ("{% for m in messages %}<s> {{ m['content'] }} </s> {% endfor %}"
-                               "{% if add_generation_prompt %}<s> {% endif %}")
-    row = {"prompt": [{"role": "user", "content": "cat ?"}],
-           "chosen": [{"role": "assistant", "content": "good cat"}],
-           "rejected": [{"role": "assistant", "content": "bad"}]}
+    tokenizer.chat_template = (
+        "{% for m in messages %}<s> {{ m['content'] }} </s> {% endfor %}{% if add_generation_prompt %}<s> {% endif %}"
+    )
+    row = {
+        "prompt": [{"role": "user", "content": "cat ?"}],
+        "chosen": [{"role": "assistant", "content": "good cat"}],
+        "rejected": [{"role": "assistant", "content": "bad"}],
+    }
     out = encode_pair(tokenizer, row, TokenizationConfig(64, 32))
     assert tokenizer.decode(out["prompt_ids"]) == "<s> cat ? </s> <s>"
     assert tokenizer.decode(out["chosen_ids"]) == "good cat </s>"
@@ -54,8 +57,10 @@ def test_edit_distance_hand_values():
 
 
 def test_split_by_difficulty_counts():
-    rows = [{"prompt": "p", "chosen": "a b c d", "rejected": r, "confidence": c}
-            for r, c in [("a b c d e", 1), ("a b c x", 2), ("w x y z", 9), ("q r s t u v", 8), ("a b c d f", 5)]]
+    rows = [
+        {"prompt": "p", "chosen": "a b c d", "rejected": r, "confidence": c}
+        for r, c in [("a b c d e", 1), ("a b c x", 2), ("w x y z", 9), ("q r s t u v", 8), ("a b c d f", 5)]
+    ]
     groups, report = split_by_difficulty(rows)
     assert report["confidence_median"] == 5 and report["edit_distance_median"] == pytest.approx(0.25)
     assert [r["confidence"] for r in groups["easy"]] == [9, 8]
@@ -76,10 +81,60 @@ def test_yaml_config_and_overrides(tmp_path):
 
 
 def test_cli_split_writes_groups(builtin_task, tmp_path, capsys):
-    from deltapref.cli import main
     import json
+
+    from deltapref.cli import main
+
     assert main(["data", "split", "--input", str(builtin_task / "train.jsonl"), "--output_dir", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "split_report.json").read_text())
     counts = report["counts"]
     assert sum(counts.values()) == 400 and counts["easy"] > 0 and counts["hard"] > 0
     assert len((tmp_path / "easy.jsonl").read_text().splitlines()) == counts["easy"]
+
+
+def test_difference_ids_truncation_keeps_labels_query_end_and_response_starts(builtin_task):
+    from deltapref.data.scorer_inputs import FIRST, QUERY, SECOND, difference_ids
+
+    tokenizer = AutoTokenizer.from_pretrained(str(builtin_task / "tokenizer"))
+    query = " ".join(["cat"] * 30 + ["tell", "me", "about", "dog"])
+    first, second = " ".join(["good"] * 40 + ["bad"]), " ".join(["rain"] * 40 + ["snow"])
+    ids = difference_ids(tokenizer, query, first, second, TokenizationConfig(48, 16))
+    assert len(ids) <= 48 and ids[0] == tokenizer.bos_token_id and ids[-1] == tokenizer.eos_token_id
+    words = tokenizer.decode(ids[1:-1]).split()
+    labels = [
+        tokenizer.decode(tokenizer(t, add_special_tokens=False)["input_ids"]).split() for t in (QUERY, FIRST, SECOND)
+    ]
+    start_first = words.index(labels[1][0])
+    start_second = len(words) - words[::-1].index(labels[2][0]) - 1
+    kept_query = words[len(labels[0]) : start_first]
+    assert kept_query[-4:] == ["tell", "me", "about", "dog"]  # the query keeps its end
+    kept_first = words[start_first + len(labels[1]) : start_second - 1]
+    kept_second = words[start_second + len(labels[2]) :]
+    assert set(kept_first) == {"good"} and set(kept_second) == {"rain"}  # responses keep their start
+    assert abs(len(kept_first) - len(kept_second)) <= 1  # the budget is split evenly
+
+
+def test_difference_ids_untruncated_holds_everything(builtin_task):
+    from deltapref.data.scorer_inputs import difference_ids
+
+    tokenizer = AutoTokenizer.from_pretrained(str(builtin_task / "tokenizer"))
+    ids = difference_ids(tokenizer, "tell me about cat ?", "cat is good .", "rain .", TokenizationConfig(128, 32))
+    assert tokenizer.decode(ids, skip_special_tokens=True).split() == (
+        "Query: tell me about cat ? Response 1: cat is good . Response 2: rain .".split()
+    )
+
+
+def test_scorer_collator_layouts():
+    from deltapref.objectives import SCORER_OBJECTIVES, ScorerOptions
+    from deltapref.scorers.trainer import ScorerCollator
+
+    rows = [
+        {"chosen_ids": [5, 6, 7], "rejected_ids": [5, 8], "chosen_start": 1, "margin": 0.5},
+        {"chosen_ids": [9, 10], "rejected_ids": [9, 11, 12, 13], "chosen_start": 1, "margin": 1.0},
+    ]
+    batch = ScorerCollator(0, SCORER_OBJECTIVES["oracle"], ScorerOptions())(rows)
+    assert batch["input_ids"].tolist() == [[5, 6, 7, 0], [9, 10, 0, 0], [5, 8, 0, 0], [9, 11, 12, 13]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]]
+    assert batch["response_mask"].tolist() == [[0, 1, 1, 0], [0, 1, 0, 0]]  # chosen responses only
+    assert batch["margin"].tolist() == [0.5, 1.0]
+    assert "response_mask" not in ScorerCollator(0, SCORER_OBJECTIVES["reward"], ScorerOptions())(rows)

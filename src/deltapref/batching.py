@@ -15,8 +15,7 @@ def pad(sequences: list[list[int]], pad_value: int, length: int | None = None) -
     return out
 
 
-def join_prompt_responses(prompts: list[list[int]], responses: list[list[int]], pad_id: int
-                          ) -> dict[str, torch.Tensor]:
+def join_prompt_responses(prompts: list[list[int]], responses: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
     """``input_ids``/``attention_mask``/``response_mask`` for prompt+response rows; the response
     mask marks the tokens whose log-probs score the response."""
     full = [p + r for p, r in zip(prompts, responses)]
@@ -26,18 +25,20 @@ def join_prompt_responses(prompts: list[list[int]], responses: list[list[int]], 
     return {"input_ids": input_ids, "attention_mask": attention_mask, "response_mask": response_mask}
 
 
-def sequence_logps(logits: torch.Tensor, input_ids: torch.Tensor, response_mask: torch.Tensor
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def sequence_logps(
+    logits: torch.Tensor, input_ids: torch.Tensor, response_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum of the response tokens' log-probs and the number of response tokens, per row.
 
     Token t is predicted by the logits at t−1 (causal LM shift); ``logits`` may cover only the
     last positions (``logits_to_keep``)."""
     offset = input_ids.shape[1] - logits.shape[1]
     logits = logits[:, :-1].float()
-    targets = input_ids[:, offset + 1:]
-    mask = response_mask[:, offset + 1:].to(logits.dtype)
-    token_logps = -F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                   reduction="none").view_as(targets)
+    targets = input_ids[:, offset + 1 :]
+    mask = response_mask[:, offset + 1 :].to(logits.dtype)
+    token_logps = -F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none").view_as(
+        targets
+    )
     return (token_logps.double() * mask).sum(-1).to(token_logps.dtype), mask.sum(-1)  # fp64 sums: order-exact
 
 
@@ -45,14 +46,21 @@ def batch_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, to
     """Response log-prob sums and token counts for a padded batch (shared-prefix or not),
     projecting through the LM head only from the first position any response needs."""
     keep = batch["input_ids"].shape[1] - max(first_scored_position(batch), 0)
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                   position_ids=batch.get("position_ids"), logits_to_keep=keep, use_cache=False).logits
+    logits = model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        position_ids=batch.get("position_ids"),
+        logits_to_keep=keep,
+        use_cache=False,
+    ).logits
     if "source_pos" in batch:
         return shared_prefix_logps(logits, batch)
     return sequence_logps(logits, batch["input_ids"], batch["response_mask"])
 
 
-def shared_prefix_batch(prompts: list[list[int]], blocks: list[list[list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+def shared_prefix_batch(
+    prompts: list[list[int]], blocks: list[list[list[int]]], pad_id: int
+) -> dict[str, torch.Tensor]:
     """Prefix sharing: each row is ``prompt + response_1 + ... + response_K`` with a block
     attention mask (every response sees the prompt and itself, never another response) and
     position ids that restart after the prompt, so each response is scored exactly as in
@@ -90,8 +98,14 @@ def shared_prefix_batch(prompts: list[list[int]], blocks: list[list[list[int]]],
         allowed[i, start:, :] = False  # padding attends nowhere ...
         allowed[i, start:, start:] = torch.eye(width - start, dtype=torch.bool)  # ... but itself (no NaN rows)
     allowed &= causal
-    return {"input_ids": input_ids, "attention_mask": allowed.unsqueeze(1), "position_ids": position_ids,
-            "target_ids": target_ids, "source_pos": source_pos, "target_mask": target_mask}
+    return {
+        "input_ids": input_ids,
+        "attention_mask": allowed.unsqueeze(1),
+        "position_ids": position_ids,
+        "target_ids": target_ids,
+        "source_pos": source_pos,
+        "target_mask": target_mask,
+    }
 
 
 def shared_prefix_logps(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,8 +116,9 @@ def shared_prefix_logps(logits: torch.Tensor, batch: dict[str, torch.Tensor]) ->
     offset = batch["input_ids"].shape[1] - logits.shape[1]
     index = (batch["source_pos"] - offset).clamp(min=0).view(b, k * length)
     picked = torch.gather(logits, 1, index.unsqueeze(-1).expand(-1, -1, logits.shape[-1])).float()
-    token_logps = -F.cross_entropy(picked.reshape(-1, logits.shape[-1]), batch["target_ids"].reshape(-1),
-                                   reduction="none").view(b, k, length)
+    token_logps = -F.cross_entropy(
+        picked.reshape(-1, logits.shape[-1]), batch["target_ids"].reshape(-1), reduction="none"
+    ).view(b, k, length)
     mask = batch["target_mask"].to(token_logps.dtype)
     sums, counts = (token_logps.double() * mask).sum(-1).to(token_logps.dtype), mask.sum(-1)
     return sums.transpose(0, 1).reshape(-1), counts.transpose(0, 1).reshape(-1)

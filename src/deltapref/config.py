@@ -1,49 +1,125 @@
 """Command configs: dataclasses parsed from the command line and/or a YAML file.
 
-Every field has a default and a ``help`` string; validation lives in each dataclass's
-``__post_init__``. ``--config FILE.yaml`` supplies values; flags on the command line win.
+Every field has a default and a ``help`` string. Allowed values live on the field: a ``Literal``
+type gives the choices (argparse shows and checks them), and ``gt``/``ge``/``lt``/``le`` give a
+numeric range that :class:`Options` checks (with finiteness) whenever a config is built, before
+any model loads. Cross-field rules stay in each dataclass's ``__post_init__``. ``--config
+FILE.yaml`` supplies values; flags on the command line win. This module imports nothing else
+from deltapref, so every layer may use it.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
+import math
+import operator
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from transformers import HfArgumentParser
 
+RANGE_CHECKS = {
+    "gt": (operator.gt, ">"),
+    "ge": (operator.ge, ">="),
+    "lt": (operator.lt, "<"),
+    "le": (operator.le, "<="),
+}
+
 
 def option(default, help: str, **kwargs):
-    """A dataclass field with a default and the help text shown by ``--help``."""
+    """A dataclass field with a default, the help text shown by ``--help`` and, in ``kwargs``,
+    an optional range (``gt``, ``ge``, ``lt``, ``le``)."""
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help, **kwargs})
     return dataclasses.field(default=default, metadata={"help": help, **kwargs})
 
 
+def check_fields(instance) -> None:
+    """Refuse non-finite floats, values outside a field's range, and values outside a
+    ``Literal`` field's choices (configs built in code skip argparse's own check)."""
+    hints = typing.get_type_hints(type(instance))
+    for field in dataclasses.fields(instance):
+        value = getattr(instance, field.name)
+        if value is None or isinstance(value, bool):
+            continue
+        choices = _literal_choices(hints.get(field.name))
+        if choices and value not in choices:
+            raise ValueError(f"--{field.name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+        if not isinstance(value, (int, float)):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"--{field.name} must be a finite number, got {value}")
+        for key, (compare, symbol) in RANGE_CHECKS.items():
+            if key in field.metadata and not compare(value, field.metadata[key]):
+                raise ValueError(f"--{field.name} must be {symbol} {field.metadata[key]}, got {value}")
+
+
+def _literal_choices(hint) -> tuple:
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    for arg in typing.get_args(hint):  # Optional[Literal[...]]
+        if typing.get_origin(arg) is Literal:
+            return typing.get_args(arg)
+    return ()
+
+
 @dataclass
-class ModelDataOptions:
+class Options:
+    """Base of every config: checks each field's declared range and choices."""
+
+    def __post_init__(self):
+        check_fields(self)
+
+
+@dataclass
+class TokenizationConfig(Options):
+    """Lengths and truncation policy shared by every stage that tokenizes."""
+
+    max_length: int = option(512, "longest input in tokens", gt=1)
+    max_prompt_length: int = option(256, "longest prompt part in tokens (prompts lose their start first)", ge=0)
+    prompt_truncation: Literal["keep_end", "keep_start"] = option(
+        "keep_end", "which end of a too-long prompt to keep (keep_end drops its oldest tokens)"
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.max_prompt_length >= self.max_length:
+            raise ValueError("--max_prompt_length must be smaller than --max_length")
+
+    @property
+    def tokenization(self) -> TokenizationConfig:
+        """Just the tokenization settings (for configs that mix this block in)."""
+        return TokenizationConfig(self.max_length, self.max_prompt_length, self.prompt_truncation)
+
+
+@dataclass
+class ModelDataOptions(TokenizationConfig):
     """What every training command reads: a model, its tokenizer, data and token budgets."""
 
-    model: str = option(None, "model to start from: a HF id or directory, or tiny[:HIDDEN:LAYERS] (fresh small Llama)")
+    model: str = option(
+        None, "model to start from: a HF id or directory, minilm, or tiny[:HIDDEN:LAYERS] (fresh small Llama)"
+    )
     tokenizer: str = option(None, "tokenizer id or directory (default: the model's)")
     train_data: str = option(None, "training data (any format `deltapref data` reads)")
     format: str = option("auto", "data format (see `deltapref data convert --help`)")
     skip_bad_rows: bool = option(False, "skip invalid rows (counted and reported)")
-    max_length: int = option(512, "longest input in tokens")
-    max_prompt_length: int = option(256, "longest prompt part in tokens (prompts lose their start first)")
-    dtype: str = option("float32", "weights dtype: float32 (CPU), bfloat16 or float16 (GPU)")
+    dtype: Literal["float32", "bfloat16", "float16"] = option(
+        "float32", "weights dtype: float32 (CPU), bfloat16 or float16 (GPU)"
+    )
     trust_remote_code: bool = option(False, "allow model repos to run their own code")
 
     def __post_init__(self):
-        from .data.tokenization import TokenizationConfig
-
+        super().__post_init__()
         if not self.model or not self.train_data:
             raise ValueError("--model and --train_data are required")
         if self.model.split(":")[0] == "tiny" and not self.tokenizer:
             raise ValueError("a tiny model needs --tokenizer (e.g. the built-in task's tokenizer/)")
-        self.tokenization = TokenizationConfig(self.max_length, self.max_prompt_length)
 
 
 def load_yaml_options(path: str, dataclass_types) -> dict:
@@ -58,12 +134,27 @@ def load_yaml_options(path: str, dataclass_types) -> dict:
     return values
 
 
+class _Parser(HfArgumentParser):
+    """HfArgumentParser that keeps deltapref's range keys out of argparse and shows them in ``--help``."""
+
+    @staticmethod
+    def _parse_dataclass_field(parser, field):
+        field = copy.copy(field)
+        metadata = {k: v for k, v in field.metadata.items() if k not in RANGE_CHECKS}
+        bounds = [f"{RANGE_CHECKS[k][1]} {v}" for k, v in field.metadata.items() if k in RANGE_CHECKS]
+        if bounds:
+            metadata["help"] = f"{metadata.get('help', '')} ({' and '.join(bounds)})"
+        field.metadata = types.MappingProxyType(metadata)
+        HfArgumentParser._parse_dataclass_field(parser, field)
+
+
 def parse_config(dataclass_types, argv: list[str], prog: str, description: str, defaults: dict | None = None):
     """Parse ``argv`` into one instance of each dataclass type (a tuple); ``defaults`` replace
     the dataclasses' own defaults (YAML and flags still win)."""
     dataclass_types = list(dataclass_types)
-    parser = HfArgumentParser(dataclass_types, prog=prog, description=description,
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = _Parser(
+        dataclass_types, prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     if defaults:
         parser.set_defaults(**defaults)
     parser.add_argument("--config", default=None, help="YAML file of options; command-line flags win")

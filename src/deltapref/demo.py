@@ -2,9 +2,10 @@
 
 SFT a tiny policy; train a reward model, a difference model and an oracle; score the training
 pairs; align with DPO, DPO+rc (reward), DPO+rc (difference), RRHF, RRHF+rc, KTO, KTO+rc, IPO,
-e-DPO and DRDO (student reward from a scalar head, and from β·log π); sample completions on held-out prompts; score them with the gold reward and write
-the report. It is an ordinary pipeline recipe (``--write_recipe`` saves it for ``deltapref
-pipeline``), so a rerun skips finished stages.
+e-DPO and DRDO (student reward from a scalar head, and from β·log π); sample completions on
+held-out prompts; score them with the gold reward and write the report. It is an ordinary
+pipeline recipe (``--write_recipe`` saves it for ``deltapref pipeline``), so a rerun skips
+finished stages.
 """
 
 from __future__ import annotations
@@ -19,20 +20,25 @@ from .config import option
 from .pipeline import PipelineError, run_pipeline
 
 PROFILES = {
-    "quick": {"n_train": 1000, "n_test": 200, "sft_epochs": 4, "scorer_epochs": 4, "align_epochs": 1,
-              "ensemble": False},
-    "full": {"n_train": 4000, "n_test": 500, "sft_epochs": 5, "scorer_epochs": 6, "align_epochs": 2,
-             "ensemble": True},
+    "quick": {
+        "n_train": 1000,
+        "n_test": 200,
+        "sft_epochs": 4,
+        "scorer_epochs": 4,
+        "align_epochs": 1,
+        "ensemble": False,
+    },
+    "full": {"n_train": 4000, "n_test": 500, "sft_epochs": 5, "scorer_epochs": 6, "align_epochs": 2, "ensemble": True},
 }
 POLICY_MODEL = "tiny:64:2"
 METHODS = {  # stage name -> align arguments
     "dpo": {"loss": "dpo"},
     "dpo-rc-reward": {"loss": "dpo", "coef": "reward"},
-    "dpo-rc-diff": {"loss": "dpo", "coef": "diff"},
+    "dpo-rc-diff": {"loss": "dpo", "coef": "difference"},
     "rrhf": {"loss": "rrhf"},
     "rrhf-rc": {"loss": "rrhf", "coef": "scores"},
     "kto": {"loss": "kto"},
-    "kto-rc-diff": {"loss": "kto", "coef": "diff"},
+    "kto-rc-diff": {"loss": "kto", "coef": "difference"},
     "ipo": {"loss": "ipo"},
     "edpo": {"loss": "edpo"},
     "drdo": {"loss": "drdo"},
@@ -52,38 +58,89 @@ def demo_recipe(quick: bool = False, seed: int = 0) -> dict:
     """The demo as a pipeline recipe."""
     p = PROFILES["quick" if quick else "full"]
     train = {"seed": seed, "disable_tqdm": True, "logging_steps": 10}
-    scorer = dict(train, model=POLICY_MODEL, tokenizer="{data}/tokenizer", train_data="{data}/train.jsonl",
-                  eval_data="{data}/test.jsonl", num_train_epochs=p["scorer_epochs"], learning_rate=1e-3,
-                  max_length=128, max_prompt_length=32)
+    scorer = dict(
+        train,
+        model=POLICY_MODEL,
+        tokenizer="{data}/tokenizer",
+        train_data="{data}/train.jsonl",
+        eval_data="{data}/test.jsonl",
+        num_train_epochs=p["scorer_epochs"],
+        learning_rate=1e-3,
+        max_length=128,
+        max_prompt_length=32,
+    )
     stages = {
         "data": {"command": "data synth", "args": {"seed": seed, "n_train": p["n_train"], "n_test": p["n_test"]}},
-        "sft": {"command": "sft", "args": dict(train, model=POLICY_MODEL, tokenizer="{data}/tokenizer",
-                                              train_data="{data}/train.jsonl", num_train_epochs=p["sft_epochs"],
-                                              learning_rate=2e-3, max_length=128, max_prompt_length=32)},
+        "sft": {
+            "command": "sft",
+            "args": dict(
+                train,
+                model=POLICY_MODEL,
+                tokenizer="{data}/tokenizer",
+                train_data="{data}/train.jsonl",
+                num_train_epochs=p["sft_epochs"],
+                learning_rate=2e-3,
+                max_length=128,
+                max_prompt_length=32,
+            ),
+        },
         "reward": {"command": "train-scorer", "args": dict(scorer, kind="reward")},
         "difference": {"command": "train-scorer", "args": dict(scorer, kind="difference")},
         "oracle": {"command": "train-scorer", "args": dict(scorer, kind="oracle", model="{sft}", tokenizer=None)},
     }
-    score_args = {"input": "{data}/train.jsonl", "output": "{here}/train_scored.jsonl", "reward_model": "{reward}",
-                  "difference_model": "{difference}", "oracle": "{oracle}", "max_length": 128, "max_prompt_length": 32}
+    score_args = {
+        "input": "{data}/train.jsonl",
+        "output": "{here}/train_scored.jsonl",
+        "reward_model": "{reward}",
+        "difference_model": "{difference}",
+        "oracle": "{oracle}",
+        "max_length": 128,
+        "max_prompt_length": 32,
+    }
     if p["ensemble"]:
         stages["ensemble"] = {"command": "train-scorer", "args": dict(scorer, kind="ensemble", eval_data=None)}
         score_args["ensemble"] = "{ensemble}"
     stages["score"] = {"command": "score", "args": score_args}
     for name, method in METHODS.items():
         data = "{data}/ranked_train.jsonl" if method["loss"] == "rrhf" else "{score}/train_scored.jsonl"
-        args = dict(train, model="{sft}", train_data=data, num_train_epochs=p["align_epochs"], learning_rate=5e-4,
-                    beta=0.1, max_length=128, max_prompt_length=32, **method)
+        args = dict(
+            train,
+            model="{sft}",
+            train_data=data,
+            num_train_epochs=p["align_epochs"],
+            learning_rate=5e-4,
+            beta=0.1,
+            max_length=128,
+            max_prompt_length=32,
+            **method,
+        )
         if method["loss"] == "edpo" and p["ensemble"]:
             args.update(edpo_rewards="ensemble", edpo_ensemble="pessimistic")
         stages[name] = {"command": "align", "args": args}
     for name in ["sft"] + list(METHODS):
-        stages[f"gen-{name}"] = {"command": "generate", "args": {
-            "model": "{" + name + "}", "input": "{data}/test.jsonl", "output": "{here}/completions.jsonl",
-            "temperature": 0.7, "max_new_tokens": 24, "seed": seed, "batch_size": 64}}
-    return {"output_dir": "deltapref-demo", "stages": stages,
-            "report": {"reward": "gold", "baselines": ["sft", "dpo"], "alpha": 1.0, "seed": seed,
-                       "title": f"deltapref demo ({'quick' if quick else 'full'}): built-in gold-reward task"}}
+        stages[f"gen-{name}"] = {
+            "command": "generate",
+            "args": {
+                "model": "{" + name + "}",
+                "input": "{data}/test.jsonl",
+                "output": "{here}/completions.jsonl",
+                "temperature": 0.7,
+                "max_new_tokens": 24,
+                "seed": seed,
+                "batch_size": 64,
+            },
+        }
+    return {
+        "output_dir": "deltapref-demo",
+        "stages": stages,
+        "report": {
+            "reward": "gold",
+            "baselines": ["sft", "dpo"],
+            "alpha": 1.0,
+            "seed": seed,
+            "title": f"deltapref demo ({'quick' if quick else 'full'}): built-in gold-reward task",
+        },
+    }
 
 
 def demo(config: DemoConfig) -> int:
@@ -99,5 +156,7 @@ def demo(config: DemoConfig) -> int:
     except PipelineError as error:
         print(f"deltapref demo: {error}")
         return 1
-    print(f"demo finished in {time.time() - started:.0f}s; report: {Path(config.output_dir) / 'report' / 'report.html'}")
+    print(
+        f"demo finished in {time.time() - started:.0f}s; report: {Path(config.output_dir) / 'report' / 'report.html'}"
+    )
     return 0

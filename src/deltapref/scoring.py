@@ -1,4 +1,4 @@
-"""``deltapref score``: annotate preference pairs with scorer outputs and coefficients.
+"""Scoring for ``deltapref score``: annotate preference pairs with scorer outputs and coefficients.
 
 Adds ``reward_chosen``/``reward_rejected`` (reward model, or the mean of an ensemble whose
 members' rewards go to ``ensemble_reward_*`` lists), ``diff`` (difference model d(x, y_w, y_l)),
@@ -13,84 +13,23 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from . import distributed
-from .coefficients import coefficient_value
-from .config import option
+from .coefficients import coefficients_of_rows
 from .data.loading import load_preferences, read_records, save_dataset, write_jsonl
 from .data.schema import DataError
-from .data.tokenization import TokenizationConfig
-from .models import describe, load_scorer
+from .models import load_scorer
+from .provenance import describe, read_meta, write_meta
 from .scorers.inference import pair_differences, pointwise_rewards
 
 logger = logging.getLogger(__name__)
-COEF_SOURCES = ("auto", "reward", "difference", "ensemble", "oracle")
 
 
-@dataclass
-class ScoreConfig:
-    input: str = option(None, "pairs to annotate (any format `deltapref data` reads)")
-    output: str = option(None, "annotated output: .jsonl, .parquet, .json or a directory")
-    format: str = option("auto", "input format")
-    skip_bad_rows: bool = option(False, "skip invalid rows (counted and reported)")
-    reward_model: str = option(None, "pointwise reward model directory")
-    difference_model: str = option(None, "difference model directory")
-    oracle: str = option(None, "DRDO oracle directory (causal LM with reward head)")
-    ensemble: str = option(None, "ensemble directory (with ensemble.json) or comma-separated reward models")
-    coef_source: str = option("auto", "which score makes coef: auto (difference, else reward, else ensemble), "
-                              "reward, difference, ensemble, oracle")
-    alpha: float = option(1.0, "coefficient exponent: coef = sigmoid(delta)^alpha (0 gives 1)")
-    coef_column: str = option("coef", "name of the coefficient column (to keep several, e.g. coef_difference)")
-    batch_size: int = option(32, "scoring batch size")
-    chunk_size: int = option(512, "rows per resumable chunk")
-    max_length: int = option(512, "longest scorer input in tokens")
-    max_prompt_length: int = option(256, "longest prompt part in tokens")
-    overwrite: bool = option(False, "replace score columns the input already has, and stale partial work")
-
-    def __post_init__(self):
-        if not self.input or not self.output:
-            raise ValueError("--input and --output are required")
-        if not (self.reward_model or self.difference_model or self.oracle or self.ensemble):
-            raise ValueError("give at least one of --reward_model, --difference_model, --oracle, --ensemble")
-        if self.coef_source not in COEF_SOURCES:
-            raise ValueError(f"--coef_source must be one of {', '.join(COEF_SOURCES)}")
-        if self.alpha < 0:
-            raise ValueError("--alpha must be >= 0")
-        self.tokenization = TokenizationConfig(self.max_length, self.max_prompt_length)
-
-    def ensemble_members(self) -> list[str]:
-        if not self.ensemble:
-            return []
-        path = Path(self.ensemble)
-        if (path / "ensemble.json").exists():
-            return [str(path / m) for m in json.loads((path / "ensemble.json").read_text())["members"]]
-        return [m for m in self.ensemble.split(",") if m]
-
-    def resolved_coef_source(self) -> str | None:
-        if self.coef_source != "auto":
-            return self.coef_source
-        for source, given in (("difference", self.difference_model), ("reward", self.reward_model),
-                              ("ensemble", self.ensemble), ("oracle", self.oracle)):
-            if given:
-                return source
-        return None
-
-
-def meta_path(output: str | Path) -> Path:
-    output = Path(output)
-    return output.with_name(output.name + ".deltapref.json")
-
-
-def read_meta(source: str) -> dict:
-    path = meta_path(source)
-    return json.loads(path.read_text()) if path.exists() else {"columns": {}}
-
-
-def _produced(config: ScoreConfig) -> dict[str, dict]:
+def produced_columns(config) -> dict[str, dict]:
     """Column name -> provenance for everything this run adds."""
     columns: dict[str, dict] = {}
     if config.reward_model:
@@ -104,14 +43,16 @@ def _produced(config: ScoreConfig) -> dict[str, dict]:
     if config.difference_model:
         columns["diff"] = {"model": describe(config.difference_model)}
     if config.oracle:
-        columns.update({c: {"model": describe(config.oracle)} for c in ("oracle_reward_chosen", "oracle_reward_rejected")})
+        columns.update(
+            {c: {"model": describe(config.oracle)} for c in ("oracle_reward_chosen", "oracle_reward_rejected")}
+        )
     source = config.resolved_coef_source()
     if source:
         columns[config.coef_column] = {"source": source, "alpha": config.alpha, "formula": "sigmoid(delta)^alpha"}
     return columns
 
 
-def _score_chunk(rows: list[dict], config: ScoreConfig, models: dict, tokenizers: dict) -> list[dict]:
+def _score_chunk(rows: list[dict], config, models: dict, tokenizers: dict) -> list[dict]:
     prompts = [r["prompt"] for r in rows]
     chosen = [r["chosen"] for r in rows]
     rejected = [r["rejected"] for r in rows]
@@ -124,8 +65,10 @@ def _score_chunk(rows: list[dict], config: ScoreConfig, models: dict, tokenizers
 
     def rewards(key):
         model, tokenizer = models[key], tokenizers[key]
-        return (pointwise_rewards(model, tokenizer, prompts, chosen, tok, config.batch_size, progress=False),
-                pointwise_rewards(model, tokenizer, prompts, rejected, tok, config.batch_size, progress=False))
+        return (
+            pointwise_rewards(model, tokenizer, prompts, chosen, tok, config.batch_size, progress=False),
+            pointwise_rewards(model, tokenizer, prompts, rejected, tok, config.batch_size, progress=False),
+        )
 
     if "reward" in models:
         for name, values in zip(("reward_chosen", "reward_rejected"), rewards("reward")):
@@ -139,26 +82,29 @@ def _score_chunk(rows: list[dict], config: ScoreConfig, models: dict, tokenizers
             put("reward_chosen", [sum(v) / len(v) for v in (o["ensemble_reward_chosen"] for o in out)])
             put("reward_rejected", [sum(v) / len(v) for v in (o["ensemble_reward_rejected"] for o in out)])
     if "difference" in models:
-        put("diff", pair_differences(models["difference"], tokenizers["difference"], prompts, chosen, rejected,
-                                     tok, config.batch_size, progress=False))
+        put(
+            "diff",
+            pair_differences(
+                models["difference"],
+                tokenizers["difference"],
+                prompts,
+                chosen,
+                rejected,
+                tok,
+                config.batch_size,
+                progress=False,
+            ),
+        )
     if "oracle" in models:
         for name, values in zip(("oracle_reward_chosen", "oracle_reward_rejected"), rewards("oracle")):
             put(name, values)
     source = config.resolved_coef_source()
-    for row in out:
-        if source == "difference":
-            delta = row["diff"]
-        elif source == "oracle":
-            delta = row["oracle_reward_chosen"] - row["oracle_reward_rejected"]
-        elif source == "ensemble":
-            delta = (sum(row["ensemble_reward_chosen"]) - sum(row["ensemble_reward_rejected"])) / len(members)
-        else:
-            delta = row["reward_chosen"] - row["reward_rejected"]
-        row[config.coef_column] = coefficient_value(delta, config.alpha)
+    if source:
+        put(config.coef_column, coefficients_of_rows(source, out, config.alpha))
     return out
 
 
-def _load_models(config: ScoreConfig):
+def _load_models(config):
     models, tokenizers = {}, {}
     specs = [("reward", config.reward_model), ("difference", config.difference_model), ("oracle", config.oracle)]
     specs += [(f"member{i:03d}", m) for i, m in enumerate(config.ensemble_members())]
@@ -168,37 +114,49 @@ def _load_models(config: ScoreConfig):
     return models, tokenizers
 
 
-def _fingerprint(config: ScoreConfig, rows: int) -> dict:
+def _fingerprint(config, rows: int) -> dict:
     path = Path(config.input)
     stat = path.stat() if path.exists() else None
     settings = {k: v for k, v in asdict(config).items() if k not in ("output", "overwrite", "batch_size")}
-    return {"input": str(path.resolve()) if stat else config.input, "rows": rows,
-            "input_bytes": stat.st_size if stat else None, "input_mtime": int(stat.st_mtime) if stat else None,
-            "settings": settings, "columns": _produced(config)}
+    return {
+        "input": str(path.resolve()) if stat else config.input,
+        "rows": rows,
+        "input_bytes": stat.st_size if stat else None,
+        "input_mtime": int(stat.st_mtime) if stat else None,
+        "settings": settings,
+        "columns": produced_columns(config),
+    }
 
 
-def score(config: ScoreConfig) -> int:
-    """Entry point of ``deltapref score``."""
+def run_scoring(config) -> None:
+    """Score ``config.input`` into ``config.output`` in resumable chunks (``config``: a ``ScoreConfig``)."""
     distributed.init_if_launched()
     dataset, report = load_preferences(config.input, format=config.format, skip_bad_rows=config.skip_bad_rows)
     if distributed.is_main():
         logger.info(report.summary())
-    produced = _produced(config)
+    produced = produced_columns(config)
     clash = sorted(set(produced) & set(dataset.column_names))
     if clash and not config.overwrite:
         known = read_meta(config.input)["columns"]
-        origin = "; ".join(f"{c} from {json.dumps(known[c])[:200]}" if c in known else f"{c} (origin unknown)"
-                           for c in clash)
-        raise DataError(f"already has column(s) {', '.join(clash)} ({origin}); refusing to mix scores "
-                        "from different models: pass --overwrite to replace them", source=config.input)
+        origin = "; ".join(
+            f"{c} from {json.dumps(known[c])[:200]}" if c in known else f"{c} (origin unknown)" for c in clash
+        )
+        raise DataError(
+            f"already has column(s) {', '.join(clash)} ({origin}); refusing to mix scores "
+            "from different models: pass --overwrite to replace them",
+            source=config.input,
+        )
     parts_dir = Path(config.output).with_name(Path(config.output).name + ".parts")
     manifest = _fingerprint(config, len(dataset))
     if distributed.is_main():
         if (parts_dir / "manifest.json").exists():
             if json.loads((parts_dir / "manifest.json").read_text()) != json.loads(json.dumps(manifest)):
                 if not config.overwrite:
-                    raise DataError(f"{parts_dir} holds partial work of a run with other inputs or settings; "
-                                    "remove it or pass --overwrite", source=config.output)
+                    raise DataError(
+                        f"{parts_dir} holds partial work of a run with other inputs or settings; "
+                        "remove it or pass --overwrite",
+                        source=config.output,
+                    )
                 shutil.rmtree(parts_dir)
         parts_dir.mkdir(parents=True, exist_ok=True)
         (parts_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -218,10 +176,9 @@ def score(config: ScoreConfig) -> int:
     if distributed.is_main():
         _assemble(config, dataset, produced, parts_dir, len(chunks))
     distributed.barrier()
-    return 0
 
 
-def _assemble(config: ScoreConfig, dataset, produced: dict, parts_dir: Path, n_chunks: int) -> None:
+def _assemble(config, dataset, produced: dict, parts_dir: Path, n_chunks: int) -> None:
     scored = []
     for i in range(n_chunks):
         scored.extend(row for _, row in read_records(str(parts_dir / f"part-{i:05d}.jsonl")))
@@ -234,6 +191,6 @@ def _assemble(config: ScoreConfig, dataset, produced: dict, parts_dir: Path, n_c
     meta = read_meta(config.input)
     meta["columns"].update(produced)
     save_dataset(dataset, config.output)
-    meta_path(config.output).write_text(json.dumps(meta, indent=2) + "\n")
+    write_meta(config.output, meta)
     shutil.rmtree(parts_dir)
     print(f"scored {len(dataset)} rows into {config.output} (columns: {', '.join(produced)})")

@@ -76,5 +76,7 @@ def check_training_args(args: TrainingArguments) -> None:
         raise ValueError("remove_unused_columns must stay False: deltapref's collators read raw columns")
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched > 1 and args.world_size != launched:
-        raise ValueError(f"launched as {launched} processes but the trainer sees {args.world_size}: every process "
-                         "would train alone on all the data. On CPU pass --use_cpu true (gloo backend).")
+        raise ValueError(
+            f"launched as {launched} processes but the trainer sees {args.world_size}: every process "
+            "would train alone on all the data. On CPU pass --use_cpu true (gloo backend)."
+        )

@@ -7,7 +7,7 @@ from a row's keys; users can name one explicitly.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .schema import DataError
 
@@ -72,11 +72,11 @@ def from_tldr(row: dict) -> dict:
     for i, summary in enumerate(summaries):
         text = summary.get("text") if isinstance(summary, dict) else None
         if not isinstance(text, str):
-            raise DataError("has no 'text'", field=f"summaries[{choice}]" if i == choice else
-                            f"summaries[{i}]")
+            raise DataError("has no 'text'", field=f"summaries[{choice}]" if i == choice else f"summaries[{i}]")
         texts.append(text)
-    prompt = (f"SUBREDDIT: r/{info.get('subreddit') or ''}\nTITLE: {info.get('title') or ''}\n"
-              f"POST: {info['post']}\nTL;DR:")
+    prompt = (
+        f"SUBREDDIT: r/{info.get('subreddit') or ''}\nTITLE: {info.get('title') or ''}\nPOST: {info['post']}\nTL;DR:"
+    )
     out = {"prompt": prompt, "chosen": texts[choice], "rejected": texts[1 - choice]}
     if info.get("id") is not None:
         out["id"] = str(info["id"])
@@ -92,13 +92,20 @@ def from_ultrafeedback(row: dict) -> dict:
     _require(row, "chosen", "rejected")
     chosen, rejected = row["chosen"], row["rejected"]
     for name, messages in (("chosen", chosen), ("rejected", rejected)):
-        if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict) \
-                or messages[-1].get("role") != "assistant":
+        if (
+            not isinstance(messages, list)
+            or not messages
+            or not isinstance(messages[-1], dict)
+            or messages[-1].get("role") != "assistant"
+        ):
             raise DataError("must be a message list ending with an assistant message", field=name)
     if chosen[:-1] != rejected[:-1]:
         raise DataError("conversation before the reply differs from 'chosen'", field="rejected")
-    out = {"prompt": list(chosen[:-1]) or [{"role": "user", "content": row.get("prompt", "")}],
-           "chosen": [chosen[-1]], "rejected": [rejected[-1]]}
+    out = {
+        "prompt": list(chosen[:-1]) or [{"role": "user", "content": row.get("prompt", "")}],
+        "chosen": [chosen[-1]],
+        "rejected": [rejected[-1]],
+    }
     for old, new in (("score_chosen", "chosen_score"), ("score_rejected", "rejected_score")):
         if row.get(old) is not None:
             out[new] = row[old]
@@ -125,9 +132,11 @@ def detect_format(row: dict) -> str:
         return "tldr"
     if "chosen" in row and "rejected" in row:
         chosen = row["chosen"]
-        if "prompt" not in row or (isinstance(chosen, list) and chosen
-                                   and isinstance(chosen[0], dict) and chosen[0].get("role") != "assistant"):
+        if "prompt" not in row or (
+            isinstance(chosen, list) and chosen and isinstance(chosen[0], dict) and chosen[0].get("role") != "assistant"
+        ):
             return "hh" if isinstance(chosen, str) else "ultrafeedback"
         return "pairwise"
-    raise DataError("cannot tell the data format from its keys "
-                    f"{sorted(row)}; pass --format (one of {', '.join(ADAPTERS)})")
+    raise DataError(
+        f"cannot tell the data format from its keys {sorted(row)}; pass --format (one of {', '.join(ADAPTERS)})"
+    )

@@ -9,8 +9,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import datasets
 
@@ -47,15 +47,15 @@ def read_records(source: str, split: str = "train") -> Iterator[tuple[int, objec
                     try:
                         yield number, json.loads(line)
                     except json.JSONDecodeError as error:
-                        raise DataError(f"is not valid JSON ({error.msg} at column {error.colno})",
-                                        source=source, row=number) from None
+                        raise DataError(
+                            f"is not valid JSON ({error.msg} at column {error.colno})", source=source, row=number
+                        ) from None
         elif name.endswith((".json", ".json.gz")):
             with _open_text(path) as handle:
                 try:
                     payload = json.load(handle)
                 except json.JSONDecodeError as error:
-                    raise DataError(f"is not valid JSON ({error.msg} at line {error.lineno})",
-                                    source=source) from None
+                    raise DataError(f"is not valid JSON ({error.msg} at line {error.lineno})", source=source) from None
             if isinstance(payload, dict) and isinstance(payload.get("data"), list):
                 payload = payload["data"]
             if not isinstance(payload, list):
@@ -64,8 +64,7 @@ def read_records(source: str, split: str = "train") -> Iterator[tuple[int, objec
         elif name.endswith(".parquet"):
             yield from enumerate(datasets.Dataset.from_parquet(str(path)), start=1)
         else:
-            raise DataError(f"has an unknown extension; use one of {', '.join(FILE_SUFFIXES)}",
-                            source=source)
+            raise DataError(f"has an unknown extension; use one of {', '.join(FILE_SUFFIXES)}", source=source)
         return
     hub = parse_hub_id(source)
     if hub:
@@ -79,8 +78,13 @@ def parse_hub_id(source: str) -> tuple[str, str | None, str | None] | None:
     """``owner/name[:config][@split]`` -> (name, config, split); None for anything else."""
     name, _, split = source.partition("@")
     name, _, config = name.partition(":")
-    if name.count("/") != 1 or name.startswith((".", "/")) or "{" in name or name.endswith(FILE_SUFFIXES) \
-            or Path(name).exists():
+    if (
+        name.count("/") != 1
+        or name.startswith((".", "/"))
+        or "{" in name
+        or name.endswith(FILE_SUFFIXES)
+        or Path(name).exists()
+    ):
         return None
     return name, config or None, split or None
 
@@ -89,9 +93,9 @@ def _kind(value) -> str:
     return "messages" if isinstance(value, list) else type(value).__name__
 
 
-def load_preferences(source: str, *, format: str = "auto", split: str = "train",
-                     skip_bad_rows: bool = False, limit: int | None = None
-                     ) -> tuple[datasets.Dataset, ValidationReport]:
+def load_preferences(
+    source: str, *, format: str = "auto", split: str = "train", skip_bad_rows: bool = False, limit: int | None = None
+) -> tuple[datasets.Dataset, ValidationReport]:
     """Load, normalize and validate a preference dataset.
 
     Returns the normalized ``datasets.Dataset`` and a report of kept/skipped rows. A bad row
@@ -116,8 +120,10 @@ def load_preferences(source: str, *, format: str = "auto", split: str = "train",
                 if name in row:
                     first = kinds.setdefault(name, (_kind(row[name]), number))
                     if first[0] != _kind(row[name]):
-                        raise DataError(f"is {_kind(row[name])} but row {first[1]} holds "
-                                        f"{first[0]}; one column must hold one kind", field=name)
+                        raise DataError(
+                            f"is {_kind(row[name])} but row {first[1]} holds {first[0]}; one column must hold one kind",
+                            field=name,
+                        )
         except DataError as error:
             error = DataError(error.reason, source=source, row=number, field=error.field)
             if not skip_bad_rows:
@@ -148,15 +154,22 @@ def _atomic_file(destination: Path, write) -> Path:
     return destination
 
 
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write a text file atomically."""
+    return _atomic_file(Path(path), lambda tmp: Path(tmp).write_text(text))
+
+
 def write_jsonl(rows, path: str | os.PathLike) -> Path:
     """Write rows as JSONL (``.gz`` compressed by suffix) atomically and deterministically: one
     object a line, keys in insertion order, no timestamps."""
+
     def write(tmp):
         with open(tmp, "wb") as raw:
             stream = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if str(path).endswith(".gz") else raw
             with io.TextIOWrapper(stream, encoding="utf-8") as handle:
                 for row in rows:
                     handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
     return _atomic_file(Path(path), write)
 
 
@@ -168,8 +181,9 @@ def save_dataset(dataset: datasets.Dataset, destination: str | os.PathLike) -> P
     if name.endswith(".parquet"):
         return _atomic_file(destination, dataset.to_parquet)
     if name.endswith(".json"):
-        return _atomic_file(destination, lambda tmp: Path(tmp).write_text(
-            json.dumps(dataset.to_list(), ensure_ascii=False)))
+        return _atomic_file(
+            destination, lambda tmp: Path(tmp).write_text(json.dumps(dataset.to_list(), ensure_ascii=False))
+        )
     if name.endswith((".jsonl", ".jsonl.gz")):
         return write_jsonl(dataset, destination)
     if name.endswith(".gz"):

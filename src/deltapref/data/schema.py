@@ -23,11 +23,11 @@ ROLES = ("system", "user", "assistant", "tool")
 class DataError(ValueError):
     """A bad input row: says where (file, row, field) and what is wrong."""
 
-    def __init__(self, message: str, *, source: str | None = None, row: int | None = None,
-                 field: str | None = None):
+    def __init__(self, message: str, *, source: str | None = None, row: int | None = None, field: str | None = None):
         self.source, self.row, self.field, self.reason = source, row, field, message
-        where = [p for p in (source, f"row {row}" if row is not None else None,
-                             f"field '{field}'" if field else None) if p]
+        where = [
+            p for p in (source, f"row {row}" if row is not None else None, f"field '{field}'" if field else None) if p
+        ]
         super().__init__(f"{': '.join([', '.join(where), message]) if where else message}")
 
 
@@ -72,8 +72,7 @@ def _check_text_or_messages(value: Any, name: str, *, allow_empty: bool = False)
         if not allow_empty and not any(m["content"].strip() for m in value):
             raise DataError("has only empty messages", field=name)
         return
-    raise DataError(f"must be a string or a list of chat messages, got {type(value).__name__}",
-                    field=name)
+    raise DataError(f"must be a string or a list of chat messages, got {type(value).__name__}", field=name)
 
 
 def _check_number(value: Any, name: str) -> None:
@@ -96,8 +95,11 @@ def validate_pair(row: dict) -> dict:
     for name, value in row.items():
         if value is None:
             continue
-        if name in OPTIONAL_NUMERIC or name.startswith(("reward_", "ref_logp_", "oracle_reward_")) \
-                or name in ("diff", "coef"):
+        if (
+            name in OPTIONAL_NUMERIC
+            or name.startswith(("reward_", "ref_logp_", "oracle_reward_"))
+            or name in ("diff", "coef")
+        ):
             _check_number(value, name)
     return row
 
@@ -114,8 +116,7 @@ def validate_ranked(row: dict) -> dict:
     for i, response in enumerate(responses):
         _check_text_or_messages(response, f"responses[{i}]")
     if not isinstance(scores, list) or len(scores) != len(responses):
-        raise DataError(f"must be a list of {len(responses)} numbers (one per response)",
-                        field="scores")
+        raise DataError(f"must be a list of {len(responses)} numbers (one per response)", field="scores")
     for i, score in enumerate(scores):
         _check_number(score, f"scores[{i}]")
     return row

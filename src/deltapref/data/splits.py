@@ -31,17 +31,21 @@ def _text(value) -> str:
     return " ".join(m["content"] for m in value) if isinstance(value, list) else value
 
 
-def split_by_difficulty(rows: list[dict], *, confidence_field: str = "confidence",
-                        tokenize=str.split) -> tuple[dict[str, list[dict]], dict]:
+def split_by_difficulty(
+    rows: list[dict], *, confidence_field: str = "confidence", tokenize=str.split
+) -> tuple[dict[str, list[dict]], dict]:
     """Group pairs into ``easy``, ``hard`` and ``mixed``; returns the groups and a report with
     the medians and counts. Each row gains ``edit_distance`` (normalized)."""
     missing = [i + 1 for i, r in enumerate(rows) if r.get(confidence_field) is None]
     if missing:
-        raise ValueError(f"rows {missing[:5]}{'...' if len(missing) > 5 else ''} have no "
-                         f"'{confidence_field}' ({len(missing)} in all); splits need it on every row")
-    rows = [dict(r, edit_distance=normalized_edit_distance(tokenize(_text(r["chosen"])),
-                                                           tokenize(_text(r["rejected"]))))
-            for r in rows]
+        raise ValueError(
+            f"rows {missing[:5]}{'...' if len(missing) > 5 else ''} have no "
+            f"'{confidence_field}' ({len(missing)} in all); splits need it on every row"
+        )
+    rows = [
+        dict(r, edit_distance=normalized_edit_distance(tokenize(_text(r["chosen"])), tokenize(_text(r["rejected"]))))
+        for r in rows
+    ]
     confidence_median = float(np.median([r[confidence_field] for r in rows]))
     distance_median = float(np.median([r["edit_distance"] for r in rows]))
     groups: dict[str, list[dict]] = {"easy": [], "hard": [], "mixed": []}
@@ -53,7 +57,10 @@ def split_by_difficulty(rows: list[dict], *, confidence_field: str = "confidence
             groups["hard"].append(row)
         else:
             groups["mixed"].append(row)
-    report = {"rows": len(rows), "confidence_median": confidence_median,
-              "edit_distance_median": distance_median,
-              "counts": {name: len(group) for name, group in groups.items()}}
+    report = {
+        "rows": len(rows),
+        "confidence_median": confidence_median,
+        "edit_distance_median": distance_median,
+        "counts": {name: len(group) for name, group in groups.items()},
+    }
     return groups, report

@@ -8,10 +8,11 @@ gold reward is a fixed, documented function of the text::
              + 0.5 * [y repeats a prompt word]  grounding
              - 0.15 * |L - 10|                  length: about ten words is best
 
-with L the number of words of y (punctuation and special tokens do not count). Preference labels are drawn by Bradley-Terry with temperature
-T: P(y1 > y2) = sigmoid((r*(y1) - r*(y2)) / T), so close pairs are often mislabeled. The
-annotator's confidence (1-9, as in TL;DR) grows with |P - 0.5| plus noise. Ranked lists (HH+
-style, for RRHF) score k responses by r* plus Gaussian noise (a stand-in for a reward model).
+with L the number of words of y (punctuation and special tokens do not count). Preference
+labels are drawn by Bradley-Terry with temperature T: P(y1 > y2) = sigmoid((r*(y1) - r*(y2)) / T),
+so close pairs are often mislabeled. The annotator's confidence (1-9, as in TL;DR) grows with
+|P - 0.5| plus noise. Ranked lists (HH+ style, for RRHF) score k responses by r* plus Gaussian
+noise (a stand-in for a reward model).
 Everything is drawn from one seeded generator: the same seed gives byte-identical files.
 """
 
@@ -37,15 +38,21 @@ TOPICS = {
 POSITIVE = ["good", "great", "helpful", "kind", "clear", "safe", "nice", "useful"]
 NEGATIVE = ["bad", "awful", "rude", "wrong", "unsafe", "boring", "poor", "useless"]
 FILLER = ["the", "a", "is", "and", "it", "very", "so", "of", "to", "with", "for", "this"]
-PROMPT_LEADS = [["tell", "me", "about"], ["what", "about"], ["explain"], ["describe"],
-                ["talk", "about"]]
+PROMPT_LEADS = [["tell", "me", "about"], ["what", "about"], ["explain"], ["describe"], ["talk", "about"]]
 PUNCTUATION = ["?", "."]
 TEMPLATE_WORDS = ["Query:", "Response", "1:", "2:"]  # the difference model's input template
 SPECIAL_TOKENS = {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"}
 WORD_TOPIC = {word: topic for topic, words in TOPICS.items() for word in words}
-VOCABULARY = (list(SPECIAL_TOKENS.values()) + sorted(WORD_TOPIC) + POSITIVE + NEGATIVE + FILLER
-              + sorted({w for lead in PROMPT_LEADS for w in lead} - set(FILLER)) + PUNCTUATION
-              + TEMPLATE_WORDS)
+VOCABULARY = (
+    list(SPECIAL_TOKENS.values())
+    + sorted(WORD_TOPIC)
+    + POSITIVE
+    + NEGATIVE
+    + FILLER
+    + sorted({w for lead in PROMPT_LEADS for w in lead} - set(FILLER))
+    + PUNCTUATION
+    + TEMPLATE_WORDS
+)
 
 IDEAL_LENGTH = 10
 
@@ -98,8 +105,12 @@ def gold_reward(prompt: str, response: str) -> float:
     n_neg = sum(1 for w in words if w in NEGATIVE)
     prompt_words = set(prompt.split()) & set(WORD_TOPIC)
     grounded = any(w in prompt_words for w in words)
-    return (3.0 * (n_on - n_off) / length + 1.5 * (n_pos - n_neg) / length
-            + 0.5 * grounded - 0.15 * abs(length - IDEAL_LENGTH))
+    return (
+        3.0 * (n_on - n_off) / length
+        + 1.5 * (n_pos - n_neg) / length
+        + 0.5 * grounded
+        - 0.15 * abs(length - IDEAL_LENGTH)
+    )
 
 
 class _Generator:
@@ -147,12 +158,19 @@ class _Generator:
         confidence = int(np.clip(round(1 + 8 * abs(2 * p_first - 1) + self.rng.normal(0, 0.75)), 1, 9))
         chosen, rejected = (first, second) if first_wins else (second, first)
         rc, rr = (r1, r2) if first_wins else (r2, r1)
-        pair = {"id": f"{split}-{index}", "prompt": prompt, "chosen": chosen, "rejected": rejected,
-                "confidence": confidence, "gold_reward_chosen": round(rc, 6),
-                "gold_reward_rejected": round(rr, 6)}
+        pair = {
+            "id": f"{split}-{index}",
+            "prompt": prompt,
+            "chosen": chosen,
+            "rejected": rejected,
+            "confidence": confidence,
+            "gold_reward_chosen": round(rc, 6),
+            "gold_reward_rejected": round(rr, 6),
+        }
         responses = [first, second] + [self.response(prompt) for _ in range(self.config.k_ranked - 2)]
-        scores = [round(gold_reward(prompt, r) + float(self.rng.normal(0, self.config.ranked_noise)), 6)
-                  for r in responses]
+        scores = [
+            round(gold_reward(prompt, r) + float(self.rng.normal(0, self.config.ranked_noise)), 6) for r in responses
+        ]
         ranked = {"id": f"{split}-{index}", "prompt": prompt, "responses": responses, "scores": scores}
         return pair, ranked
 
@@ -173,9 +191,14 @@ def label_noise_by_gap(rows: list[dict], edges=(0.0, 0.25, 0.5, 1.0, 2.0, math.i
     for low, high in zip(edges[:-1], edges[1:]):
         bucket = [r for r in rows if low <= abs(r["gold_reward_chosen"] - r["gold_reward_rejected"]) < high]
         wrong = sum(r["gold_reward_chosen"] < r["gold_reward_rejected"] for r in bucket)
-        table.append({"gap_low": low, "gap_high": None if math.isinf(high) else high,
-                      "pairs": len(bucket),
-                      "noise_rate": wrong / len(bucket) if bucket else float("nan")})
+        table.append(
+            {
+                "gap_low": low,
+                "gap_high": None if math.isinf(high) else high,
+                "pairs": len(bucket),
+                "noise_rate": wrong / len(bucket) if bucket else float("nan"),
+            }
+        )
     return table
 
 
@@ -189,8 +212,13 @@ def build_tokenizer():
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     core.decoder = decoders.WordPiece(prefix="##", cleanup=False)
     return PreTrainedTokenizerFast(
-        tokenizer_object=core, pad_token=SPECIAL_TOKENS["pad"], unk_token=SPECIAL_TOKENS["unk"],
-        bos_token=SPECIAL_TOKENS["bos"], eos_token=SPECIAL_TOKENS["eos"], model_max_length=128)
+        tokenizer_object=core,
+        pad_token=SPECIAL_TOKENS["pad"],
+        unk_token=SPECIAL_TOKENS["unk"],
+        bos_token=SPECIAL_TOKENS["bos"],
+        eos_token=SPECIAL_TOKENS["eos"],
+        model_max_length=128,
+    )
 
 
 def write_task(config: SyntheticTaskConfig, output_dir: str | Path) -> dict:

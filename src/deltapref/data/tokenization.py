@@ -8,33 +8,16 @@ start by default), then the response's end is cut only if it alone is too long.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from ..config import TokenizationConfig
 from .schema import DataError
-
-
-@dataclass
-class TokenizationConfig:
-    """Lengths and truncation policy shared by every stage that tokenizes."""
-
-    max_length: int = 512
-    max_prompt_length: int = 256
-    prompt_truncation: str = "keep_end"  # keep_end: drop the prompt's oldest tokens; keep_start
-
-    def __post_init__(self):
-        if self.max_prompt_length >= self.max_length:
-            raise ValueError("max_prompt_length must be smaller than max_length")
-        if self.prompt_truncation not in ("keep_end", "keep_start"):
-            raise ValueError("prompt_truncation must be keep_end or keep_start")
 
 
 def _chat_text(tokenizer, messages, add_generation_prompt: bool) -> str:
     if tokenizer.chat_template is None:
         raise DataError("holds chat messages but the tokenizer has no chat template", field="prompt")
-    return tokenizer.apply_chat_template(messages, tokenize=False,
-                                         add_generation_prompt=add_generation_prompt)
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
 
 
 def _ids(tokenizer, text: str) -> list[int]:
@@ -57,21 +40,23 @@ def encode_prompt(tokenizer, prompt) -> list[int]:
 def encode_response(tokenizer, prompt, response) -> list[int]:
     """Response ids (ending with eos for plain strings; the template's own end for messages)."""
     if isinstance(response, list):
-        prompt_part = _chat_text(tokenizer, prompt if isinstance(prompt, list) else
-                                 [{"role": "user", "content": prompt}], True)
-        conversation = (prompt if isinstance(prompt, list) else
-                        [{"role": "user", "content": prompt}]) + response
+        prompt_part = _chat_text(
+            tokenizer, prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}], True
+        )
+        conversation = (prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]) + response
         full = _chat_text(tokenizer, conversation, False)
         if not full.startswith(prompt_part):
-            raise DataError("chat template does not keep the prompt as a prefix of the "
-                            "conversation, so the response boundary is unknown", field="chosen")
-        return _ids(tokenizer, full[len(prompt_part):])
+            raise DataError(
+                "chat template does not keep the prompt as a prefix of the "
+                "conversation, so the response boundary is unknown",
+                field="chosen",
+            )
+        return _ids(tokenizer, full[len(prompt_part) :])
     ids = _ids(tokenizer, response)
     return ids + [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else ids
 
 
-def truncate(prompt_ids: list[int], response_ids: list[int], config: TokenizationConfig
-             ) -> tuple[list[int], list[int]]:
+def truncate(prompt_ids: list[int], response_ids: list[int], config: TokenizationConfig) -> tuple[list[int], list[int]]:
     """Apply the truncation policy: shorten the prompt first, then the response's end."""
     if len(prompt_ids) + len(response_ids) > config.max_length and len(prompt_ids) > config.max_prompt_length:
         keep = config.max_prompt_length
@@ -105,7 +90,11 @@ def length_stats(tokenizer, rows, fields=("prompt", "chosen", "rejected")) -> di
                 lengths.append(len(encode_response(tokenizer, row["prompt"], row[name])))
         if lengths:
             values = np.asarray(lengths)
-            stats[name] = {"mean": float(values.mean()), "p50": float(np.percentile(values, 50)),
-                           "p90": float(np.percentile(values, 90)),
-                           "p99": float(np.percentile(values, 99)), "max": int(values.max())}
+            stats[name] = {
+                "mean": float(values.mean()),
+                "p50": float(np.percentile(values, 50)),
+                "p90": float(np.percentile(values, 90)),
+                "p99": float(np.percentile(values, 99)),
+                "max": int(values.max()),
+            }
     return stats

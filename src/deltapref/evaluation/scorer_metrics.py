@@ -22,9 +22,13 @@ def accuracy_by_bucket(deltas, edges=BUCKET_EDGES) -> list[dict]:
     table = []
     for low, high in zip(edges[:-1], edges[1:]):
         inside = (np.abs(deltas) >= low) & (np.abs(deltas) < high)
-        table.append({"bucket": f"{low:g}-{high:g}" if math.isfinite(high) else f">={low:g}",
-                      "pairs": int(inside.sum()),
-                      "accuracy": pairwise_accuracy(deltas[inside]) if inside.any() else None})
+        table.append(
+            {
+                "bucket": f"{low:g}-{high:g}" if math.isfinite(high) else f">={low:g}",
+                "pairs": int(inside.sum()),
+                "accuracy": pairwise_accuracy(deltas[inside]) if inside.any() else None,
+            }
+        )
     return table
 
 
@@ -57,9 +61,13 @@ def consistency(d_forward, d_reverse=None, d_duplicate=None) -> dict:
 def scorer_report(deltas, gold_deltas=None, d_reverse=None, d_duplicate=None) -> dict:
     """Everything above for one scorer on one labeled set; with gold reward gaps (built-in
     task), also accuracy against the gold preference and how often the labels agree with it."""
-    report = {"pairs": len(deltas), "accuracy": pairwise_accuracy(deltas),
-              "by_bucket": accuracy_by_bucket(deltas), **calibration(deltas),
-              "mean_abs_score": float(np.mean(np.abs(deltas)))}
+    report = {
+        "pairs": len(deltas),
+        "accuracy": pairwise_accuracy(deltas),
+        "by_bucket": accuracy_by_bucket(deltas),
+        **calibration(deltas),
+        "mean_abs_score": float(np.mean(np.abs(deltas))),
+    }
     if gold_deltas is not None:
         deltas, gold = np.asarray(deltas, dtype=float), np.asarray(gold_deltas, dtype=float)
         report["gold_accuracy"] = pairwise_accuracy(np.sign(gold) * deltas)

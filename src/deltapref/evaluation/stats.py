@@ -14,5 +14,9 @@ def bootstrap_ci(values, statistic=np.mean, n_resamples: int = 2000, level: floa
     draws = rng.integers(0, values.size, size=(n_resamples, values.size))
     stats = np.array([statistic(values[row]) for row in draws])
     tail = (1 - level) / 2
-    return {"mean": float(statistic(values)), "low": float(np.quantile(stats, tail)),
-            "high": float(np.quantile(stats, 1 - tail)), "n": int(values.size)}
+    return {
+        "mean": float(statistic(values)),
+        "low": float(np.quantile(stats, tail)),
+        "high": float(np.quantile(stats, 1 - tail)),
+        "n": int(values.size),
+    }

@@ -16,16 +16,27 @@ import torch
 from ..batching import join_prompt_responses, shared_prefix_batch
 from ..data.tokenization import TokenizationConfig, encode_pair, encode_prompt, encode_response, truncate
 
-PAIR_NUMBERS = ("ref_logp_chosen", "ref_logp_rejected", "ref_logp_kl", "coef", "diff", "reward_chosen",
-                "reward_rejected", "oracle_reward_chosen", "oracle_reward_rejected")
+PAIR_NUMBERS = (
+    "ref_logp_chosen",
+    "ref_logp_rejected",
+    "ref_logp_kl",
+    "coef",
+    "diff",
+    "reward_chosen",
+    "reward_rejected",
+    "oracle_reward_chosen",
+    "oracle_reward_rejected",
+)
 PAIR_LISTS = ("ensemble_reward_chosen", "ensemble_reward_rejected")
 
 
-def tokenize_pairs(dataset: datasets.Dataset, tokenizer, config: TokenizationConfig,
-                   with_kl: bool = False) -> datasets.Dataset:
+def tokenize_pairs(
+    dataset: datasets.Dataset, tokenizer, config: TokenizationConfig, with_kl: bool = False
+) -> datasets.Dataset:
     """Adds ``prompt_ids``, ``chosen_ids``, ``rejected_ids`` (and, ``with_kl``, ``kl_ids``: the next
     row's chosen response under this row's prompt), and ``length`` for length-grouped batches
     (``--train_sampling_strategy group_by_length``)."""
+
     def encode(row):
         ids = encode_pair(tokenizer, row, config)
         ids["length"] = len(ids["prompt_ids"]) + max(len(ids["chosen_ids"]), len(ids["rejected_ids"]))
@@ -35,7 +46,9 @@ def tokenize_pairs(dataset: datasets.Dataset, tokenizer, config: TokenizationCon
     if with_kl:
         chosen = encoded["chosen_ids"]
         shifted = chosen[1:] + chosen[:1]
-        encoded = encoded.add_column("kl_ids", [truncate(p, c, config)[1] for p, c in zip(encoded["prompt_ids"], shifted)])
+        encoded = encoded.add_column(
+            "kl_ids", [truncate(p, c, config)[1] for p, c in zip(encoded["prompt_ids"], shifted)]
+        )
     return encoded
 
 
@@ -47,17 +60,20 @@ def pairs_as_ranked(dataset: datasets.Dataset) -> datasets.Dataset:
     def convert(row):
         scores = [row["reward_chosen"], row["reward_rejected"]] if scored else [1.0, 0.0]
         return {"prompt": row["prompt"], "responses": [row["chosen"], row["rejected"]], "scores": scores}
+
     return dataset.map(convert, remove_columns=dataset.column_names, desc="pairs as ranked lists")
 
 
 def tokenize_ranked(dataset: datasets.Dataset, tokenizer, config: TokenizationConfig) -> datasets.Dataset:
     """Adds ``prompt_ids`` and ``responses_ids`` (one list per response) to ranked rows."""
+
     def encode(row):
         prompt = encode_prompt(tokenizer, row["prompt"])
         responses = [encode_response(tokenizer, row["prompt"], r) for r in row["responses"]]
         prompt, _ = truncate(prompt, max(responses, key=len), config)
         responses = [truncate(prompt, r, config)[1] for r in responses]
         return {"prompt_ids": prompt, "responses_ids": responses, "length": len(prompt) + sum(map(len, responses))}
+
     return dataset.map(encode, desc="tokenizing ranked lists")
 
 
@@ -66,9 +82,8 @@ class PolicyCollator:
     """Pads a list of tokenized rows into the tensors ``AlignTrainer`` reads."""
 
     pad_id: int
+    blocks: tuple[str, ...] = ("chosen", "rejected")  # response columns NAME_ids per row, in order
     ranked: bool = False
-    with_kl: bool = False
-    chosen_only: bool = False
     share_prefix: bool = True
     reward_column: str = "scores"
     numbers: tuple[str, ...] = field(default=PAIR_NUMBERS)
@@ -76,8 +91,7 @@ class PolicyCollator:
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         if self.ranked:
             return self._ranked(rows)
-        names = ["chosen_ids"] + ([] if self.chosen_only else ["rejected_ids"]) + (["kl_ids"] if self.with_kl else [])
-        batch = self._join([r["prompt_ids"] for r in rows], [[r[n] for n in names] for r in rows])
+        batch = self._join([r["prompt_ids"] for r in rows], [[r[f"{b}_ids"] for b in self.blocks] for r in rows])
         for name in self.numbers:
             if name in rows[0] and rows[0][name] is not None:
                 batch[name] = torch.tensor([float(r[name]) for r in rows])

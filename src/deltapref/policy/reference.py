@@ -17,24 +17,35 @@ from ..batching import batch_logps, join_prompt_responses, shared_prefix_batch
 
 
 @torch.no_grad()
-def response_logps(model, prompts: list[list[int]], blocks: list[list[list[int]]], pad_id: int,
-                   batch_size: int = 16, share_prefix: bool = True) -> list[list[float]]:
+def response_logps(
+    model,
+    prompts: list[list[int]],
+    blocks: list[list[list[int]]],
+    pad_id: int,
+    batch_size: int = 16,
+    share_prefix: bool = True,
+) -> list[list[float]]:
     """log π(y|x) summed over response tokens for every response of every prompt, in input
     order. With ``share_prefix`` a prompt is encoded once for all its responses. Under a
     launcher each process scores every world-th batch and the results are gathered."""
     model.eval()
     device = next(model.parameters()).device
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + sum(map(len, blocks[i])))
-    batches = [order[s: s + batch_size] for s in range(0, len(order), batch_size)]
+    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
     found: dict[int, list[float]] = {}
     k = len(blocks[0])
-    for index in tqdm(batches[distributed.rank()::distributed.world_size()], desc="reference log-probs",
-                      unit="batch", disable=not distributed.is_main()):
+    for index in tqdm(
+        batches[distributed.rank() :: distributed.world_size()],
+        desc="reference log-probs",
+        unit="batch",
+        disable=not distributed.is_main(),
+    ):
         if share_prefix:
             batch = shared_prefix_batch([prompts[i] for i in index], [blocks[i] for i in index], pad_id)
         else:
-            batch = join_prompt_responses([prompts[i] for i in index] * k,
-                                          [blocks[i][j] for j in range(k) for i in index], pad_id)
+            batch = join_prompt_responses(
+                [prompts[i] for i in index] * k, [blocks[i][j] for j in range(k) for i in index], pad_id
+            )
         sums, _ = batch_logps(model, {name: value.to(device) for name, value in batch.items()})
         sums = sums.float().cpu().view(k, len(index))
         found.update({i: sums[:, n].tolist() for n, i in enumerate(index)})
@@ -45,10 +56,15 @@ def response_logps(model, prompts: list[list[int]], blocks: list[list[list[int]]
     return [found[i] for i in range(len(prompts))]
 
 
-def add_reference_columns(dataset: datasets.Dataset, model, pad_id: int, with_kl: bool = False,
-                          batch_size: int = 16, share_prefix: bool = True) -> datasets.Dataset:
-    """Add ``ref_logp_chosen``/``ref_logp_rejected`` (and ``ref_logp_kl``) to a tokenized dataset."""
-    names = ["chosen", "rejected"] + (["kl"] if with_kl else [])
+def add_reference_columns(
+    dataset: datasets.Dataset,
+    model,
+    pad_id: int,
+    names: tuple[str, ...] = ("chosen", "rejected"),
+    batch_size: int = 16,
+    share_prefix: bool = True,
+) -> datasets.Dataset:
+    """Add ``ref_logp_NAME`` for each response block NAME (``NAME_ids`` columns) of a tokenized dataset."""
     blocks = [list(row) for row in zip(*(dataset[f"{name}_ids"] for name in names))]
     values = response_logps(model, dataset["prompt_ids"], blocks, pad_id, batch_size, share_prefix)
     for j, name in enumerate(names):

@@ -4,26 +4,27 @@ back in input order."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from ..batching import pad
-from ..data.tokenization import TokenizationConfig
+from ..config import TokenizationConfig
+from ..data.scorer_inputs import difference_ids, pointwise_ids
 from ..models import lm_forward
-from .inputs import difference_ids, pointwise_ids
 
 
 @torch.no_grad()
-def _run(model, sequences: list[list[int]], pad_id: int, batch_size: int, head: Callable,
-         desc: str, progress: bool) -> list[float]:
+def _run(
+    model, sequences: list[list[int]], pad_id: int, batch_size: int, head: Callable, desc: str, progress: bool
+) -> list[float]:
     model.eval()
     device = next(model.parameters()).device
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     out = [0.0] * len(sequences)
     for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress, unit="batch"):
-        index = order[start: start + batch_size]
+        index = order[start : start + batch_size]
         batch = [sequences[i] for i in index]
         input_ids = pad(batch, pad_id).to(device)
         attention_mask = pad([[1] * len(s) for s in batch], 0, input_ids.shape[1]).to(device)
@@ -41,16 +42,31 @@ def _reward_head(model, input_ids, attention_mask):
     return lm_forward(model, input_ids, attention_mask, reward=True)[1]
 
 
-def pointwise_rewards(model, tokenizer, prompts: Sequence, responses: Sequence,
-                      config: TokenizationConfig, batch_size: int = 32, progress: bool = True) -> list[float]:
+def pointwise_rewards(
+    model,
+    tokenizer,
+    prompts: Sequence,
+    responses: Sequence,
+    config: TokenizationConfig,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> list[float]:
     """r(x, y) for each (prompt, response); works for classifiers and reward-head causal LMs."""
     sequences = [pointwise_ids(tokenizer, p, r, config)[0] for p, r in zip(prompts, responses)]
     head = _reward_head if hasattr(model, "reward_head") else _classifier_head
     return _run(model, sequences, tokenizer.pad_token_id, batch_size, head, "rewards", progress)
 
 
-def pair_differences(model, tokenizer, prompts: Sequence, firsts: Sequence, seconds: Sequence,
-                     config: TokenizationConfig, batch_size: int = 32, progress: bool = True) -> list[float]:
+def pair_differences(
+    model,
+    tokenizer,
+    prompts: Sequence,
+    firsts: Sequence,
+    seconds: Sequence,
+    config: TokenizationConfig,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> list[float]:
     """d(x, y1, y2) for each triple, one forward pass per pair."""
     sequences = [difference_ids(tokenizer, p, a, b, config) for p, a, b in zip(prompts, firsts, seconds)]
     return _run(model, sequences, tokenizer.pad_token_id, batch_size, _classifier_head, "differences", progress)

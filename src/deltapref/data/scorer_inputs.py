@@ -9,14 +9,14 @@
 
 from __future__ import annotations
 
-from ..data.tokenization import TokenizationConfig, encode_prompt, encode_response, truncate
+from ..config import TokenizationConfig
+from .tokenization import encode_prompt, encode_response, truncate
 
 QUERY, FIRST, SECOND = "Query: ", "\nResponse 1: ", "\nResponse 2: "
 
 
 def is_encoder_tokenizer(tokenizer) -> bool:
-    return tokenizer.cls_token_id is not None and tokenizer.sep_token_id is not None \
-        and tokenizer.bos_token_id is None
+    return tokenizer.cls_token_id is not None and tokenizer.sep_token_id is not None and tokenizer.bos_token_id is None
 
 
 def _plain(value) -> str:
@@ -32,25 +32,37 @@ def _ids(tokenizer, text: str) -> list[int]:
 def pointwise_ids(tokenizer, prompt, response, config: TokenizationConfig) -> tuple[list[int], int]:
     """Token ids of (prompt, response) for a scorer and the index where the response starts."""
     if is_encoder_tokenizer(tokenizer):
-        prompt_ids, response_ids = truncate(_ids(tokenizer, _plain(prompt)), _ids(tokenizer, _plain(response)),
-                                            TokenizationConfig(config.max_length - 3, config.max_prompt_length,
-                                                               config.prompt_truncation))
+        prompt_ids, response_ids = truncate(
+            _ids(tokenizer, _plain(prompt)),
+            _ids(tokenizer, _plain(response)),
+            TokenizationConfig(config.max_length - 3, config.max_prompt_length, config.prompt_truncation),
+        )
         head = [tokenizer.cls_token_id] + prompt_ids + [tokenizer.sep_token_id]
         return head + response_ids + [tokenizer.sep_token_id], len(head)
-    prompt_ids, response_ids = truncate(encode_prompt(tokenizer, prompt), encode_response(tokenizer, prompt, response), config)
+    prompt_ids, response_ids = truncate(
+        encode_prompt(tokenizer, prompt), encode_response(tokenizer, prompt, response), config
+    )
     return prompt_ids + response_ids, len(prompt_ids)
 
 
 def _keep(ids: list[int], n: int, mode: str) -> list[int]:
     n = max(n, 0)
-    return (ids[len(ids) - n:] if mode == "keep_end" else ids[:n]) if len(ids) > n else ids
+    return (ids[len(ids) - n :] if mode == "keep_end" else ids[:n]) if len(ids) > n else ids
 
 
 def difference_ids(tokenizer, prompt, first, second, config: TokenizationConfig) -> list[int]:
     """One sequence holding the query and both responses."""
     encoder = is_encoder_tokenizer(tokenizer)
-    start = [tokenizer.cls_token_id] if encoder else ([tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else [])
-    end = [tokenizer.sep_token_id] if encoder else ([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])
+    start = (
+        [tokenizer.cls_token_id]
+        if encoder
+        else ([tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else [])
+    )
+    end = (
+        [tokenizer.sep_token_id]
+        if encoder
+        else ([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])
+    )
     labels = [_ids(tokenizer, text) for text in (QUERY, FIRST, SECOND)]
     query = _ids(tokenizer, _plain(prompt))
     responses = [_ids(tokenizer, _plain(first)), _ids(tokenizer, _plain(second))]

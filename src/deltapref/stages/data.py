@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import option
-from .loading import load_preferences, save_dataset, write_jsonl
-from .splits import split_by_difficulty
-from .synthetic import SyntheticTaskConfig, write_task
-from .tokenization import length_stats
+from ..data.loading import load_preferences, save_dataset, write_jsonl
+from ..data.splits import split_by_difficulty
+from ..data.synthetic import SyntheticTaskConfig, write_task
+from ..data.tokenization import length_stats
 
 
 @dataclass
@@ -30,8 +30,7 @@ class SourceConfig:
             raise ValueError("--input is required")
 
     def load(self):
-        return load_preferences(self.input, format=self.format, split=self.split,
-                                skip_bad_rows=self.skip_bad_rows)
+        return load_preferences(self.input, format=self.format, split=self.split, skip_bad_rows=self.skip_bad_rows)
 
 
 @dataclass
@@ -64,8 +63,15 @@ class SplitConfig(SourceConfig):
 def synth(config: SynthConfig) -> int:
     summary = write_task(config, config.output_dir)
     print(f"wrote the built-in gold-reward task to {config.output_dir}")
-    print(json.dumps({k: summary[k] for k in ("sizes", "vocabulary_size", "train_label_noise",
-                                              "train_mean_abs_gold_gap", "gold_reward")}, indent=2))
+    print(
+        json.dumps(
+            {
+                k: summary[k]
+                for k in ("sizes", "vocabulary_size", "train_label_noise", "train_mean_abs_gold_gap", "gold_reward")
+            },
+            indent=2,
+        )
+    )
     print("label noise by |gold reward gap| (train):")
     for row in summary["train_label_noise_by_gap"]:
         high = "inf" if row["gap_high"] is None else f"{row['gap_high']:.2f}"
@@ -81,6 +87,7 @@ def inspect(config: InspectConfig) -> int:
         print(json.dumps(row, ensure_ascii=False)[:2000])
     if config.tokenizer:
         from transformers import AutoTokenizer
+
         tokenizer = AutoTokenizer.from_pretrained(config.tokenizer)
         fields = ("prompt", "chosen", "rejected") if "chosen" in dataset.column_names else ("prompt",)
         print("token lengths:", json.dumps(length_stats(tokenizer, dataset, fields), indent=2))

@@ -1,0 +1,75 @@
+"""Reading completions, rewarding them (gold or a reward model), building judges, and pairing
+two completion sets for a comparison."""
+
+from __future__ import annotations
+
+from ..config import TokenizationConfig
+from ..data.loading import read_records
+from ..data.schema import DataError
+from ..data.synthetic import gold_reward
+from .judges import HTTPJudge, LocalLMJudge, RewardJudge
+from .stats import bootstrap_ci
+
+
+def read_completions(source: str) -> list[dict]:
+    rows = []
+    for number, raw in read_records(source):
+        for name in ("prompt", "completion"):
+            if not isinstance(raw, dict) or name not in raw:
+                raise DataError("is missing", source=source, row=number, field=name)
+        rows.append(raw)
+    return rows
+
+
+def batched_reward(reward_model: str | None = "gold", max_length: int = 512):
+    """``rewards(prompts, responses) -> list[float]``: the built-in task's gold reward for
+    ``gold`` (or None), else a trained scorer's reward."""
+    if not reward_model or reward_model == "gold":
+        return lambda prompts, responses: [gold_reward(p, r) for p, r in zip(prompts, responses)]
+    from ..models import load_scorer
+    from ..scorers.inference import pointwise_rewards
+
+    model, tokenizer = load_scorer(reward_model)
+    tokenization = TokenizationConfig(max_length, max_length // 2)
+    return lambda prompts, responses: pointwise_rewards(
+        model, tokenizer, prompts, responses, tokenization, progress=len(prompts) > 1
+    )
+
+
+def policy_quality(rows: list[dict], reward_model: str | None = "gold", seed: int = 0) -> dict:
+    """Mean reward of the completions with a bootstrap 95% CI."""
+    values = batched_reward(reward_model)([r["prompt"] for r in rows], [r["completion"] for r in rows])
+    return {"reward": reward_model or "gold", **bootstrap_ci(values, seed=seed), "values": values}
+
+
+def build_judges(spec: str, tie_threshold: float = 0.0, api_key_env: str = "OPENAI_API_KEY") -> list:
+    judges = []
+    for item in (s.strip() for s in spec.split(",") if s.strip()):
+        kind, _, target = item.partition(":")
+        if kind == "gold":
+            judges.append(RewardJudge(gold_reward, tie_threshold, name="gold"))
+        elif kind == "reward":
+            rewards = batched_reward(target)
+            judges.append(RewardJudge(lambda p, r, f=rewards: f([p], [r])[0], tie_threshold, name=item))
+        elif kind == "http":
+            model, _, base_url = target.partition("@")
+            judges.append(HTTPJudge(base_url, model, api_key_env))
+        elif kind == "local":
+            from ..models import load_causal_lm, load_tokenizer
+
+            judges.append(LocalLMJudge(load_causal_lm(target), load_tokenizer(target), name=item))
+        else:
+            raise ValueError(f"unknown judge {item!r}")
+    return judges
+
+
+def pair_up(rows_a: list[dict], rows_b: list[dict]) -> tuple[list, list, list]:
+    if all("id" in r for r in rows_a + rows_b):
+        by_id = {r["id"]: r for r in rows_b}
+        missing = [r["id"] for r in rows_a if r["id"] not in by_id]
+        if missing:
+            raise DataError(f"ids {missing[:5]} of A are not in B")
+        rows_b = [by_id[r["id"]] for r in rows_a]
+    elif len(rows_a) != len(rows_b):
+        raise DataError(f"A has {len(rows_a)} rows and B {len(rows_b)}, and they have no ids to match")
+    return [r["prompt"] for r in rows_a], [r["completion"] for r in rows_a], [r["completion"] for r in rows_b]

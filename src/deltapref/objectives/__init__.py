@@ -1,0 +1,24 @@
+"""Objectives as units (``base.py`` says what a unit declares). Adding one is a new class
+and one line in a registry below."""
+
+from .base import PolicyObjective, PolicyOutputs, pair_coefficients
+from .options import LossOptions, ScorerOptions
+from .policy import DPO, DRDO, EDPO, IPO, KTO, SFT
+from .ranked import RRHF
+from .scorers import DifferenceModel, Oracle, RewardModel, ScorerObjective
+
+POLICY_OBJECTIVES: dict[str, PolicyObjective] = {
+    o.name: o for o in (SFT(), DPO(), IPO(), RRHF(), KTO(), EDPO(), DRDO())
+}
+SCORER_OBJECTIVES: dict[str, ScorerObjective] = {o.name: o for o in (RewardModel(), DifferenceModel(), Oracle())}
+
+__all__ = [
+    "POLICY_OBJECTIVES",
+    "SCORER_OBJECTIVES",
+    "LossOptions",
+    "PolicyObjective",
+    "PolicyOutputs",
+    "ScorerObjective",
+    "ScorerOptions",
+    "pair_coefficients",
+]

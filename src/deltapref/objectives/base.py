@@ -1,0 +1,82 @@
+"""What an objective is. A policy objective declares the response blocks its batches hold, the
+columns it reads, whether it needs reference log-probs, and turns the policy's per-response
+log-probs into ``(loss, metrics)`` by calling a pure loss from ``deltapref.losses``. Trainers
+run the forward pass and the loop; they never branch on an objective's name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .. import coefficients
+from .options import LossOptions
+
+Metrics = dict[str, torch.Tensor]
+
+
+def identity(value: torch.Tensor) -> torch.Tensor:
+    return value
+
+
+@dataclass
+class PolicyOutputs:
+    """Per-response log-prob sums and token counts, block by block (every row's first
+    response, then every row's second, ...), and the DRDO student's head rewards if any."""
+
+    logps: torch.Tensor
+    counts: torch.Tensor
+    blocks: int
+    rewards: torch.Tensor | None = None
+
+    @property
+    def rows(self) -> int:
+        return self.logps.shape[0] // self.blocks
+
+    def block(self, j: int, values: torch.Tensor | None = None) -> torch.Tensor:
+        """Block ``j`` of ``values`` (default: the log-probs)."""
+        values = self.logps if values is None else values
+        return values[j * self.rows : (j + 1) * self.rows]
+
+    def matrix(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` as (rows, blocks)."""
+        return values.view(self.blocks, self.rows).transpose(0, 1)
+
+
+class PolicyObjective:
+    """One policy objective. ``blocks`` names the responses each row contributes (in order);
+    ``ranked`` objectives read ranked lists with one block per list position."""
+
+    name: str = ""
+    blocks: tuple[str, ...] = ("chosen", "rejected")
+    ranked: bool = False
+    needs_reference: bool = False
+
+    def block_count(self, batch: dict) -> int:
+        """How many responses each row of ``batch`` holds."""
+        return len(self.blocks)
+
+    def student_head(self, options: LossOptions) -> bool:
+        """Whether the policy carries a scalar reward head for this objective."""
+        return False
+
+    def required_columns(self, options: LossOptions) -> list[str]:
+        """Data columns the objective reads (beyond prompt and responses)."""
+        return list(coefficients.columns_needed(options.coef)) if options.coef else []
+
+    def compute(
+        self,
+        outputs: PolicyOutputs,
+        batch: dict,
+        options: LossOptions,
+        reduce_mean: Callable[[torch.Tensor], torch.Tensor] = identity,
+    ) -> tuple[torch.Tensor, Metrics]:
+        """The scalar loss of one batch and the metrics to log. ``reduce_mean`` averages a
+        tensor across processes (identity in one process)."""
+        raise NotImplementedError
+
+
+def pair_coefficients(batch: dict, options: LossOptions) -> torch.Tensor | None:
+    """R_α per pair from ``options.coef`` (see ``coefficients.SOURCES``), or None."""
+    return coefficients.coefficients(options.coef, batch, options.alpha) if options.coef else None

@@ -1,0 +1,57 @@
+"""Hyperparameters of the objectives: the single source of truth for ``align`` and
+``train-scorer`` (their configs inherit these blocks; the trainers read them as they are)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ..config import Options, option
+
+PolicyLoss = Literal["sft", "dpo", "ipo", "rrhf", "kto", "edpo", "drdo"]
+ScorerKind = Literal["reward", "difference", "oracle"]
+
+
+@dataclass
+class LossOptions(Options):
+    """Policy objectives (defaults follow the papers, FORMULAS.md)."""
+
+    loss: PolicyLoss = option("dpo", "objective")
+    coef: str | None = option(
+        None,
+        "reward-difference coefficients: difference (σ(d)^α; also spelled diff), "
+        "reward / oracle / ensemble (σ(r_w − r_l)^α from those columns), or a column of "
+        "precomputed coefficients; for rrhf: a column of per-response rewards r_i "
+        "(e.g. scores) giving σ(r_j − r_i)^α",
+    )
+    alpha: float = option(1.0, "coefficient exponent α; 0 reproduces the unweighted method exactly", ge=0)
+    beta: float = option(0.1, "β of DPO/KTO/e-DPO and of the DRDO logp student (RDO used 0.2)", gt=0)
+    tau: float = option(0.1, "IPO τ (target margin 1/(2τ))", gt=0)
+    kto_lambda_d: float = option(1.0, "KTO desirable weight λ_D", ge=0)
+    kto_lambda_u: float = option(1.0, "KTO undesirable weight λ_U", ge=0)
+    edpo_rewards: Literal["reward", "ensemble", "oracle"] = option(
+        "reward", "e-DPO targets: reward (reward_*), ensemble (ensemble_reward_*), oracle (oracle_reward_*)"
+    )
+    edpo_ensemble: Literal["mean", "pessimistic"] = option(
+        "mean", "e-DPO with an ensemble: mean gap, or pessimistic (worst member per pair)"
+    )
+    drdo_alpha: float = option(0.1, "DRDO weight α of the focal preference term", ge=0)
+    drdo_gamma: float = option(2.0, "DRDO focal exponent γ", ge=0)
+    drdo_logp: Literal["sum", "mean"] = option("sum", "DRDO z = log π(y|x) as a token sum or a length mean")
+    student_reward: Literal["head", "logp"] = option(
+        "head", "DRDO student reward: head (scalar head on the policy) or logp (β·log π)"
+    )
+    ipo_length_normalize: bool = option(True, "IPO on length-normalized log-ratios (as TRL)")
+
+
+@dataclass
+class ScorerOptions(Options):
+    """Scorer objectives."""
+
+    margin_column: str | None = option(None, "reward model: a column of per-pair margins m in -log σ(Δ - m)")
+    lambda_dup: float = option(1.0, "difference model: weight of the duplication term d(x,y,y)^2 (0 = off)", ge=0)
+    lambda_rev: float = option(
+        1.0, "difference model: weight of the reverse term (d(x,a,b)+d(x,b,a))^2 (0 = off)", ge=0
+    )
+    both_orders: bool = option(True, "difference model: show every pair in both orders in the main loss")
+    alpha_lm: float = option(0.01, "oracle: weight of the language-modelling term (DRDO Eq. 5)", ge=0, le=1)

@@ -1,0 +1,178 @@
+"""The policy objectives as units: SFT, DPO, IPO, KTO, e-DPO, DRDO (RRHF: ``ranked.py``).
+Each only wires batch tensors into its pure loss (``deltapref.losses``) and names its metrics."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import losses as L
+from .base import Metrics, PolicyObjective, PolicyOutputs, identity, pair_coefficients
+from .options import LossOptions
+
+
+class SFT(PolicyObjective):
+    """Token cross-entropy on the chosen responses."""
+
+    name = "sft"
+    blocks = ("chosen",)
+
+    def compute(self, outputs, batch, options, reduce_mean=identity):
+        loss = -outputs.logps.sum() / outputs.counts.sum()
+        return loss, {"nll": loss}
+
+
+class PairObjective(PolicyObjective):
+    """An objective on (chosen, rejected) log-probs, optionally weighted by R_α per pair."""
+
+    def compute(self, outputs, batch, options, reduce_mean=identity):
+        chosen, rejected = outputs.block(0), outputs.block(1)
+        coef = pair_coefficients(batch, options)
+        metrics: Metrics = {"logps_chosen": chosen, "logps_rejected": rejected}
+        if coef is not None:
+            metrics["coef_mean"] = coef
+        per_pair = self.per_pair(outputs, batch, options, coef, metrics, reduce_mean)
+        return per_pair.mean(), metrics
+
+    def per_pair(
+        self,
+        outputs: PolicyOutputs,
+        batch: dict,
+        options: LossOptions,
+        coef: torch.Tensor | None,
+        metrics: Metrics,
+        reduce_mean,
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class ReferencePairObjective(PairObjective):
+    """A pair objective on implicit rewards h = log π_θ − log π_ref (reference columns needed)."""
+
+    needs_reference = True
+
+    def per_pair(self, outputs, batch, options, coef, metrics, reduce_mean):
+        chosen, rejected = outputs.block(0), outputs.block(1)
+        ref_c, ref_r = batch["ref_logp_chosen"], batch["ref_logp_rejected"]
+        h_c, h_r = (chosen - ref_c).detach(), (rejected - ref_r).detach()
+        metrics.update(
+            rewards_chosen=options.beta * h_c,
+            rewards_rejected=options.beta * h_r,
+            reward_margin=options.beta * (h_c - h_r),
+            reward_accuracy=(h_c > h_r).float(),
+        )
+        return self.loss(outputs, batch, options, coef, metrics, reduce_mean)
+
+    def loss(self, outputs, batch, options, coef, metrics, reduce_mean) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class DPO(ReferencePairObjective):
+    """DPO and DPO+rc."""
+
+    name = "dpo"
+
+    def loss(self, outputs, batch, options, coef, metrics, reduce_mean):
+        return L.dpo_loss(
+            outputs.block(0), outputs.block(1), batch["ref_logp_chosen"], batch["ref_logp_rejected"], options.beta, coef
+        )
+
+
+class IPO(ReferencePairObjective):
+    """IPO, on length-normalized log-ratios unless ``ipo_length_normalize`` is off."""
+
+    name = "ipo"
+
+    def loss(self, outputs, batch, options, coef, metrics, reduce_mean):
+        if options.ipo_length_normalize:
+            lc, lr = outputs.block(0, outputs.counts), outputs.block(1, outputs.counts)
+        else:
+            lc, lr = 1.0, 1.0
+        return L.ipo_loss(
+            outputs.block(0) / lc,
+            outputs.block(1) / lr,
+            batch["ref_logp_chosen"] / lc,
+            batch["ref_logp_rejected"] / lr,
+            options.tau,
+            coef,
+        )
+
+
+class KTO(ReferencePairObjective):
+    """KTO and KTO+rc: both members of a pair are examples (chosen desirable) weighted by the
+    pair's R_α; z_ref comes from the mismatched block, averaged across processes."""
+
+    name = "kto"
+    blocks = ("chosen", "rejected", "kl")
+
+    def loss(self, outputs, batch, options, coef, metrics, reduce_mean):
+        z_ref = L.kto_reference_point(outputs.block(2), batch["ref_logp_kl"])
+        z_ref = reduce_mean(z_ref.detach().clone())
+        metrics["kl_reference"] = z_ref
+        policy = torch.cat([outputs.block(0), outputs.block(1)])
+        ref = torch.cat([batch["ref_logp_chosen"], batch["ref_logp_rejected"]])
+        desirable = torch.arange(policy.shape[0], device=policy.device) < outputs.rows
+        both = None if coef is None else torch.cat([coef, coef])
+        return L.kto_loss(policy, ref, desirable, z_ref, options.beta, options.kto_lambda_d, options.kto_lambda_u, both)
+
+
+EDPO_TARGETS = {
+    "reward": ("reward_chosen", "reward_rejected"),
+    "oracle": ("oracle_reward_chosen", "oracle_reward_rejected"),
+    "ensemble": ("ensemble_reward_chosen", "ensemble_reward_rejected"),
+}
+
+
+class EDPO(ReferencePairObjective):
+    """e-DPO: distil a reward model's (or an ensemble's) reward gaps."""
+
+    name = "edpo"
+
+    def required_columns(self, options):
+        return list(EDPO_TARGETS[options.edpo_rewards]) + super().required_columns(options)
+
+    def loss(self, outputs, batch, options, coef, metrics, reduce_mean):
+        first, second = (batch[c] for c in EDPO_TARGETS[options.edpo_rewards])
+        per_pair = L.edpo_loss(
+            outputs.block(0),
+            outputs.block(1),
+            batch["ref_logp_chosen"],
+            batch["ref_logp_rejected"],
+            first,
+            second,
+            options.beta,
+            options.edpo_ensemble,
+        )
+        metrics["distill_error"] = per_pair
+        return per_pair
+
+
+class DRDO(PairObjective):
+    """DRDO's reference-free student: distil the oracle's reward gaps into the student's own
+    reward (a head, or β·log π) plus the focal preference term on z (sum or length mean)."""
+
+    name = "drdo"
+
+    def student_head(self, options):
+        return options.student_reward == "head"
+
+    def required_columns(self, options):
+        return ["oracle_reward_chosen", "oracle_reward_rejected"] + super().required_columns(options)
+
+    def per_pair(self, outputs, batch, options, coef, metrics, reduce_mean):
+        chosen, rejected = outputs.block(0), outputs.block(1)
+        if options.drdo_logp == "mean":
+            z_c, z_r = chosen / outputs.block(0, outputs.counts), rejected / outputs.block(1, outputs.counts)
+        else:
+            z_c, z_r = chosen, rejected
+        if options.student_reward == "head":
+            r_c, r_r = outputs.block(0, outputs.rewards), outputs.block(1, outputs.rewards)
+        else:
+            r_c, r_r = options.beta * chosen, options.beta * rejected
+        oracle_c, oracle_r = batch["oracle_reward_chosen"], batch["oracle_reward_rejected"]
+        total, distill, focal = L.drdo_loss(
+            r_c, r_r, oracle_c, oracle_r, z_c, z_r, options.drdo_alpha, options.drdo_gamma
+        )
+        metrics.update(
+            distill_error=distill, focal=focal, student_margin=(r_c - r_r).detach(), oracle_margin=oracle_c - oracle_r
+        )
+        return total

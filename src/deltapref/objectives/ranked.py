@@ -1,0 +1,45 @@
+"""RRHF and RRHF+rc on ranked lists (pairs arrive as 2-response lists)."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import losses as L
+from ..coefficients import reward_difference_coefficient
+from .base import PolicyObjective, identity
+
+
+def rrhf_coefficients(rewards: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """R_α for every (worse i, better j) entry of a list: ``coef[b, i, j] = σ(r_j − r_i)^α``,
+    and the gaps r_j − r_i themselves."""
+    gaps = rewards.unsqueeze(1) - rewards.unsqueeze(2)
+    return reward_difference_coefficient(gaps, alpha), gaps
+
+
+class RRHF(PolicyObjective):
+    """Ranking hinge on length-normalized log-probs plus cross-entropy on the best response;
+    with ``coef`` (a per-response reward list column) each ranked pair is weighted by R_α."""
+
+    name = "rrhf"
+    blocks = ()
+    ranked = True
+
+    def block_count(self, batch):
+        return batch["scores"].shape[1]
+
+    def required_columns(self, options):
+        return [options.coef] if options.coef else []
+
+    def compute(self, outputs, batch, options, reduce_mean=identity):
+        b = batch["scores"].shape[0]
+        mean_logps = outputs.matrix(outputs.logps / outputs.counts)
+        scores = batch["scores"].masked_fill(~batch["valid"], float("-inf"))
+        best = scores.argmax(dim=1)
+        best_nll = -mean_logps[torch.arange(b, device=best.device), best]
+        coef, metrics = None, {}
+        if options.coef:
+            coef, gaps = rrhf_coefficients(batch["ranking_rewards"], options.alpha)
+            metrics["coef_mean"] = coef[gaps > 0].mean()
+        total, rank, ft = L.rrhf_loss(mean_logps, batch["scores"], batch["valid"], best_nll, coef)
+        metrics.update(rank_loss=rank, sft_loss=ft)
+        return total.mean(), metrics

@@ -1,0 +1,157 @@
+"""The stages of the flow, in order: data → sft → train-scorer → score → align → generate →
+evaluate. Each stage module holds only its config(s) and entry point; ``STAGES`` maps command
+words to them, and ``run`` parses a command line and calls the entry point. The pipeline runs
+recipes of these stages; the CLI adds the commands that run pipelines."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from importlib import import_module
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command: the module holding it, its config class names, its entry point, one line of help."""
+
+    module: str
+    configs: tuple[str, ...]
+    function: str
+    description: str
+
+    @property
+    def trains(self) -> bool:
+        return "TrainingArguments" in self.configs
+
+    def config_types(self) -> list:
+        """The config classes (a stage module that trains imports ``TrainingArguments``)."""
+        module = import_module(self.module)
+        return [getattr(module, name) for name in self.configs]
+
+    def has_option(self, name: str) -> bool:
+        return any(name in cls.__dataclass_fields__ for cls in self.config_types())
+
+
+TRAIN = ("TrainingArguments",)
+STAGES: dict[tuple[str, ...], Command] = {
+    ("data", "synth"): Command(
+        "deltapref.stages.data",
+        ("SynthConfig",),
+        "synth",
+        "write the built-in gold-reward task (pairs, ranked lists, tokenizer)",
+    ),
+    ("data", "inspect"): Command(
+        "deltapref.stages.data",
+        ("InspectConfig",),
+        "inspect",
+        "show normalized rows, columns and token-length statistics",
+    ),
+    ("data", "validate"): Command(
+        "deltapref.stages.data",
+        ("SourceConfig",),
+        "validate",
+        "check every row; name the file, row and field of the first bad one",
+    ),
+    ("data", "convert"): Command(
+        "deltapref.stages.data",
+        ("ConvertConfig",),
+        "convert",
+        "normalize HH / rm-static / TL;DR / UltraFeedback data and write it out",
+    ),
+    ("data", "split"): Command(
+        "deltapref.stages.data",
+        ("SplitConfig",),
+        "split",
+        "DRDO easy/hard splits by annotator confidence and edit distance",
+    ),
+    ("sft",): Command(
+        "deltapref.stages.align",
+        ("SFTConfig",) + TRAIN,
+        "sft",
+        "supervised fine-tuning on chosen responses (response tokens only)",
+    ),
+    ("train-scorer",): Command(
+        "deltapref.stages.train_scorer",
+        ("ScorerConfig",) + TRAIN,
+        "train_scorer",
+        "train a reward model, difference model, oracle or reward-model ensemble",
+    ),
+    ("score",): Command(
+        "deltapref.stages.score",
+        ("ScoreConfig",),
+        "score",
+        "annotate pairs with rewards, differences, oracle rewards and coefficients",
+    ),
+    ("align",): Command(
+        "deltapref.stages.align",
+        ("AlignConfig",) + TRAIN,
+        "align",
+        "align a policy: dpo, ipo, rrhf, kto, edpo, drdo, with --coef for reward-difference weights",
+    ),
+    ("generate",): Command(
+        "deltapref.stages.generate", ("GenerateConfig",), "generate", "sample completions for prompts"
+    ),
+    ("evaluate", "scorer"): Command(
+        "deltapref.stages.evaluate",
+        ("ScorerEvalConfig",),
+        "evaluate_scorer_command",
+        "scorer accuracy, accuracy by |score| bucket, calibration, consistency",
+    ),
+    ("evaluate", "policy"): Command(
+        "deltapref.stages.evaluate",
+        ("PolicyEvalConfig",),
+        "evaluate_policy",
+        "mean gold / reward-model reward of completions with a bootstrap 95% CI",
+    ),
+    ("evaluate", "compare"): Command(
+        "deltapref.stages.evaluate",
+        ("CompareConfig",),
+        "evaluate_compare",
+        "win/tie/loss of two completion sets (reward or LLM judges, both orders, majority)",
+    ),
+}
+
+
+def match(argv: list[str], registry: dict[tuple[str, ...], Command] = STAGES):
+    """The command words that start ``argv`` and their command, or (None, None)."""
+    for words, command in sorted(registry.items(), key=lambda item: -len(item[0])):
+        if tuple(argv[: len(words)]) == words:
+            return words, command
+    return None, None
+
+
+def parse(words: tuple[str, ...], command: Command, argv: list[str]) -> tuple:
+    """The command's configs from its options (``argv`` without the command words); raises
+    ValueError for an invalid or missing option."""
+    from ..config import parse_config
+
+    defaults = None
+    if command.trains:
+        from ..training import TRAINING_DEFAULTS
+
+        defaults = TRAINING_DEFAULTS
+    configs = parse_config(command.config_types(), argv, "deltapref " + " ".join(words), command.description, defaults)
+    if command.trains and not configs[-1].output_dir:
+        raise ValueError("--output_dir is required")
+    return configs
+
+
+def run(argv: list[str], registry: dict[tuple[str, ...], Command] = STAGES) -> int:
+    """Parse ``argv`` (command words first) and run the command: 0 on success, 2 for bad
+    options, 1 for bad data or a missing file, each with one line on stderr."""
+    from ..data.schema import DataError
+
+    words, command = match(argv, registry)
+    if command is None:
+        raise ValueError(f"unknown command {' '.join(argv[:2])!r}")
+    prog = "deltapref " + " ".join(words)
+    try:
+        configs = parse(words, command, argv[len(words) :])
+    except ValueError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    try:
+        return int(getattr(import_module(command.module), command.function)(*configs) or 0)
+    except (DataError, FileNotFoundError) as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,70 @@
+"""Stages ``deltapref sft`` and ``deltapref align``: their configs and entry points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from transformers import TrainingArguments
+
+from ..config import ModelDataOptions, option
+from ..distributed import say
+from ..objectives import LossOptions
+from ..peft_utils import LoraOptions
+from ..policy.run import run_policy_training
+
+
+@dataclass
+class PolicyConfig(LoraOptions, ModelDataOptions):
+    """A policy to train on pairs (or ranked lists for RRHF)."""
+
+
+@dataclass
+class SFTConfig(PolicyConfig):
+    """Supervised fine-tuning on the chosen responses (response tokens only in the loss)."""
+
+
+@dataclass
+class AlignConfig(LossOptions, PolicyConfig):
+    """A policy objective's options (``LossOptions``) and the run's."""
+
+    reference_model: str = option(
+        None,
+        "reference for missing ref_logp_* columns (default: --model, i.e. "
+        "the policy before training; with LoRA: the adapter switched off)",
+    )
+    ref_batch_size: int = option(32, "batch size of the reference log-prob pass", gt=0)
+    share_prefix: bool = option(
+        True,
+        "encode each prompt once per pair/list (block attention mask, restarted "
+        "positions; exact) instead of once per response; off for a DRDO student head",
+    )
+    merge_lora: bool = option(True, "merge LoRA weights into the saved model")
+
+
+def train_aligned(config: AlignConfig, args: TrainingArguments) -> dict:
+    """Align ``config.model`` as configured; returns the run's summary."""
+    return run_policy_training(
+        config, args, config, config.share_prefix, config.reference_model, config.ref_batch_size, config.merge_lora
+    )
+
+
+def train_sft(config: SFTConfig, args: TrainingArguments) -> dict:
+    """Supervised fine-tuning as configured; returns the run's summary."""
+    return run_policy_training(config, args, LossOptions(loss="sft"))
+
+
+def align(config: AlignConfig, args: TrainingArguments) -> int:
+    """Entry point of ``deltapref align``."""
+    summary = train_aligned(config, args)
+    say(
+        f"{config.loss}{' +rc(' + config.coef + ')' if config.coef else ''}: {summary['steps']} steps, "
+        f"train loss {summary['train_loss']:.4f}, {summary['steps_per_second']:.2f} steps/s; saved to {args.output_dir}"
+    )
+    return 0
+
+
+def sft(config: SFTConfig, args: TrainingArguments) -> int:
+    """Entry point of ``deltapref sft``."""
+    summary = train_sft(config, args)
+    say(f"sft: {summary['steps']} steps, train loss {summary['train_loss']:.4f}; saved to {args.output_dir}")
+    return 0

@@ -1,0 +1,87 @@
+"""Stage ``deltapref evaluate scorer|policy|compare``: configs and entry points."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from ..config import Options, TokenizationConfig, option
+from ..data.loading import write_text
+from ..evaluation.completions import build_judges, pair_up, policy_quality, read_completions
+from ..evaluation.judges import compare
+from ..evaluation.scorer_eval import evaluate_scorer
+
+
+def write_json(payload: dict, path: str | None) -> None:
+    """Print ``payload`` and, given a path, write it there atomically."""
+    text = json.dumps(payload, indent=2)
+    print(text)
+    if path:
+        write_text(path, text + "\n")
+
+
+@dataclass
+class PolicyEvalConfig(Options):
+    completions: str = option(None, "completions from `deltapref generate`")
+    reward_model: str = option("gold", "gold (the built-in task's known reward) or a reward model directory")
+    output: str = option(None, "write the result as JSON here")
+    seed: int = option(0, "bootstrap seed")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.completions:
+            raise ValueError("--completions is required")
+
+
+def evaluate_policy(config: PolicyEvalConfig) -> int:
+    result = policy_quality(read_completions(config.completions), config.reward_model, config.seed)
+    result.pop("values")
+    write_json(result, config.output)
+    return 0
+
+
+@dataclass
+class CompareConfig(Options):
+    a: str = option(None, "completions A")
+    b: str = option(None, "completions B (same prompts; matched by id when both have ids, else by order)")
+    judges: str = option(
+        "gold",
+        "comma list of judges: gold, reward:DIR, local:DIR, http:MODEL@BASE_URL "
+        "(key from $OPENAI_API_KEY or --api_key_env)",
+    )
+    tie_threshold: float = option(0.0, "reward judges: a reward gap within this is a tie", ge=0)
+    api_key_env: str = option("OPENAI_API_KEY", "environment variable holding the HTTP judge's API key")
+    output: str = option(None, "write the result as JSON here")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.a or not self.b:
+            raise ValueError("--a and --b are required")
+
+
+def evaluate_compare(config: CompareConfig) -> int:
+    prompts, a, b = pair_up(read_completions(config.a), read_completions(config.b))
+    result = compare(prompts, a, b, build_judges(config.judges, config.tie_threshold, config.api_key_env))
+    write_json(result, config.output)
+    return 0
+
+
+@dataclass
+class ScorerEvalConfig(TokenizationConfig):
+    model: str = option(None, "scorer directory")
+    kind: Literal["reward", "difference", "oracle"] = option("reward", "the scorer's kind")
+    data: str = option(None, "labeled pairs")
+    batch_size: int = option(32, "scoring batch size", gt=0)
+    output: str = option(None, "write the report as JSON here")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.model or not self.data:
+            raise ValueError("--model and --data are required")
+
+
+def evaluate_scorer_command(config: ScorerEvalConfig) -> int:
+    report = evaluate_scorer(config.model, config.kind, config.data, config.tokenization, batch_size=config.batch_size)
+    write_json(report, config.output)
+    return 0

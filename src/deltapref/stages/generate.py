@@ -1,0 +1,58 @@
+"""Stage ``deltapref generate``: sample completions for a set of prompts, written atomically as a
+dataset (``prompt``, ``completion`` and any ``id`` kept)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import datasets
+
+from ..config import Options, option
+from ..data.loading import save_dataset
+from ..models import load_causal_lm, load_tokenizer
+from ..policy.generation import generate_completions, read_prompts
+
+
+@dataclass
+class GenerateConfig(Options):
+    model: str = option(None, "policy directory or HF id")
+    input: str = option(None, "prompts: any file with a 'prompt' column (pairs and ranked lists work)")
+    output: str = option(None, "where to write completions (.jsonl, .parquet, .json or a directory)")
+    max_new_tokens: int = option(32, "longest completion in tokens", ge=1)
+    temperature: float = option(0.7, "sampling temperature; 0 decodes greedily", ge=0)
+    top_p: float = option(1.0, "nucleus sampling mass", gt=0, le=1)
+    num_samples: int = option(1, "completions per prompt", ge=1)
+    batch_size: int = option(32, "prompts per generate call", ge=1)
+    max_prompt_length: int = option(256, "longest prompt in tokens (keeps its end)", ge=1)
+    limit: int = option(None, "only the first N prompts", ge=1)
+    seed: int = option(0, "sampling seed")
+    trust_remote_code: bool = option(False, "allow model repos to run their own code")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.model or not self.input or not self.output:
+            raise ValueError("--model, --input and --output are required")
+
+
+def generate(config: GenerateConfig) -> int:
+    """Entry point of ``deltapref generate``."""
+    rows = read_prompts(config.input, config.limit)
+    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
+    model = load_causal_lm(config.model, tokenizer, trust_remote_code=config.trust_remote_code)
+    results = []
+    for sample in range(config.num_samples):
+        completions = generate_completions(
+            model,
+            tokenizer,
+            [r["prompt"] for r in rows],
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            batch_size=config.batch_size,
+            max_prompt_length=config.max_prompt_length,
+            seed=config.seed + sample,
+        )
+        results += [dict(row, completion=c, sample=sample, model=config.model) for row, c in zip(rows, completions)]
+    save_dataset(datasets.Dataset.from_list(results), config.output)
+    print(f"wrote {len(results)} completions to {config.output}")
+    return 0

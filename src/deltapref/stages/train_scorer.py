@@ -1,0 +1,120 @@
+"""Stage ``deltapref train-scorer``: reward model, difference model, oracle, or an ensemble of
+reward models, then a held-out evaluation written beside the model (``scorer_eval.json``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from transformers import TrainingArguments
+
+from ..config import ModelDataOptions, option
+from ..data.loading import load_preferences
+from ..distributed import say
+from ..evaluation.scorer_eval import evaluate_scorer
+from ..models import load_causal_lm, load_sequence_scorer, load_tokenizer, model_dtype
+from ..objectives import SCORER_OBJECTIVES, ScorerOptions
+from ..peft_utils import LoraOptions, apply_lora
+from ..scorers.trainer import ScorerCollator, ScorerTrainer, prepare_scorer_dataset
+from ..training import check_training_args, final_save
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ScorerConfig(ScorerOptions, LoraOptions, ModelDataOptions):
+    kind: Literal["reward", "difference", "oracle", "ensemble"] = option(
+        "reward",
+        "reward (Bradley-Terry), difference (RDO pair model), oracle (DRDO), "
+        "or ensemble (several reward models differing by seed)",
+    )
+    eval_data: str = option(None, "held-out pairs for the report written after training")
+    ensemble_size: int = option(3, "ensemble: number of reward models (seeds seed, seed+1, ...)", ge=1)
+
+
+def _build(config: ScorerConfig, objective, tokenizer, seed: int):
+    dtype = model_dtype(config.dtype)
+    if objective.causal_lm:
+        model = load_causal_lm(
+            config.model,
+            tokenizer,
+            reward_head=True,
+            seed=seed,
+            trust_remote_code=config.trust_remote_code,
+            dtype=dtype,
+        )
+        return apply_lora(model, config, "CAUSAL_LM", modules_to_save=["reward_head"])
+    model = load_sequence_scorer(
+        config.model, tokenizer, seed=seed, trust_remote_code=config.trust_remote_code, dtype=dtype
+    )
+    return apply_lora(model, config, "SEQ_CLS")
+
+
+def train_one(config: ScorerConfig, args: TrainingArguments) -> dict:
+    """Train one scorer of ``config.kind`` (not ensemble) into ``args.output_dir``."""
+    check_training_args(args)
+    objective = SCORER_OBJECTIVES[config.kind]
+    tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
+    train, report = load_preferences(config.train_data, format=config.format, skip_bad_rows=config.skip_bad_rows)
+    logger.info(report.summary())
+    model = _build(config, objective, tokenizer, args.seed)
+    dataset = prepare_scorer_dataset(train, tokenizer, objective, config.tokenization, args.seed, config.margin_column)
+    trainer = ScorerTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        data_collator=ScorerCollator(tokenizer.pad_token_id, objective, config),
+        objective=objective,
+        options=config,
+    )
+    result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    final_save(trainer, args.output_dir)
+    summary = {
+        "kind": config.kind,
+        "train_rows": len(train),
+        "skipped_rows": report.skipped,
+        "train_loss": result.training_loss,
+        "steps": result.global_step,
+        "log_history": trainer.state.log_history,
+    }
+    if config.eval_data and args.should_save:
+        summary["eval"] = evaluate_scorer(
+            args.output_dir,
+            config.kind,
+            config.eval_data,
+            config.tokenization,
+            format=config.format,
+            batch_size=args.per_device_eval_batch_size,
+        )
+    if args.should_save:
+        (Path(args.output_dir) / "scorer_eval.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def train_scorer(config: ScorerConfig, args: TrainingArguments) -> int:
+    """Entry point of ``deltapref train-scorer``."""
+    if config.kind != "ensemble":
+        summary = train_one(config, args)
+        _print_eval(config.kind, args.output_dir, summary)
+        return 0
+    members = []
+    for i in range(config.ensemble_size):
+        member_dir = str(Path(args.output_dir) / f"member-{i}")
+        summary = train_one(replace(config, kind="reward"), replace(args, output_dir=member_dir, seed=args.seed + i))
+        _print_eval(f"ensemble member {i}", member_dir, summary)
+        members.append(f"member-{i}")
+    (Path(args.output_dir) / "ensemble.json").write_text(json.dumps({"members": members}, indent=2) + "\n")
+    return 0
+
+
+def _print_eval(name: str, output_dir: str, summary: dict) -> None:
+    line = f"{name} scorer saved to {output_dir}: {summary['steps']} steps, train loss {summary['train_loss']:.4f}"
+    if "eval" in summary:
+        line += f", held-out accuracy {summary['eval']['accuracy']:.3f}"
+        if "gold_accuracy" in summary["eval"]:
+            line += f" (vs gold {summary['eval']['gold_accuracy']:.3f})"
+    say(line)

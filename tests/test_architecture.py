@@ -1,0 +1,106 @@
+"""The shape of the code: no import cycles (lazy imports and modules named by string count),
+no module over 300 lines, and no trainer or stage that branches on an objective's name."""
+
+import ast
+from pathlib import Path
+
+from deltapref.objectives import POLICY_OBJECTIVES, SCORER_OBJECTIVES
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "deltapref"
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def imports_of(name: str, path: Path, known: dict) -> set[str]:
+    """Every deltapref module ``name`` imports anywhere in its body (or names as a string),
+    with the packages a submodule import runs."""
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    targets = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            targets |= {f"{module}.{a.name}" for a in node.names} | {module}
+        elif isinstance(node, ast.Import):
+            targets |= {a.name for a in node.names}
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in known:
+            targets.add(node.value)
+    closed = {".".join(t.split(".")[:i]) for t in targets for i in range(2, len(t.split(".")) + 1)}
+    return {t for t in closed if t in known and t != name and not name.startswith(t + ".")}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one node (Tarjan)."""
+    index, low, stack, on_stack, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles_between_modules_or_packages():
+    known = modules()
+    graph = {name: imports_of(name, path, known) for name, path in known.items()}
+    assert cycles(graph) == []
+    top = {name: ".".join(name.split(".")[:2]) for name in known}
+    packages = {}
+    for name, targets in graph.items():
+        packages.setdefault(top[name], set()).update(top[t] for t in targets if top[t] != top[name])
+    assert cycles(packages) == []
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_module_over_300_lines():
+    long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > 300}
+    assert long == {}
+
+
+def test_trainers_and_stages_never_branch_on_an_objective_name():
+    names = set(POLICY_OBJECTIVES) | set(SCORER_OBJECTIVES)
+    files = [
+        PACKAGE / "policy" / "trainer.py",
+        PACKAGE / "policy" / "run.py",
+        PACKAGE / "scorers" / "trainer.py",
+        *sorted((PACKAGE / "stages").glob("*.py")),
+    ]
+    branches = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                constants = [c.value for c in ast.walk(node) if isinstance(c, ast.Constant)]
+                branches += [f"{path.name}:{node.lineno} {c!r}" for c in constants if c in names]
+    assert branches == []

@@ -1,0 +1,177 @@
+"""The objective units' wiring on hand-made log-probs: what each feeds its pure loss, checked
+against values computed here by hand (plain Python math), not by calling the same loss."""
+
+import math
+import typing
+
+import pytest
+import torch
+
+from deltapref.coefficients import SOURCES, coefficients, columns_needed
+from deltapref.objectives import POLICY_OBJECTIVES, SCORER_OBJECTIVES, LossOptions, PolicyOutputs, ScorerOptions
+from deltapref.objectives.options import PolicyLoss
+from deltapref.objectives.ranked import rrhf_coefficients
+
+
+def t(*values):
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def sig(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def outputs(*blocks, counts=None, rewards=None):
+    logps = torch.cat([t(*b) for b in blocks])
+    counts = torch.cat([t(*c) for c in counts]) if counts else torch.ones_like(logps)
+    return PolicyOutputs(logps, counts, len(blocks), None if rewards is None else t(*rewards))
+
+
+def test_registry_matches_the_options_choices():
+    assert set(typing.get_args(PolicyLoss)) == set(POLICY_OBJECTIVES)
+    assert all(name == o.name for name, o in POLICY_OBJECTIVES.items())
+    assert set(SCORER_OBJECTIVES) == {"reward", "difference", "oracle"}
+
+
+def test_policy_outputs_blocks_and_matrix():
+    out = outputs((1, 2), (3, 4), (5, 6))
+    assert out.rows == 2 and out.block(1).tolist() == [3, 4]
+    assert out.matrix(out.logps).tolist() == [[1, 3, 5], [2, 4, 6]]
+
+
+def test_sft_is_token_mean_nll():
+    loss, metrics = POLICY_OBJECTIVES["sft"].compute(outputs((-6.0, -2.0), counts=[(3, 1)]), {}, LossOptions("sft"))
+    assert loss.item() == pytest.approx(8 / 4)
+
+
+def test_dpo_with_difference_coefficients_by_hand():
+    batch = {"ref_logp_chosen": t(-5.0, -4.0), "ref_logp_rejected": t(-5.0, -3.0), "diff": t(2.0, -1.0)}
+    options = LossOptions("dpo", coef="diff", alpha=0.5, beta=0.2)  # 'diff' is an alias of 'difference'
+    loss, metrics = POLICY_OBJECTIVES["dpo"].compute(outputs((-4.0, -4.5), (-6.0, -2.0)), batch, options)
+    margins = [0.2 * ((-4 + 5) - (-6 + 5)), 0.2 * ((-4.5 + 4) - (-2 + 3))]
+    coefs = [sig(2.0) ** 0.5, sig(-1.0) ** 0.5]
+    expected = sum(-c * math.log(sig(m)) for c, m in zip(coefs, margins)) / 2
+    assert loss.item() == pytest.approx(expected, rel=1e-9)
+    assert metrics["reward_accuracy"].tolist() == [1.0, 0.0]
+    assert metrics["coef_mean"].tolist() == pytest.approx(coefs)
+
+
+def test_ipo_length_normalizes_each_log_ratio():
+    batch = {"ref_logp_chosen": t(-8.0), "ref_logp_rejected": t(-9.0)}
+    out = outputs((-4.0,), (-12.0,), counts=[(4,), (3,)])
+    h = (-4 / 4 + 8 / 4) - (-12 / 3 + 9 / 3)
+    loss, _ = POLICY_OBJECTIVES["ipo"].compute(out, batch, LossOptions("ipo", tau=0.5))
+    assert loss.item() == pytest.approx((h - 1.0) ** 2)
+    loss, _ = POLICY_OBJECTIVES["ipo"].compute(out, batch, LossOptions("ipo", tau=0.5, ipo_length_normalize=False))
+    assert loss.item() == pytest.approx(((-4 + 8) - (-12 + 9) - 1.0) ** 2)
+
+
+def test_kto_reference_point_and_doubled_coefficients():
+    batch = {
+        "ref_logp_chosen": t(-5.0, -5.0),
+        "ref_logp_rejected": t(-5.0, -5.0),
+        "ref_logp_kl": t(-7.0, -6.0),
+        "coef": t(0.25, 1.0),
+    }
+    out = outputs((-4.0, -6.0), (-5.5, -3.0), (-6.0, -6.5))
+    reduced = []
+    loss, metrics = POLICY_OBJECTIVES["kto"].compute(
+        out, batch, LossOptions("kto", coef="coef", beta=1.0), reduce_mean=lambda z: reduced.append(z) or z
+    )
+    z = max(0.0, ((-6 + 7) + (-6.5 + 6)) / 2)
+    assert metrics["kl_reference"].item() == pytest.approx(z) and len(reduced) == 1
+    r = {"c": [1.0, -1.0], "r": [-0.5, 2.0]}
+    per = [
+        0.25 * (1 - sig(r["c"][0] - z)),
+        1.0 * (1 - sig(r["c"][1] - z)),
+        0.25 * (1 - sig(z - r["r"][0])),
+        1.0 * (1 - sig(z - r["r"][1])),
+    ]
+    assert loss.item() == pytest.approx(sum(per) / 4)
+
+
+def test_edpo_reads_the_chosen_targets():
+    batch = {
+        "ref_logp_chosen": t(-5.0),
+        "ref_logp_rejected": t(-5.0),
+        "oracle_reward_chosen": t(2.0),
+        "oracle_reward_rejected": t(0.5),
+    }
+    options = LossOptions("edpo", edpo_rewards="oracle", beta=0.5)
+    assert POLICY_OBJECTIVES["edpo"].required_columns(options) == ["oracle_reward_chosen", "oracle_reward_rejected"]
+    loss, _ = POLICY_OBJECTIVES["edpo"].compute(outputs((-4.0,), (-6.0,)), batch, options)
+    assert loss.item() == pytest.approx((1.5 - 0.5 * (1 - (-1))) ** 2)
+
+
+@pytest.mark.parametrize("student, reading", [("head", "sum"), ("logp", "sum"), ("head", "mean")])
+def test_drdo_student_reward_and_z(student, reading):
+    batch = {"oracle_reward_chosen": t(1.0), "oracle_reward_rejected": t(-1.0)}
+    out = outputs((-2.0,), (-3.0,), counts=[(2,), (4,)], rewards=(0.5, 0.25))
+    options = LossOptions("drdo", student_reward=student, drdo_logp=reading, beta=0.1, drdo_alpha=0.1, drdo_gamma=2.0)
+    assert POLICY_OBJECTIVES["drdo"].student_head(options) == (student == "head")
+    loss, metrics = POLICY_OBJECTIVES["drdo"].compute(out, batch, options)
+    r_gap = 0.25 if student == "head" else 0.1 * (-2 + 3)
+    z_c, z_r = (-2.0, -3.0) if reading == "sum" else (-1.0, -0.75)
+    focal = -0.1 * (1 - sig(z_c - z_r)) ** 2 * (z_c - math.log(1 - math.exp(z_r)))
+    assert loss.item() == pytest.approx((2.0 - r_gap) ** 2 + focal, rel=1e-9)
+    assert metrics["student_margin"].item() == pytest.approx(r_gap)
+
+
+def test_rrhf_coefficient_matrix():
+    coef, gaps = rrhf_coefficients(t(1.0, 3.0, 2.0).unsqueeze(0), alpha=1.0)
+    for i, j in [(0, 1), (0, 2), (2, 1), (1, 0)]:
+        assert coef[0, i, j].item() == pytest.approx(sig([1.0, 3.0, 2.0][j] - [1.0, 3.0, 2.0][i]))
+    assert gaps[0, 0, 1].item() == 2.0
+
+
+def test_rrhf_ranks_per_prompt():
+    batch = {"scores": t(1.0, 0.0).unsqueeze(0), "valid": torch.ones(1, 2, dtype=torch.bool)}
+    out = outputs((-4.0,), (-2.0,), counts=[(2,), (2,)])  # the worse response is likelier
+    loss, metrics = POLICY_OBJECTIVES["rrhf"].compute(out, batch, LossOptions("rrhf"))
+    assert loss.item() == pytest.approx((-1.0 - -2.0) + 2.0)  # hinge p_worse − p_best, plus NLL of the best
+
+
+def test_coefficient_sources_table():
+    columns = {
+        "diff": t(1.0),
+        "reward_chosen": t(2.0),
+        "reward_rejected": t(0.5),
+        "coef": t(0.3),
+        "ensemble_reward_chosen": t(1.0, 3.0).unsqueeze(0),
+        "ensemble_reward_rejected": t(0.0, 0.0).unsqueeze(0),
+    }
+    assert coefficients("difference", columns, 1.0).item() == pytest.approx(sig(1.0))
+    assert coefficients("diff", columns, 1.0).item() == pytest.approx(sig(1.0))
+    assert coefficients("reward", columns, 2.0).item() == pytest.approx(sig(1.5) ** 2)
+    assert coefficients("ensemble", columns, 1.0).item() == pytest.approx(sig(2.0))
+    assert coefficients("coef", columns, 1.0).item() == pytest.approx(0.3)
+    assert columns_needed("diff") == ("diff",) and columns_needed("my_weights") == ("my_weights",)
+    assert set(SOURCES) == {"difference", "reward", "oracle", "ensemble"}
+
+
+def test_difference_model_layout_and_loss_by_hand():
+    unit = SCORER_OBJECTIVES["difference"]
+    rows = [
+        {"forward_ids": [1], "reverse_ids": [2], "duplicate_ids": [3], "label": 1},
+        {"forward_ids": [4], "reverse_ids": [5], "duplicate_ids": [6], "label": 0},
+    ]
+    sequences, extra = unit.sequences(rows, ScorerOptions(lambda_dup=1.0, lambda_rev=0.0, both_orders=False))
+    assert sequences == [[1], [4], [3], [6]] and extra["label"].tolist() == [1.0, 0.0]
+    sequences, _ = unit.sequences(rows, ScorerOptions(lambda_dup=0.0, lambda_rev=1.0))
+    assert sequences == [[1], [4], [2], [5]]
+    d = t(2.0, -1.0, -1.5, 0.5, 0.1, -0.2)  # forward, reverse, duplicate blocks
+    batch = {"label": t(1.0, 0.0)}
+    loss, metrics = unit.compute(d, batch, ScorerOptions(lambda_dup=2.0, lambda_rev=3.0))
+    bce = lambda x, y: -(y * math.log(sig(x)) + (1 - y) * math.log(1 - sig(x)))  # noqa: E731
+    main = (bce(2.0, 1) + bce(-1.0, 0) + bce(-1.5, 0) + bce(0.5, 1)) / 4
+    dup = (0.1**2 + 0.2**2) / 2
+    rev = ((2.0 - 1.5) ** 2 + (-1.0 + 0.5) ** 2) / 2
+    assert loss.item() == pytest.approx(main + 2 * dup + 3 * rev)
+    assert metrics["accuracy"].tolist() == [1.0, 1.0]
+
+
+def test_reward_model_margin():
+    unit = SCORER_OBJECTIVES["reward"]
+    loss, metrics = unit.compute(t(1.0, 0.5, 0.0, 1.0), {"margin": t(0.5, 0.0)}, ScorerOptions())
+    assert loss.item() == pytest.approx((-math.log(sig(0.5)) - math.log(sig(-0.5))) / 2)
+    assert metrics["accuracy"].tolist() == [1.0, 0.0]
