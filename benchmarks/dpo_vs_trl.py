@@ -54,14 +54,11 @@ def training_args(a, output_dir, sampling="sequential"):
     )
 
 
-def worker_trl(a) -> dict:
-    import datasets
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import DPOConfig, DPOTrainer
+def trl_config(a):
+    """TRL's DPOConfig with the same hyperparameters as deltapref's run."""
+    from trl import DPOConfig
 
-    tokenizer = AutoTokenizer.from_pretrained(a.model_dir)
-    data = datasets.Dataset.from_json(a.pairs_file)
-    config = DPOConfig(
+    return DPOConfig(
         **training_args(a, tempfile.mkdtemp()),
         beta=0.1,
         bf16=False,
@@ -69,6 +66,16 @@ def worker_trl(a) -> dict:
         max_length=a.max_length,
         remove_unused_columns=False,
     )
+
+
+def worker_trl(a) -> dict:
+    import datasets
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(a.model_dir)
+    data = datasets.Dataset.from_json(a.pairs_file)
+    config = trl_config(a)
     trainer = DPOTrainer(
         model=AutoModelForCausalLM.from_pretrained(a.model_dir),
         ref_model=AutoModelForCausalLM.from_pretrained(a.model_dir),
@@ -111,7 +118,7 @@ def worker_check(a) -> dict:
     import datasets
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
     from deltapref.policy.data import PolicyCollator
     from deltapref.policy.reference import add_reference_columns
@@ -124,14 +131,7 @@ def worker_check(a) -> dict:
     with torch.no_grad():
         for p in policy.parameters():
             p.add_(0.02 * torch.randn(p.shape, generator=generator))
-    config = DPOConfig(
-        **training_args(a, tempfile.mkdtemp()),
-        beta=0.1,
-        bf16=False,
-        gradient_checkpointing=False,
-        max_length=a.max_length,
-        remove_unused_columns=False,
-    )
+    config = trl_config(a)
     trl = DPOTrainer(
         model=policy,
         ref_model=reference,
