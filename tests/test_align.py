@@ -91,7 +91,7 @@ def test_reference_columns_from_another_model_are_refused(scored_task, tmp_path)
     path = tmp_path / "with_ref.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     meta_path(path).write_text(json.dumps({"columns": {"ref_logp_chosen": {"model": {"path": "/somewhere/else"}}}}))
-    with pytest.raises(DataError, match="computed by /somewhere/else"):
+    with pytest.raises(DataError, match="weights differ .recorded /somewhere/else"):
         train_aligned(
             AlignConfig(model=scored_task["sft"], train_data=str(path), loss="dpo"),
             tiny_training_args(tmp_path / "x", max_steps=1),

@@ -99,6 +99,13 @@ class TokenizationConfig(Options):
 
 
 @dataclass
+class OverwriteOption(Options):
+    overwrite: bool = option(
+        False, "replace an existing output that deltapref did not write (its own outputs are replaced without asking)"
+    )
+
+
+@dataclass
 class ModelDataOptions(TokenizationConfig):
     """What every training command reads: a model, its tokenizer, data and token budgets."""
 
@@ -113,6 +120,7 @@ class ModelDataOptions(TokenizationConfig):
         "float32", "weights dtype: float32 (CPU), bfloat16 or float16 (GPU)"
     )
     trust_remote_code: bool = option(False, "allow model repos to run their own code")
+    overwrite_output_dir: bool = option(False, "train into a non-empty --output_dir that deltapref did not write")
 
     def __post_init__(self):
         super().__post_init__()

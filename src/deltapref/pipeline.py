@@ -37,6 +37,7 @@ import yaml
 
 from . import __version__
 from .config import option
+from .outputs import mark_directory
 from .stages import STAGES, match, parse, run
 
 logger = logging.getLogger(__name__)
@@ -213,7 +214,7 @@ def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozens
             print(f"[pipeline] {name}: cached ({key})")
         else:
             print(f"[pipeline] {name}: deltapref {stage['command']} ...")
-            here.mkdir(parents=True, exist_ok=True)
+            mark_directory(here)
             marker.unlink(missing_ok=True)
             run_stage(name, _argv(stage["command"], args), output_dir / "logs" / f"{name}.log", stage.get("launcher"))
             marker.write_text(

@@ -3,14 +3,11 @@ beside the data, and a short identity of a saved model."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
-
-def meta_path(output: str | Path) -> Path:
-    """Where the provenance of ``output``'s columns is kept."""
-    output = Path(output)
-    return output.with_name(output.name + ".deltapref.json")
+from .outputs import meta_path, write_text
 
 
 def read_meta(source: str | Path) -> dict:
@@ -20,7 +17,7 @@ def read_meta(source: str | Path) -> dict:
 
 
 def write_meta(output: str | Path, meta: dict) -> None:
-    meta_path(output).write_text(json.dumps(meta, indent=2) + "\n")
+    write_text(meta_path(output), json.dumps(meta, indent=2) + "\n")
 
 
 def describe(path: str | Path) -> dict:
@@ -35,3 +32,54 @@ def describe(path: str | Path) -> dict:
         stat = weights[0].stat()
         identity["weights"] = {"file": weights[0].name, "bytes": stat.st_size, "mtime": int(stat.st_mtime)}
     return identity
+
+
+WEIGHT_FILES = ("*.safetensors", "*.bin")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+    "tokenizer.model",
+    "chat_template.jinja",
+    "added_tokens.json",
+)
+
+
+def files_sha256(directory: str | Path, patterns) -> str | None:
+    """SHA-256 over the names and contents of ``directory``'s files matching ``patterns`` (None
+    when it is not a local directory or holds none)."""
+    directory = Path(directory)
+    files = sorted({f for p in patterns for f in directory.glob(p)}) if directory.is_dir() else []
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def reference_identity(model: str, tokenizer: str, tokenization) -> dict:
+    """What reference log-probs depend on: the model's weights, the tokenizer, the truncation."""
+    return {
+        "model": describe(model),
+        "weights_sha256": files_sha256(model, WEIGHT_FILES),
+        "tokenizer_sha256": files_sha256(tokenizer, TOKENIZER_FILES),
+        "tokenization": {k: getattr(tokenization, k) for k in ("max_length", "max_prompt_length", "prompt_truncation")},
+    }
+
+
+def identity_mismatch(recorded: dict, current: dict) -> str | None:
+    """How a recorded reference identity differs from the current one (None if it matches)."""
+    if recorded.get("weights_sha256") != current["weights_sha256"]:
+        return f"the reference weights differ (recorded {recorded.get('model', {}).get('path')})"
+    if recorded.get("tokenizer_sha256") != current["tokenizer_sha256"]:
+        return "the tokenizer differs"
+    if recorded.get("tokenization") != current["tokenization"]:
+        return f"the truncation differs (recorded {recorded.get('tokenization')}, now {current['tokenization']})"
+    return None

@@ -10,6 +10,7 @@ Which model produced each column is recorded in ``<output>.deltapref.json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -22,11 +23,14 @@ from . import distributed
 from .coefficients import coefficients_of_rows
 from .data.loading import load_preferences, read_records, save_dataset, write_jsonl
 from .data.schema import DataError
-from .models import load_scorer
-from .provenance import describe, read_meta, write_meta
+from .models import check_role, load_causal_lm, load_scorer, load_tokenizer
+from .outputs import check_output, exclusive, write_text
+from .policy.reference import pair_reference_logps
+from .provenance import describe, read_meta, reference_identity
 from .scorers.inference import pair_differences, pointwise_rewards
 
 logger = logging.getLogger(__name__)
+REFERENCE_BLOCKS = ("chosen", "rejected", "kl")
 
 
 def produced_columns(config) -> dict[str, dict]:
@@ -46,13 +50,18 @@ def produced_columns(config) -> dict[str, dict]:
         columns.update(
             {c: {"model": describe(config.oracle)} for c in ("oracle_reward_chosen", "oracle_reward_rejected")}
         )
+    if config.reference_model:
+        reference = {
+            "reference": reference_identity(config.reference_model, config.reference_model, config.tokenization)
+        }
+        columns.update({f"ref_logp_{block}": reference for block in REFERENCE_BLOCKS})
     source = config.resolved_coef_source()
     if source:
         columns[config.coef_column] = {"source": source, "alpha": config.alpha, "formula": "sigmoid(delta)^alpha"}
     return columns
 
 
-def _score_chunk(rows: list[dict], config, models: dict, tokenizers: dict) -> list[dict]:
+def _score_chunk(rows: list[dict], config, models: dict, tokenizers: dict, following: dict) -> list[dict]:
     prompts = [r["prompt"] for r in rows]
     chosen = [r["chosen"] for r in rows]
     rejected = [r["rejected"] for r in rows]
@@ -98,18 +107,36 @@ def _score_chunk(rows: list[dict], config, models: dict, tokenizers: dict) -> li
     if "oracle" in models:
         for name, values in zip(("oracle_reward_chosen", "oracle_reward_rejected"), rewards("oracle")):
             put(name, values)
+    if "reference" in models:
+        values = pair_reference_logps(
+            models["reference"], tokenizers["reference"], rows, following, tok, config.batch_size
+        )
+        for j, block in enumerate(REFERENCE_BLOCKS):
+            put(f"ref_logp_{block}", [v[j] for v in values])
     source = config.resolved_coef_source()
     if source:
         put(config.coef_column, coefficients_of_rows(source, out, config.alpha))
     return out
 
 
+def _model_specs(config) -> list[tuple[str, str, str]]:
+    """(key, directory, role) of every model a scoring run uses."""
+    specs = [
+        ("reward", config.reward_model, "reward"),
+        ("difference", config.difference_model, "difference"),
+        ("oracle", config.oracle, "oracle"),
+    ]
+    specs += [(f"member{i:03d}", m, "reward") for i, m in enumerate(config.ensemble_members())]
+    specs.append(("reference", config.reference_model, "policy"))
+    return [spec for spec in specs if spec[1]]
+
+
 def _load_models(config):
     models, tokenizers = {}, {}
-    specs = [("reward", config.reward_model), ("difference", config.difference_model), ("oracle", config.oracle)]
-    specs += [(f"member{i:03d}", m) for i, m in enumerate(config.ensemble_members())]
-    for key, path in specs:
-        if path:
+    for key, path, role in _model_specs(config):
+        if role == "policy":
+            models[key], tokenizers[key] = load_causal_lm(path), load_tokenizer(path)
+        else:
             models[key], tokenizers[key] = load_scorer(path)
     return models, tokenizers
 
@@ -131,6 +158,14 @@ def _fingerprint(config, rows: int) -> dict:
 def run_scoring(config) -> None:
     """Score ``config.input`` into ``config.output`` in resumable chunks (``config``: a ``ScoreConfig``)."""
     distributed.init_if_launched()
+    for _, path, role in _model_specs(config):
+        check_role(path, role)
+    check_output(config.output, config.overwrite)
+    with exclusive(config.output) if distributed.is_main() else contextlib.nullcontext():
+        _run_scoring(config)
+
+
+def _run_scoring(config) -> None:
     dataset, report = load_preferences(config.input, format=config.format, skip_bad_rows=config.skip_bad_rows)
     if distributed.is_main():
         logger.info(report.summary())
@@ -159,7 +194,7 @@ def run_scoring(config) -> None:
                     )
                 shutil.rmtree(parts_dir)
         parts_dir.mkdir(parents=True, exist_ok=True)
-        (parts_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        write_text(parts_dir / "manifest.json", json.dumps(manifest, indent=2))
     distributed.barrier()
     chunks = list(range(0, len(dataset), config.chunk_size))
     part = lambda i: parts_dir / f"part-{i:05d}.jsonl"  # noqa: E731
@@ -170,8 +205,9 @@ def run_scoring(config) -> None:
     if todo:
         models, tokenizers = _load_models(config)
         for i in tqdm(todo, desc="scoring chunks", unit="chunk", disable=not distributed.is_main()):
-            rows = dataset.select(range(chunks[i], min(chunks[i] + config.chunk_size, len(dataset)))).to_list()
-            write_jsonl(_score_chunk(rows, config, models, tokenizers), part(i))
+            end = min(chunks[i] + config.chunk_size, len(dataset))
+            rows = dataset.select(range(chunks[i], end)).to_list()
+            write_jsonl(_score_chunk(rows, config, models, tokenizers, dataset[end % len(dataset)]), part(i))
     distributed.barrier()
     if distributed.is_main():
         _assemble(config, dataset, produced, parts_dir, len(chunks))
@@ -190,7 +226,6 @@ def _assemble(config, dataset, produced: dict, parts_dir: Path, n_chunks: int) -
         dataset = dataset.add_column(name, [row[name] for row in scored])
     meta = read_meta(config.input)
     meta["columns"].update(produced)
-    save_dataset(dataset, config.output)
-    write_meta(config.output, meta)
+    save_dataset(dataset, config.output, overwrite=config.overwrite, meta=meta)
     shutil.rmtree(parts_dir)
     print(f"scored {len(dataset)} rows into {config.output} (columns: {', '.join(produced)})")

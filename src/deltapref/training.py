@@ -4,14 +4,26 @@ arguments, and saving a final model that reloads with ``from_pretrained``."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import logging
+import math
 import os
+import time
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainingArguments
+from transformers.trainer_utils import SaveStrategy
+
+from .errors import TrainingError
+from .outputs import check_output, exclusive, mark_directory, write_text
 
 logger = logging.getLogger(__name__)
+PROGRESS = "deltapref_progress.json"  # in each checkpoint: the run's loss sum, steps and seconds so far
+DEFAULT_SAVE_STEPS = next(f.default for f in dataclasses.fields(TrainingArguments) if f.name == "save_steps")
 
 # Defaults that differ from TrainingArguments' own (the command line and YAML still win).
 TRAINING_DEFAULTS = {
@@ -35,17 +47,30 @@ TRAINING_DEFAULTS = {
 
 class MetricsTrainer(Trainer):
     """A Trainer whose ``compute_loss`` may ``store`` named per-batch metrics; they are averaged
-    (across gradient-accumulation steps and processes) and added to each log line."""
+    (across gradient-accumulation steps and processes) and added to each log line. It stops on a
+    non-finite loss, and keeps the whole run's loss and time across resumes (``whole_run``)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._stored: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
+        self._earlier = {"loss_sum": 0.0, "steps": 0, "seconds": 0.0}
+        self._started = time.time()
+        self.whole_run: dict = {}
 
     def store(self, **metrics: torch.Tensor | float) -> None:
         split = "train" if self.model.training else "eval"
         for name, value in metrics.items():
             value = value.detach().float().mean() if torch.is_tensor(value) else torch.tensor(float(value))
             self._stored[split][name].append(value.to(self.accelerator.device))
+
+    def check_finite(self, loss: torch.Tensor) -> None:
+        """Stop before a non-finite loss reaches the weights."""
+        if not torch.isfinite(loss.detach()).all():
+            raise TrainingError(
+                f"the loss became {loss.item()} at step {self.state.global_step + 1}: training stopped and no "
+                "final model was written; check the data's numeric columns and the options (--learning_rate, "
+                "--beta, --alpha, ...)"
+            )
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         split = "eval" if any(key.startswith("eval_") for key in logs) else "train"
@@ -56,18 +81,83 @@ class MetricsTrainer(Trainer):
         self._stored[split].clear()
         super().log(logs, start_time)
 
+    def train(self, resume_from_checkpoint=None, **kwargs):
+        if resume_from_checkpoint and (Path(resume_from_checkpoint) / PROGRESS).exists():
+            self._earlier = json.loads((Path(resume_from_checkpoint) / PROGRESS).read_text())
+        self._started = time.time()
+        result = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        loss_sum = self._earlier["loss_sum"] + result.training_loss * (result.global_step - self._earlier["steps"])
+        seconds = self._earlier["seconds"] + time.time() - self._started
+        self.whole_run = {
+            "train_loss": loss_sum / max(result.global_step, 1),
+            "train_seconds": seconds,
+            "steps_per_second": result.global_step / max(seconds, 1e-9),
+            "resumed_from_step": self._earlier["steps"] or None,
+        }
+        return result
 
-def final_save(trainer: Trainer, output_dir: str, merge_lora: bool = True) -> None:
+    def _save_checkpoint(self, model, trial) -> None:
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save:
+            so_far = self._total_loss_scalar + self._tr_loss.item()
+            progress = {
+                "loss_sum": self._earlier["loss_sum"] + so_far,
+                "steps": self.state.global_step,
+                "seconds": self._earlier["seconds"] + time.time() - self._started,
+            }
+            checkpoint = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+            write_text(checkpoint / PROGRESS, json.dumps(progress) + "\n")
+
+
+def final_save(trainer: Trainer, output_dir: str, kind: str, merge_lora: bool = True) -> None:
     """Save the trained model (LoRA merged into the base weights unless told otherwise) and
-    its tokenizer as safetensors on the main process."""
+    its tokenizer as safetensors on the main process; its config records its ``kind``
+    (policy, reward, difference, oracle) so later commands can check its role."""
     model = trainer.accelerator.unwrap_model(trainer.model)
     if merge_lora and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
+    model.config.deltapref_kind = kind
     if trainer.args.should_save:
         model.save_pretrained(output_dir, safe_serialization=True)
         if trainer.processing_class is not None:
             trainer.processing_class.save_pretrained(output_dir)
     trainer.accelerator.wait_for_everyone()
+
+
+@contextlib.contextmanager
+def claimed_output_dir(args: TrainingArguments, overwrite: bool = False):
+    """Refuse an ``--output_dir`` that deltapref did not write (before any heavy work), mark it as
+    deltapref's, and hold its lock while training (on the main process)."""
+    if not args.should_save:
+        yield
+        return
+    check_output(args.output_dir, overwrite or bool(args.resume_from_checkpoint), "--overwrite_output_dir")
+    with exclusive(args.output_dir):
+        mark_directory(args.output_dir)
+        yield
+
+
+def validate_training_arguments(args: TrainingArguments) -> None:
+    """Refuse, at parse time, training arguments that would train nothing or wrong."""
+    for name in ("learning_rate", "num_train_epochs", "weight_decay", "max_grad_norm", "warmup_steps"):
+        value = getattr(args, name, None)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"--{name} must be a finite number, got {value}")
+    if args.learning_rate <= 0:
+        raise ValueError(f"--learning_rate must be > 0, got {args.learning_rate}")
+    if args.max_steps <= 0 and args.num_train_epochs <= 0:
+        raise ValueError("--num_train_epochs must be > 0 (or give --max_steps)")
+    if args.save_strategy == SaveStrategy.NO and args.save_steps != DEFAULT_SAVE_STEPS:
+        raise ValueError(
+            f"--save_steps {args.save_steps} saves nothing with --save_strategy no (the default): "
+            "add --save_strategy steps"
+        )
+    checkpoint = args.resume_from_checkpoint
+    if checkpoint and not (Path(checkpoint) / "trainer_state.json").exists():
+        raise ValueError(
+            f"--resume_from_checkpoint {checkpoint}: not a checkpoint directory (it needs "
+            f"trainer_state.json; checkpoints are {args.output_dir}/checkpoint-N)"
+        )
 
 
 def check_training_args(args: TrainingArguments) -> None:

@@ -9,13 +9,17 @@ import json
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import datasets
 
+from ..errors import OutputError
+from ..outputs import atomic_file, check_output
+from ..provenance import write_meta
 from .adapters import ADAPTERS, detect_format
-from .schema import DataError, ValidationReport, is_ranked, validate_pair, validate_ranked
+from .schema import DataError, ValidationReport, check_numbers, is_ranked, validate_pair, validate_ranked
 
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet")
 
@@ -25,7 +29,16 @@ def _open_text(path: Path):
 
 
 def read_records(source: str, split: str = "train") -> Iterator[tuple[int, object]]:
-    """Yield ``(row_number, raw_record)`` with 1-based row numbers (JSONL: the line number)."""
+    """Yield ``(row_number, raw_record)`` with 1-based row numbers (JSONL: the line number). A
+    file that cannot be read (corrupt compression, bad encoding, broken Parquet) or a hub id that
+    does not load raises :class:`DataError`."""
+    try:
+        yield from _records(source, split)
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as error:
+        raise DataError(f"cannot be read ({type(error).__name__}: {str(error)[:200]})", source=source) from None
+
+
+def _records(source: str, split: str) -> Iterator[tuple[int, object]]:
     path = Path(source)
     name = path.name.lower()
     if path.is_dir():
@@ -62,16 +75,27 @@ def read_records(source: str, split: str = "train") -> Iterator[tuple[int, objec
                 raise DataError("must hold a JSON list of rows (or {'data': [...]})", source=source)
             yield from enumerate(payload, start=1)
         elif name.endswith(".parquet"):
-            yield from enumerate(datasets.Dataset.from_parquet(str(path)), start=1)
+            try:
+                table = datasets.Dataset.from_parquet(str(path))
+            except (OSError, ValueError) as error:
+                raise DataError(f"cannot be read as Parquet ({str(error)[:200]})", source=source) from None
+            yield from enumerate(table, start=1)
         else:
             raise DataError(f"has an unknown extension; use one of {', '.join(FILE_SUFFIXES)}", source=source)
         return
     hub = parse_hub_id(source)
     if hub:
         name, config, hub_split = hub
-        yield from enumerate(datasets.load_dataset(name, config, split=hub_split or split), start=1)
+        try:
+            loaded = datasets.load_dataset(name, config, split=hub_split or split)
+        except Exception as error:  # offline, unknown repo, bad config or split: all one line for the user
+            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            raise DataError(
+                f"is not a local file or directory, and as a hub dataset id it did not load ({reason})", source=source
+            ) from None
+        yield from enumerate(loaded, start=1)
         return
-    raise DataError("does not exist", source=source)
+    raise DataError("does not exist (not a local file or directory, nor a hub id like owner/name)", source=source)
 
 
 def parse_hub_id(source: str) -> tuple[str, str | None, str | None] | None:
@@ -94,19 +118,30 @@ def _kind(value) -> str:
 
 
 def load_preferences(
-    source: str, *, format: str = "auto", split: str = "train", skip_bad_rows: bool = False, limit: int | None = None
+    source: str,
+    *,
+    format: str = "auto",
+    split: str = "train",
+    skip_bad_rows: bool = False,
+    limit: int | None = None,
+    numeric_columns=(),
+    drop_duplicates: bool = False,
 ) -> tuple[datasets.Dataset, ValidationReport]:
     """Load, normalize and validate a preference dataset.
 
     Returns the normalized ``datasets.Dataset`` and a report of kept/skipped rows. A bad row
     raises :class:`DataError` (file, row, field) unless ``skip_bad_rows``, in which case it is
-    counted in the report with its reason.
+    counted in the report with its reason. ``numeric_columns`` (those a run reads, e.g. a custom
+    coefficient column) must hold finite numbers (or lists of them) in every row. Repeated rows
+    are counted, and dropped with ``drop_duplicates``.
     """
     if format != "auto" and format not in ADAPTERS:
         raise DataError(f"unknown format {format!r}; choose from auto, {', '.join(ADAPTERS)}")
     report = ValidationReport(source=source)
     rows: list[dict] = []
     kinds: dict[str, tuple[str, int]] = {}
+    seen: set[str] = set()
+    first_with: dict[str, int] = {}
     adapter = None if format == "auto" else ADAPTERS[format]
     for number, raw in read_records(source, split):
         try:
@@ -124,39 +159,38 @@ def load_preferences(
                             f"is {_kind(row[name])} but row {first[1]} holds {first[0]}; one column must hold one kind",
                             field=name,
                         )
+            for name in numeric_columns:
+                if row.get(name) is not None:
+                    check_numbers(row[name], name)
+                    first_with.setdefault(name, number)
+                elif name in first_with:
+                    raise DataError(f"is missing (row {first_with[name]} has it)", field=name)
         except DataError as error:
             error = DataError(error.reason, source=source, row=number, field=error.field)
             if not skip_bad_rows:
                 raise error from None
             report.skip(error)
             continue
+        key = json.dumps([row.get(k) for k in ("prompt", "chosen", "rejected", "responses")], sort_keys=True)
+        if key in seen:
+            report.duplicates += 1
+            if drop_duplicates:
+                continue
+        seen.add(key)
         rows.append(row)
         if limit is not None and len(rows) >= limit:
             break
     report.kept = len(rows)
+    report.duplicates_dropped = drop_duplicates
     if not rows:
         raise DataError(f"holds no valid rows ({report.skipped} skipped)", source=source)
+    missing = [n for n in numeric_columns if n in first_with and any(r.get(n) is None for r in rows)]
+    if missing:  # a column that starts after row 1: rows before it lack it
+        raise DataError(
+            f"column {missing[0]} is missing in some rows (first present in row {first_with[missing[0]]})",
+            source=source,
+        )
     return datasets.Dataset.from_list(rows), report
-
-
-def _atomic_file(destination: Path, write) -> Path:
-    """Call ``write(tmp_path)`` then move the result into place, so readers never see a
-    half-written file."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, destination)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return destination
-
-
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write a text file atomically."""
-    return _atomic_file(Path(path), lambda tmp: Path(tmp).write_text(text))
 
 
 def write_jsonl(rows, path: str | os.PathLike) -> Path:
@@ -170,31 +204,34 @@ def write_jsonl(rows, path: str | os.PathLike) -> Path:
                 for row in rows:
                     handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
-    return _atomic_file(Path(path), write)
+    return atomic_file(Path(path), write)
 
 
-def save_dataset(dataset: datasets.Dataset, destination: str | os.PathLike) -> Path:
+def save_dataset(
+    dataset: datasets.Dataset, destination: str | os.PathLike, *, overwrite: bool = False, meta: dict | None = None
+) -> Path:
     """Write a dataset atomically: ``.jsonl``/``.json``/``.parquet`` by suffix, else a
-    ``save_to_disk`` directory."""
+    ``save_to_disk`` directory; then its provenance sidecar (``meta``, default: no columns).
+    An existing destination is replaced only if deltapref wrote it or ``overwrite``."""
     destination = Path(destination)
+    check_output(destination, overwrite)
     name = destination.name.lower()
+    if name.endswith(".gz") and not name.endswith(".jsonl.gz"):
+        raise OutputError(f"{destination}: only .jsonl.gz can be written compressed")
     if name.endswith(".parquet"):
-        return _atomic_file(destination, dataset.to_parquet)
-    if name.endswith(".json"):
-        return _atomic_file(
-            destination, lambda tmp: Path(tmp).write_text(json.dumps(dataset.to_list(), ensure_ascii=False))
-        )
-    if name.endswith((".jsonl", ".jsonl.gz")):
-        return write_jsonl(dataset, destination)
-    if name.endswith(".gz"):
-        raise ValueError(f"{destination}: only .jsonl.gz can be written compressed")
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
-    try:
-        dataset.save_to_disk(str(tmp_dir / "data"))
-        if destination.exists():
-            shutil.rmtree(destination)
-        os.replace(tmp_dir / "data", destination)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        atomic_file(destination, dataset.to_parquet)
+    elif name.endswith(".json"):
+        atomic_file(destination, lambda tmp: Path(tmp).write_text(json.dumps(dataset.to_list(), ensure_ascii=False)))
+    elif name.endswith((".jsonl", ".jsonl.gz")):
+        write_jsonl(dataset, destination)
+    else:
+        tmp_dir = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
+        try:
+            dataset.save_to_disk(str(tmp_dir / "data"))
+            if destination.exists():
+                shutil.rmtree(destination)
+            os.replace(tmp_dir / "data", destination)
+        finally:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    write_meta(destination, meta or {"columns": {}})
     return destination

@@ -14,13 +14,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import DeltaprefError
+
 PAIR_FIELDS = ("prompt", "chosen", "rejected")
 RANKED_FIELDS = ("prompt", "responses", "scores")
-OPTIONAL_NUMERIC = ("confidence", "chosen_score", "rejected_score")
+# columns deltapref knows to be numeric: checked in every row that has them
+NUMERIC = ("confidence", "chosen_score", "rejected_score", "diff", "coef")
+NUMERIC_PREFIXES = ("reward_", "ref_logp_", "oracle_reward_", "ensemble_reward_", "gold_reward_", "coef_")
 ROLES = ("system", "user", "assistant", "tool")
 
 
-class DataError(ValueError):
+class DataError(DeltaprefError):
     """A bad input row: says where (file, row, field) and what is wrong."""
 
     def __init__(self, message: str, *, source: str | None = None, row: int | None = None, field: str | None = None):
@@ -40,6 +44,8 @@ class ValidationReport:
     skipped: int = 0
     reasons: Counter = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    duplicates_dropped: bool = False
 
     def skip(self, error: DataError) -> None:
         self.skipped += 1
@@ -49,6 +55,9 @@ class ValidationReport:
 
     def summary(self) -> str:
         lines = [f"{self.source}: kept {self.kept} rows, skipped {self.skipped}"]
+        if self.duplicates:
+            what = "dropped" if self.duplicates_dropped else "kept (--drop_duplicates drops them)"
+            lines.append(f"  {self.duplicates} repeated row(s) {what}")
         lines += [f"  skipped {n} x {reason}" for reason, n in self.reasons.most_common()]
         lines += [f"  e.g. {example}" for example in self.examples]
         return "\n".join(lines)
@@ -75,6 +84,17 @@ def _check_text_or_messages(value: Any, name: str, *, allow_empty: bool = False)
     raise DataError(f"must be a string or a list of chat messages, got {type(value).__name__}", field=name)
 
 
+def check_numbers(value: Any, name: str) -> None:
+    """A finite number, or a list of finite numbers (e.g. an ensemble's rewards)."""
+    if isinstance(value, list):
+        if not value:
+            raise DataError("is an empty list", field=name)
+        for i, item in enumerate(value):
+            _check_number(item, f"{name}[{i}]")
+    else:
+        _check_number(value, name)
+
+
 def _check_number(value: Any, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise DataError(f"must be a number, got {type(value).__name__}", field=name)
@@ -95,12 +115,8 @@ def validate_pair(row: dict) -> dict:
     for name, value in row.items():
         if value is None:
             continue
-        if (
-            name in OPTIONAL_NUMERIC
-            or name.startswith(("reward_", "ref_logp_", "oracle_reward_"))
-            or name in ("diff", "coef")
-        ):
-            _check_number(value, name)
+        if name in NUMERIC or name.startswith(NUMERIC_PREFIXES):
+            check_numbers(value, name)
     return row
 
 

@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import option
+from ..config import Options, option
+from ..outputs import write_text
+from .loading import write_jsonl
 
 TOPICS = {
     "animals": ["cat", "dog", "horse", "bird", "fish", "cow", "sheep", "mouse"],
@@ -58,26 +60,21 @@ IDEAL_LENGTH = 10
 
 
 @dataclass
-class SyntheticTaskConfig:
+class SyntheticTaskConfig(Options):
     """How to draw the built-in task."""
 
     seed: int = option(0, "random seed; the same seed gives byte-identical files")
-    n_train: int = option(2000, "training pairs (one prompt each)")
-    n_test: int = option(300, "held-out pairs")
-    temperature: float = option(0.5, "Bradley-Terry label temperature T; larger means noisier labels")
-    k_ranked: int = option(4, "responses per prompt in the ranked (HH+ style) lists for RRHF")
-    ranked_noise: float = option(0.3, "std of the Gaussian noise on ranked-list scores")
-    min_words: int = option(3, "shortest base response, in words")
-    max_words: int = option(18, "longest base response, in words")
+    n_train: int = option(2000, "training pairs (one prompt each)", ge=1)
+    n_test: int = option(300, "held-out pairs", ge=1)
+    temperature: float = option(0.5, "Bradley-Terry label temperature T; larger means noisier labels", gt=0)
+    k_ranked: int = option(4, "responses per prompt in the ranked (HH+ style) lists for RRHF", ge=2)
+    ranked_noise: float = option(0.3, "std of the Gaussian noise on ranked-list scores", ge=0)
+    min_words: int = option(3, "shortest base response, in words", ge=1)
+    max_words: int = option(18, "longest base response, in words", ge=1)
 
     def __post_init__(self):
-        if self.n_train < 1 or self.n_test < 1:
-            raise ValueError("n_train and n_test must be at least 1")
-        if self.temperature <= 0:
-            raise ValueError("temperature must be > 0")
-        if self.k_ranked < 2:
-            raise ValueError("k_ranked must be at least 2")
-        if not 1 <= self.min_words <= self.max_words:
+        super().__post_init__()
+        if self.min_words > self.max_words:
             raise ValueError("need 1 <= min_words <= max_words")
 
 
@@ -223,8 +220,6 @@ def build_tokenizer():
 
 def write_task(config: SyntheticTaskConfig, output_dir: str | Path) -> dict:
     """Write the task to ``output_dir``: JSONL splits, ``tokenizer/`` and ``task.json``."""
-    from .loading import write_jsonl
-
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     task = generate_task(config)
@@ -232,7 +227,7 @@ def write_task(config: SyntheticTaskConfig, output_dir: str | Path) -> dict:
         write_jsonl(rows, output_dir / f"{name}.jsonl")
     build_tokenizer().save_pretrained(str(output_dir / "tokenizer"))
     summary = summarize_task(task, config)
-    (output_dir / "task.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text(output_dir / "task.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 

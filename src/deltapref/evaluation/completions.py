@@ -7,6 +7,7 @@ from ..config import TokenizationConfig
 from ..data.loading import read_records
 from ..data.schema import DataError
 from ..data.synthetic import gold_reward
+from ..errors import DeltaprefError
 from .judges import HTTPJudge, LocalLMJudge, RewardJudge
 from .stats import bootstrap_ci
 
@@ -29,7 +30,7 @@ def batched_reward(reward_model: str | None = "gold", max_length: int = 512):
     from ..models import load_scorer
     from ..scorers.inference import pointwise_rewards
 
-    model, tokenizer = load_scorer(reward_model)
+    model, tokenizer = load_scorer(reward_model, role="reward")
     tokenization = TokenizationConfig(max_length, max_length // 2)
     return lambda prompts, responses: pointwise_rewards(
         model, tokenizer, prompts, responses, tokenization, progress=len(prompts) > 1
@@ -55,11 +56,12 @@ def build_judges(spec: str, tie_threshold: float = 0.0, api_key_env: str = "OPEN
             model, _, base_url = target.partition("@")
             judges.append(HTTPJudge(base_url, model, api_key_env))
         elif kind == "local":
-            from ..models import load_causal_lm, load_tokenizer
+            from ..models import check_role, load_causal_lm, load_tokenizer
 
+            check_role(target, "policy")
             judges.append(LocalLMJudge(load_causal_lm(target), load_tokenizer(target), name=item))
         else:
-            raise ValueError(f"unknown judge {item!r}")
+            raise DeltaprefError(f"unknown judge {item!r} (gold, reward:DIR, local:DIR, http:MODEL@BASE_URL)")
     return judges
 
 

@@ -12,10 +12,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Protocol
+
+from ..errors import DeltaprefError
 
 FIRST, SECOND, TIE = "first", "second", "tie"
 
@@ -60,9 +64,12 @@ class HTTPJudge:
         api_key_env: str = "OPENAI_API_KEY",
         timeout: float = 60.0,
         template: str = JUDGE_PROMPT,
+        attempts: int = 4,
+        backoff: float = 1.0,
     ):
         self.base_url, self.model, self.api_key_env = base_url.rstrip("/"), model, api_key_env
         self.timeout, self.template, self.name = timeout, template, f"http:{model}"
+        self.attempts, self.backoff = attempts, backoff
 
     def __repr__(self):
         return f"HTTPJudge(base_url={self.base_url!r}, model={self.model!r}, api_key_env={self.api_key_env!r})"
@@ -83,9 +90,26 @@ class HTTPJudge:
         key = os.environ.get(self.api_key_env)
         if key:
             request.add_header("Authorization", f"Bearer {key}")
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            reply = json.loads(response.read())
-        return parse_verdict(reply["choices"][0]["message"]["content"])
+        return parse_verdict(self._ask(request))
+
+    def _ask(self, request) -> str:
+        """The reply's text, retrying with exponential backoff; then one line naming the endpoint
+        (never the key)."""
+        for attempt in range(self.attempts):
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return json.loads(response.read())["choices"][0]["message"]["content"]
+            except urllib.error.HTTPError as error:
+                reason = f"HTTP {error.code} {error.reason}"
+                if error.code in (400, 401, 403, 404):  # retrying cannot help
+                    break
+            except (OSError, ValueError, KeyError, IndexError, TypeError) as error:
+                reason = f"{type(error).__name__}: {str(error)[:120]}"
+            if attempt + 1 < self.attempts:
+                time.sleep(self.backoff * 2**attempt)
+        raise DeltaprefError(
+            f"judge {self.name} at {self.base_url}/chat/completions failed after {attempt + 1} attempt(s): {reason}"
+        )
 
 
 class LocalLMJudge:

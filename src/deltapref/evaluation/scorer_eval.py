@@ -14,7 +14,7 @@ def evaluate_scorer(
     model_dir: str, kind: str, data: str, tokenization: TokenizationConfig, format: str = "auto", batch_size: int = 32
 ) -> dict:
     """Accuracy, buckets, calibration and (pair scorers) consistency of a saved scorer."""
-    model, tokenizer = load_scorer(model_dir)
+    model, tokenizer = load_scorer(model_dir, role="difference" if SCORER_OBJECTIVES[kind].pairwise else "reward")
     rows, _ = load_preferences(data, format=format)
     prompts, chosen, rejected = rows["prompt"], rows["chosen"], rows["rejected"]
     reverse = duplicate = None

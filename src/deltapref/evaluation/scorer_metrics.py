@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from .stats import finite
+
 BUCKET_EDGES = (0.0, 1.0, 2.0, 3.0, math.inf)
 
 
@@ -61,6 +63,7 @@ def consistency(d_forward, d_reverse=None, d_duplicate=None) -> dict:
 def scorer_report(deltas, gold_deltas=None, d_reverse=None, d_duplicate=None) -> dict:
     """Everything above for one scorer on one labeled set; with gold reward gaps (built-in
     task), also accuracy against the gold preference and how often the labels agree with it."""
+    deltas = finite(deltas, "scores")
     report = {
         "pairs": len(deltas),
         "accuracy": pairwise_accuracy(deltas),

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from .. import distributed
 from ..batching import batch_logps, join_prompt_responses, shared_prefix_batch
+from ..data.tokenization import encode_pair, truncate
 
 
 @torch.no_grad()
@@ -72,3 +73,17 @@ def add_reference_columns(
             dataset = dataset.remove_columns(f"ref_logp_{name}")
         dataset = dataset.add_column(f"ref_logp_{name}", [v[j] for v in values])
     return dataset
+
+
+def pair_reference_logps(
+    model, tokenizer, rows: list[dict], following: dict, config, batch_size: int = 32
+) -> list[list[float]]:
+    """Reference log-probs of each pair's chosen and rejected responses and of its KTO block
+    (this prompt with the next row's chosen response; ``following`` is the row after the last),
+    tokenized exactly as ``align`` tokenizes them."""
+    encoded = [encode_pair(tokenizer, row, config) for row in rows + [following]]
+    blocks = [
+        [e["chosen_ids"], e["rejected_ids"], truncate(e["prompt_ids"], after["chosen_ids"], config)[1]]
+        for e, after in zip(encoded[:-1], encoded[1:])
+    ]
+    return response_logps(model, [e["prompt_ids"] for e in encoded[:-1]], blocks, tokenizer.pad_token_id, batch_size)

@@ -36,5 +36,6 @@ class AlignTrainer(MetricsTrainer):
         objective = self.objective
         outputs = policy_outputs(model, inputs, objective.block_count(inputs), objective.student_head(self.options))
         loss, metrics = objective.compute(outputs, inputs, self.options, self._reduce_mean)
+        self.check_finite(loss)
         self.store(**metrics)
         return (loss, {}) if return_outputs else loss

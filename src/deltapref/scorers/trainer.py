@@ -71,5 +71,6 @@ class ScorerTrainer(MetricsTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, metrics = self.objective.compute(self.objective.forward(model, inputs), inputs, self.options)
+        self.check_finite(loss)
         self.store(**metrics)
         return (loss, {}) if return_outputs else loss

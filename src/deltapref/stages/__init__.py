@@ -131,15 +131,19 @@ def parse(words: tuple[str, ...], command: Command, argv: list[str]) -> tuple:
 
         defaults = TRAINING_DEFAULTS
     configs = parse_config(command.config_types(), argv, "deltapref " + " ".join(words), command.description, defaults)
-    if command.trains and not configs[-1].output_dir:
-        raise ValueError("--output_dir is required")
+    if command.trains:
+        from ..training import validate_training_arguments
+
+        if not configs[-1].output_dir:
+            raise ValueError("--output_dir is required")
+        validate_training_arguments(configs[-1])
     return configs
 
 
 def run(argv: list[str], registry: dict[tuple[str, ...], Command] = STAGES) -> int:
     """Parse ``argv`` (command words first) and run the command: 0 on success, 2 for bad
     options, 1 for bad data or a missing file, each with one line on stderr."""
-    from ..data.schema import DataError
+    from ..errors import DeltaprefError
 
     words, command = match(argv, registry)
     if command is None:
@@ -152,6 +156,10 @@ def run(argv: list[str], registry: dict[tuple[str, ...], Command] = STAGES) -> i
         return 2
     try:
         return int(getattr(import_module(command.module), command.function)(*configs) or 0)
-    except (DataError, FileNotFoundError) as error:
+    except DeltaprefError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # a file the user named: missing, unreadable, a full disk
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"{prog}: error: {where}{error.strerror or error}", file=sys.stderr)
         return 1

@@ -10,7 +10,7 @@ from ..config import ModelDataOptions, option
 from ..distributed import say
 from ..objectives import LossOptions
 from ..peft_utils import LoraOptions
-from ..policy.run import run_policy_training
+from ..policy.run import RunOptions, run_policy_training
 
 
 @dataclass
@@ -43,9 +43,8 @@ class AlignConfig(LossOptions, PolicyConfig):
 
 def train_aligned(config: AlignConfig, args: TrainingArguments) -> dict:
     """Align ``config.model`` as configured; returns the run's summary."""
-    return run_policy_training(
-        config, args, config, config.share_prefix, config.reference_model, config.ref_batch_size, config.merge_lora
-    )
+    run = RunOptions(config.share_prefix, config.reference_model, config.ref_batch_size, config.merge_lora)
+    return run_policy_training(config, args, config, run)
 
 
 def train_sft(config: SFTConfig, args: TrainingArguments) -> dict:

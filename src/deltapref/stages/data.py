@@ -6,31 +6,41 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import option
+from ..config import Options, OverwriteOption, option
 from ..data.loading import load_preferences, save_dataset, write_jsonl
 from ..data.splits import split_by_difficulty
 from ..data.synthetic import SyntheticTaskConfig, write_task
 from ..data.tokenization import length_stats
+from ..outputs import check_output, exclusive, mark_directory, write_text
+from ..provenance import read_meta
 
 
 @dataclass
-class SynthConfig(SyntheticTaskConfig):
+class SynthConfig(OverwriteOption, SyntheticTaskConfig):
     output_dir: str = option("data/builtin", "where to write the task (JSONL splits, tokenizer/, task.json)")
 
 
 @dataclass
-class SourceConfig:
+class SourceConfig(Options):
     input: str = option(None, "a .jsonl/.json/.parquet file, a saved `datasets` directory or a hub id")
     format: str = option("auto", "input shape: auto, pairwise, rm-static, ranked, hh, tldr, ultrafeedback")
     split: str = option("train", "split to read from a hub id or a DatasetDict directory")
     skip_bad_rows: bool = option(False, "skip invalid rows (counted and reported) instead of stopping")
+    drop_duplicates: bool = option(False, "drop repeated rows (they are always counted and reported)")
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.input:
             raise ValueError("--input is required")
 
     def load(self):
-        return load_preferences(self.input, format=self.format, split=self.split, skip_bad_rows=self.skip_bad_rows)
+        return load_preferences(
+            self.input,
+            format=self.format,
+            split=self.split,
+            skip_bad_rows=self.skip_bad_rows,
+            drop_duplicates=self.drop_duplicates,
+        )
 
 
 @dataclass
@@ -40,7 +50,7 @@ class InspectConfig(SourceConfig):
 
 
 @dataclass
-class ConvertConfig(SourceConfig):
+class ConvertConfig(OverwriteOption, SourceConfig):
     output: str = option(None, "destination: .jsonl, .json, .parquet, or a directory (save_to_disk)")
 
     def __post_init__(self):
@@ -50,7 +60,7 @@ class ConvertConfig(SourceConfig):
 
 
 @dataclass
-class SplitConfig(SourceConfig):
+class SplitConfig(OverwriteOption, SourceConfig):
     output_dir: str = option(None, "where to write easy.jsonl, hard.jsonl, mixed.jsonl, split_report.json")
     confidence_field: str = option("confidence", "column holding annotator confidence")
 
@@ -61,7 +71,10 @@ class SplitConfig(SourceConfig):
 
 
 def synth(config: SynthConfig) -> int:
-    summary = write_task(config, config.output_dir)
+    check_output(config.output_dir, config.overwrite)
+    with exclusive(config.output_dir):
+        mark_directory(config.output_dir)
+        summary = write_task(config, config.output_dir)
     print(f"wrote the built-in gold-reward task to {config.output_dir}")
     print(
         json.dumps(
@@ -101,19 +114,25 @@ def validate(config: SourceConfig) -> int:
 
 
 def convert(config: ConvertConfig) -> int:
-    dataset, report = config.load()
-    print(report.summary())
-    print(f"wrote {len(dataset)} rows to {save_dataset(dataset, config.output)}")
+    check_output(config.output, config.overwrite)
+    with exclusive(config.output):
+        dataset, report = config.load()
+        print(report.summary())
+        save_dataset(dataset, config.output, overwrite=config.overwrite, meta=read_meta(config.input))
+    print(f"wrote {len(dataset)} rows to {config.output}")
     return 0
 
 
 def split(config: SplitConfig) -> int:
+    check_output(config.output_dir, config.overwrite)
     dataset, report = config.load()
     print(report.summary())
     groups, split_report = split_by_difficulty(dataset.to_list(), confidence_field=config.confidence_field)
     output_dir = Path(config.output_dir)
-    for name, rows in groups.items():
-        write_jsonl(rows, output_dir / f"{name}.jsonl")
-    (output_dir / "split_report.json").write_text(json.dumps(split_report, indent=2) + "\n")
+    with exclusive(output_dir):
+        mark_directory(output_dir)
+        for name, rows in groups.items():
+            write_jsonl(rows, output_dir / f"{name}.jsonl")
+        write_text(output_dir / "split_report.json", json.dumps(split_report, indent=2) + "\n")
     print(json.dumps(split_report, indent=2))
     return 0

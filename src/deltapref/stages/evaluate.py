@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..config import Options, TokenizationConfig, option
-from ..data.loading import write_text
 from ..evaluation.completions import build_judges, pair_up, policy_quality, read_completions
 from ..evaluation.judges import compare
 from ..evaluation.scorer_eval import evaluate_scorer
+from ..outputs import write_text
 
 
 def write_json(payload: dict, path: str | None) -> None:

@@ -7,14 +7,16 @@ from dataclasses import dataclass
 
 import datasets
 
-from ..config import Options, option
+from ..config import OverwriteOption, option
 from ..data.loading import save_dataset
-from ..models import load_causal_lm, load_tokenizer
+from ..models import check_role, load_causal_lm, load_tokenizer
+from ..outputs import check_output, exclusive
 from ..policy.generation import generate_completions, read_prompts
+from ..provenance import describe
 
 
 @dataclass
-class GenerateConfig(Options):
+class GenerateConfig(OverwriteOption):
     model: str = option(None, "policy directory or HF id")
     input: str = option(None, "prompts: any file with a 'prompt' column (pairs and ranked lists work)")
     output: str = option(None, "where to write completions (.jsonl, .parquet, .json or a directory)")
@@ -36,6 +38,14 @@ class GenerateConfig(Options):
 
 def generate(config: GenerateConfig) -> int:
     """Entry point of ``deltapref generate``."""
+    check_role(config.model, "policy")
+    check_output(config.output, config.overwrite)
+    with exclusive(config.output):
+        _generate(config)
+    return 0
+
+
+def _generate(config: GenerateConfig) -> None:
     rows = read_prompts(config.input, config.limit)
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
     model = load_causal_lm(config.model, tokenizer, trust_remote_code=config.trust_remote_code)
@@ -53,6 +63,6 @@ def generate(config: GenerateConfig) -> int:
             seed=config.seed + sample,
         )
         results += [dict(row, completion=c, sample=sample, model=config.model) for row, c in zip(rows, completions)]
-    save_dataset(datasets.Dataset.from_list(results), config.output)
+    meta = {"columns": {"completion": {"model": describe(config.model)}}}
+    save_dataset(datasets.Dataset.from_list(results), config.output, overwrite=config.overwrite, meta=meta)
     print(f"wrote {len(results)} completions to {config.output}")
-    return 0

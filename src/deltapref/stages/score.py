@@ -22,6 +22,11 @@ class ScoreConfig(TokenizationConfig):
     difference_model: str = option(None, "difference model directory")
     oracle: str = option(None, "DRDO oracle directory (causal LM with reward head)")
     ensemble: str = option(None, "ensemble directory (with ensemble.json) or comma-separated reward models")
+    reference_model: str = option(
+        None,
+        "the policy before alignment (e.g. the SFT model): adds ref_logp_chosen/rejected/kl, computed once "
+        "for any number of align runs (which check the weights, tokenizer and --max_length/--max_prompt_length)",
+    )
     coef_source: Literal["auto", "reward", "difference", "ensemble", "oracle"] = option(
         "auto",
         "which score makes coef: auto (difference, else reward, else ensemble), reward, difference, ensemble, oracle",
@@ -36,8 +41,10 @@ class ScoreConfig(TokenizationConfig):
         super().__post_init__()
         if not self.input or not self.output:
             raise ValueError("--input and --output are required")
-        if not (self.reward_model or self.difference_model or self.oracle or self.ensemble):
-            raise ValueError("give at least one of --reward_model, --difference_model, --oracle, --ensemble")
+        if not (self.reward_model or self.difference_model or self.oracle or self.ensemble or self.reference_model):
+            raise ValueError(
+                "give at least one of --reward_model, --difference_model, --oracle, --ensemble, --reference_model"
+            )
 
     def ensemble_members(self) -> list[str]:
         if not self.ensemble:

@@ -13,13 +13,15 @@ from transformers import TrainingArguments
 
 from ..config import ModelDataOptions, option
 from ..data.loading import load_preferences
+from ..data.schema import DataError
 from ..distributed import say
 from ..evaluation.scorer_eval import evaluate_scorer
-from ..models import load_causal_lm, load_sequence_scorer, load_tokenizer, model_dtype
+from ..models import check_role, load_causal_lm, load_sequence_scorer, load_tokenizer, model_dtype
 from ..objectives import SCORER_OBJECTIVES, ScorerOptions
+from ..outputs import write_text
 from ..peft_utils import LoraOptions, apply_lora
 from ..scorers.trainer import ScorerCollator, ScorerTrainer, prepare_scorer_dataset
-from ..training import check_training_args, final_save
+from ..training import check_training_args, claimed_output_dir, final_save
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +59,23 @@ def train_one(config: ScorerConfig, args: TrainingArguments) -> dict:
     """Train one scorer of ``config.kind`` (not ensemble) into ``args.output_dir``."""
     check_training_args(args)
     objective = SCORER_OBJECTIVES[config.kind]
+    if objective.causal_lm:
+        check_role(config.model, "policy")  # the oracle starts from a causal LM
+    with claimed_output_dir(args, config.overwrite_output_dir):
+        return _train_one(config, objective, args)
+
+
+def _train_one(config: ScorerConfig, objective, args: TrainingArguments) -> dict:
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
-    train, report = load_preferences(config.train_data, format=config.format, skip_bad_rows=config.skip_bad_rows)
+    train, report = load_preferences(
+        config.train_data,
+        format=config.format,
+        skip_bad_rows=config.skip_bad_rows,
+        numeric_columns=[config.margin_column] if config.margin_column else [],
+    )
     logger.info(report.summary())
+    if config.margin_column and config.margin_column not in train.column_names:
+        raise DataError(f"has no column {config.margin_column} (--margin_column)", source=config.train_data)
     model = _build(config, objective, tokenizer, args.seed)
     dataset = prepare_scorer_dataset(train, tokenizer, objective, config.tokenization, args.seed, config.margin_column)
     trainer = ScorerTrainer(
@@ -72,13 +88,14 @@ def train_one(config: ScorerConfig, args: TrainingArguments) -> dict:
         options=config,
     )
     result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    final_save(trainer, args.output_dir)
+    final_save(trainer, args.output_dir, config.kind)
     summary = {
         "kind": config.kind,
         "train_rows": len(train),
         "skipped_rows": report.skipped,
-        "train_loss": result.training_loss,
+        "duplicate_rows": report.duplicates,
         "steps": result.global_step,
+        **trainer.whole_run,
         "log_history": trainer.state.log_history,
     }
     if config.eval_data and args.should_save:
@@ -91,7 +108,7 @@ def train_one(config: ScorerConfig, args: TrainingArguments) -> dict:
             batch_size=args.per_device_eval_batch_size,
         )
     if args.should_save:
-        (Path(args.output_dir) / "scorer_eval.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_text(Path(args.output_dir) / "scorer_eval.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -101,14 +118,20 @@ def train_scorer(config: ScorerConfig, args: TrainingArguments) -> int:
         summary = train_one(config, args)
         _print_eval(config.kind, args.output_dir, summary)
         return 0
+    with claimed_output_dir(args, config.overwrite_output_dir):
+        members = _train_members(config, args)
+    write_text(Path(args.output_dir) / "ensemble.json", json.dumps({"members": members}, indent=2) + "\n")
+    return 0
+
+
+def _train_members(config: ScorerConfig, args: TrainingArguments) -> list[str]:
     members = []
     for i in range(config.ensemble_size):
         member_dir = str(Path(args.output_dir) / f"member-{i}")
         summary = train_one(replace(config, kind="reward"), replace(args, output_dir=member_dir, seed=args.seed + i))
         _print_eval(f"ensemble member {i}", member_dir, summary)
         members.append(f"member-{i}")
-    (Path(args.output_dir) / "ensemble.json").write_text(json.dumps({"members": members}, indent=2) + "\n")
-    return 0
+    return members
 
 
 def _print_eval(name: str, output_dir: str, summary: dict) -> None:
