@@ -9,7 +9,14 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
-END_TO_END = {"test_align.py", "test_scorers.py", "test_pipeline.py", "test_recipes.py", "test_distributed.py"}
+END_TO_END = {
+    "test_align.py",
+    "test_scorers.py",
+    "test_pipeline.py",
+    "test_recipes.py",
+    "test_distributed.py",
+    "test_interruptions.py",
+}
 
 
 def pytest_collection_modifyitems(config, items):

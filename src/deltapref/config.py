@@ -143,7 +143,11 @@ def load_yaml_options(path: str, dataclass_types) -> dict:
 
 
 class _Parser(HfArgumentParser):
-    """HfArgumentParser that keeps deltapref's range keys out of argparse and shows them in ``--help``."""
+    """HfArgumentParser that keeps deltapref's range keys out of argparse and shows them in
+    ``--help``, and reports a bad option as one line (a ValueError) instead of the full usage."""
+
+    def error(self, message):
+        raise ValueError(f"{message} (see --help)")
 
     @staticmethod
     def _parse_dataclass_field(parser, field):

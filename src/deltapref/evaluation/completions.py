@@ -43,7 +43,9 @@ def policy_quality(rows: list[dict], reward_model: str | None = "gold", seed: in
     return {"reward": reward_model or "gold", **bootstrap_ci(values, seed=seed), "values": values}
 
 
-def build_judges(spec: str, tie_threshold: float = 0.0, api_key_env: str = "OPENAI_API_KEY") -> list:
+def build_judges(
+    spec: str, tie_threshold: float = 0.0, api_key_env: str = "OPENAI_API_KEY", attempts: int = 4, backoff: float = 1.0
+) -> list:
     judges = []
     for item in (s.strip() for s in spec.split(",") if s.strip()):
         kind, _, target = item.partition(":")
@@ -54,7 +56,7 @@ def build_judges(spec: str, tie_threshold: float = 0.0, api_key_env: str = "OPEN
             judges.append(RewardJudge(lambda p, r, f=rewards: f([p], [r])[0], tie_threshold, name=item))
         elif kind == "http":
             model, _, base_url = target.partition("@")
-            judges.append(HTTPJudge(base_url, model, api_key_env))
+            judges.append(HTTPJudge(base_url, model, api_key_env, attempts=attempts, backoff=backoff))
         elif kind == "local":
             from ..models import check_role, load_causal_lm, load_tokenizer
 

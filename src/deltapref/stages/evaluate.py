@@ -52,6 +52,8 @@ class CompareConfig(Options):
     )
     tie_threshold: float = option(0.0, "reward judges: a reward gap within this is a tie", ge=0)
     api_key_env: str = option("OPENAI_API_KEY", "environment variable holding the HTTP judge's API key")
+    judge_attempts: int = option(4, "HTTP judges: attempts per question before giving up", ge=1)
+    judge_backoff: float = option(1.0, "HTTP judges: seconds before the first retry (doubling after each)", ge=0)
     output: str = option(None, "write the result as JSON here")
 
     def __post_init__(self):
@@ -62,7 +64,14 @@ class CompareConfig(Options):
 
 def evaluate_compare(config: CompareConfig) -> int:
     prompts, a, b = pair_up(read_completions(config.a), read_completions(config.b))
-    result = compare(prompts, a, b, build_judges(config.judges, config.tie_threshold, config.api_key_env))
+    result = compare(
+        prompts,
+        a,
+        b,
+        build_judges(
+            config.judges, config.tie_threshold, config.api_key_env, config.judge_attempts, config.judge_backoff
+        ),
+    )
     write_json(result, config.output)
     return 0
 
