@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from deltapref.coefficients import coefficients_of_rows, reward_difference_coefficient
+from deltapref.coefficients import Weighting, coefficients_of_rows, reward_difference_coefficient
 from deltapref.losses import (
     bradley_terry_loss,
     difference_model_loss,
@@ -41,7 +41,7 @@ def test_coefficient_identities():
         [sig(-30.0), sig(-1), 0.5, sig(2)], rel=1e-5
     )
     assert reward_difference_coefficient(t(1.0), 0.5).item() == pytest.approx(sig(1.0) ** 0.5)
-    assert coefficients_of_rows("difference", [{"diff": -800.0}, {"diff": 3.0}], 2.0) == [
+    assert coefficients_of_rows("difference", [{"diff": -800.0}, {"diff": 3.0}], Weighting(alpha=2.0)) == [
         0.0,
         pytest.approx(sig(3.0) ** 2, rel=1e-12),
     ]

@@ -7,7 +7,7 @@ import typing
 import pytest
 import torch
 
-from deltapref.coefficients import SOURCES, coefficients, columns_needed
+from deltapref.coefficients import SOURCES, Weighting, coefficients, columns_needed
 from deltapref.objectives import POLICY_OBJECTIVES, SCORER_OBJECTIVES, LossOptions, PolicyOutputs, ScorerOptions
 from deltapref.objectives.options import PolicyLoss
 from deltapref.objectives.ranked import rrhf_coefficients
@@ -118,7 +118,7 @@ def test_drdo_student_reward_and_z(student, reading):
 
 
 def test_rrhf_coefficient_matrix():
-    coef, gaps = rrhf_coefficients(t(1.0, 3.0, 2.0).unsqueeze(0), alpha=1.0)
+    coef, gaps = rrhf_coefficients(t(1.0, 3.0, 2.0).unsqueeze(0), Weighting(alpha=1.0))
     for i, j in [(0, 1), (0, 2), (2, 1), (1, 0)]:
         assert coef[0, i, j].item() == pytest.approx(sig([1.0, 3.0, 2.0][j] - [1.0, 3.0, 2.0][i]))
     assert gaps[0, 0, 1].item() == 2.0
@@ -140,13 +140,13 @@ def test_coefficient_sources_table():
         "ensemble_reward_chosen": t(1.0, 3.0).unsqueeze(0),
         "ensemble_reward_rejected": t(0.0, 0.0).unsqueeze(0),
     }
-    assert coefficients("difference", columns, 1.0).item() == pytest.approx(sig(1.0))
-    assert coefficients("diff", columns, 1.0).item() == pytest.approx(sig(1.0))
-    assert coefficients("reward", columns, 2.0).item() == pytest.approx(sig(1.5) ** 2)
-    assert coefficients("ensemble", columns, 1.0).item() == pytest.approx(sig(2.0))
-    assert coefficients("coef", columns, 1.0).item() == pytest.approx(0.3)
+    assert coefficients("difference", columns, Weighting(alpha=1.0)).item() == pytest.approx(sig(1.0))
+    assert coefficients("diff", columns, Weighting(alpha=1.0)).item() == pytest.approx(sig(1.0))
+    assert coefficients("reward", columns, Weighting(alpha=2.0)).item() == pytest.approx(sig(1.5) ** 2)
+    assert coefficients("ensemble", columns, Weighting(alpha=1.0)).item() == pytest.approx(sig(2.0))
+    assert coefficients("coef", columns, Weighting(alpha=1.0)).item() == pytest.approx(0.3)
     assert columns_needed("diff") == ("diff",) and columns_needed("my_weights") == ("my_weights",)
-    assert set(SOURCES) == {"difference", "reward", "oracle", "ensemble"}
+    assert set(SOURCES) == {"difference", "reward", "oracle", "ensemble", "gold"}
 
 
 def test_difference_model_layout_and_loss_by_hand():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .losses import log1mexp
+
 
 def pad(sequences: list[list[int]], pad_value: int, length: int | None = None) -> torch.Tensor:
     """Right-pad lists of ints into a (N, T) long tensor."""
@@ -26,9 +28,10 @@ def join_prompt_responses(prompts: list[list[int]], responses: list[list[int]], 
 
 
 def sequence_logps(
-    logits: torch.Tensor, input_ids: torch.Tensor, response_mask: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum of the response tokens' log-probs and the number of response tokens, per row.
+    logits: torch.Tensor, input_ids: torch.Tensor, response_mask: torch.Tensor, unlikelihood: bool = False
+) -> tuple[torch.Tensor, ...]:
+    """Sum of the response tokens' log-probs and the number of response tokens, per row; with
+    ``unlikelihood`` also the sum of the tokens' log(1 − p).
 
     Token t is predicted by the logits at t−1 (causal LM shift); ``logits`` may cover only the
     last positions (``logits_to_keep``)."""
@@ -39,12 +42,22 @@ def sequence_logps(
     token_logps = -F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none").view_as(
         targets
     )
-    return (token_logps.double() * mask).sum(-1).to(token_logps.dtype), mask.sum(-1)  # fp64 sums: order-exact
+    return _reduce(token_logps, mask, unlikelihood)
 
 
-def batch_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Response log-prob sums and token counts for a padded batch (shared-prefix or not),
-    projecting through the LM head only from the first position any response needs."""
+def _reduce(token_logps: torch.Tensor, mask: torch.Tensor, unlikelihood: bool) -> tuple[torch.Tensor, ...]:
+    """Masked sums over the last dimension in fp64 (order-exact): log-probs, counts and, with
+    ``unlikelihood``, log(1 − p)."""
+    out = ((token_logps.double() * mask).sum(-1).to(token_logps.dtype), mask.sum(-1))
+    if unlikelihood:
+        out += ((log1mexp(token_logps).double() * mask).sum(-1).to(token_logps.dtype),)
+    return out
+
+
+def batch_logps(model, batch: dict[str, torch.Tensor], unlikelihood: bool = False) -> tuple[torch.Tensor, ...]:
+    """Response log-prob sums and token counts (and with ``unlikelihood`` the sums of log(1 − p))
+    for a padded batch (shared-prefix or not), projecting through the LM head only from the first
+    position any response needs."""
     keep = batch["input_ids"].shape[1] - max(first_scored_position(batch), 0)
     logits = model(
         input_ids=batch["input_ids"],
@@ -54,8 +67,8 @@ def batch_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, to
         use_cache=False,
     ).logits
     if "source_pos" in batch:
-        return shared_prefix_logps(logits, batch)
-    return sequence_logps(logits, batch["input_ids"], batch["response_mask"])
+        return shared_prefix_logps(logits, batch, unlikelihood)
+    return sequence_logps(logits, batch["input_ids"], batch["response_mask"], unlikelihood)
 
 
 def shared_prefix_batch(
@@ -108,7 +121,9 @@ def shared_prefix_batch(
     }
 
 
-def shared_prefix_logps(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def shared_prefix_logps(
+    logits: torch.Tensor, batch: dict[str, torch.Tensor], unlikelihood: bool = False
+) -> tuple[torch.Tensor, ...]:
     """Per-response log-prob sums and token counts from a :func:`shared_prefix_batch` forward,
     ordered block by block (all first responses, then all second ones, ...), like
     :func:`sequence_logps` on the unshared batch. ``logits`` may cover only the last positions."""
@@ -120,8 +135,7 @@ def shared_prefix_logps(logits: torch.Tensor, batch: dict[str, torch.Tensor]) ->
         picked.reshape(-1, logits.shape[-1]), batch["target_ids"].reshape(-1), reduction="none"
     ).view(b, k, length)
     mask = batch["target_mask"].to(token_logps.dtype)
-    sums, counts = (token_logps.double() * mask).sum(-1).to(token_logps.dtype), mask.sum(-1)
-    return sums.transpose(0, 1).reshape(-1), counts.transpose(0, 1).reshape(-1)
+    return tuple(x.transpose(0, 1).reshape(-1) for x in _reduce(token_logps, mask, unlikelihood))
 
 
 def first_scored_position(batch: dict[str, torch.Tensor]) -> int:

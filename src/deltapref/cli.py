@@ -17,6 +17,12 @@ COMMANDS: dict[tuple[str, ...], Command] = {
         "pipeline",
         "run a recipe's stages in order, skipping stages cached from an earlier run",
     ),
+    ("sweep",): Command(
+        "deltapref.sweep",
+        ("SweepConfig",),
+        "sweep",
+        "run a recipe over several seeds; per method a 95% CI and the paired difference to a baseline",
+    ),
     ("demo",): Command(
         "deltapref.demo", ("DemoConfig",), "demo", "run the built-in gold-reward task end to end and write its report"
     ),

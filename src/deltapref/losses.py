@@ -197,15 +197,17 @@ def drdo_loss(
     rejected_logps,
     alpha: float = 0.1,
     gamma: float = 2.0,
+    rejected_log1m: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """DRDO student (DRDO Eq. 6), reference-free:
     L = (r*(x,y_w) − r*(x,y_l) − (r̂(x,y_w) − r̂(x,y_l)))² − α·(1 − p_w)^γ·log(π(y_w|x) / (1 − π(y_l|x))),
     p_w = σ(z_w − z_l), z = log π(y|x) (``chosen_logps``/``rejected_logps``: sums or length
-    means, the caller's choice). The focal factor is not detached.
+    means, the caller's choice). log(1 − π(y_l|x)) is log1mexp(z_l) unless the caller reads it
+    another way (``rejected_log1m``, e.g. per token). The focal factor is not detached.
     Returns (per-example total, distillation part, focal part).
     """
     distill = ((oracle_reward_chosen - oracle_reward_rejected) - (student_reward_chosen - student_reward_rejected)) ** 2
     p_w = torch.sigmoid(chosen_logps - rejected_logps)
-    log_odds = chosen_logps - log1mexp(rejected_logps)
+    log_odds = chosen_logps - (log1mexp(rejected_logps) if rejected_log1m is None else rejected_log1m)
     focal = -alpha * (1 - p_w) ** gamma * log_odds
     return distill + focal, distill, focal

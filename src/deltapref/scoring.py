@@ -20,14 +20,14 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import distributed
-from .coefficients import coefficients_of_rows
+from .coefficients import Weighting, coefficients_of_rows
 from .data.loading import load_preferences, read_records, save_dataset, write_jsonl
 from .data.schema import DataError
 from .models import check_role, load_causal_lm, load_scorer, load_tokenizer
 from .outputs import check_output, exclusive, write_text
 from .policy.reference import pair_reference_logps
 from .provenance import describe, read_meta, reference_identity
-from .scorers.inference import pair_differences, pointwise_rewards
+from .scorers.inference import balanced_differences, pair_differences, pointwise_rewards
 
 logger = logging.getLogger(__name__)
 REFERENCE_BLOCKS = ("chosen", "rejected", "kl")
@@ -45,7 +45,7 @@ def produced_columns(config) -> dict[str, dict]:
         if not config.reward_model:
             columns.update({c: dict(ensemble, reduce="mean") for c in ("reward_chosen", "reward_rejected")})
     if config.difference_model:
-        columns["diff"] = {"model": describe(config.difference_model)}
+        columns["diff"] = {"model": describe(config.difference_model), "order": config.difference_order}
     if config.oracle:
         columns.update(
             {c: {"model": describe(config.oracle)} for c in ("oracle_reward_chosen", "oracle_reward_rejected")}
@@ -91,19 +91,9 @@ def _score_chunk(rows: list[dict], config, models: dict, tokenizers: dict, follo
             put("reward_chosen", [sum(v) / len(v) for v in (o["ensemble_reward_chosen"] for o in out)])
             put("reward_rejected", [sum(v) / len(v) for v in (o["ensemble_reward_rejected"] for o in out)])
     if "difference" in models:
-        put(
-            "diff",
-            pair_differences(
-                models["difference"],
-                tokenizers["difference"],
-                prompts,
-                chosen,
-                rejected,
-                tok,
-                config.batch_size,
-                progress=False,
-            ),
-        )
+        score_pairs = balanced_differences if config.difference_order == "balanced" else pair_differences
+        args = (models["difference"], tokenizers["difference"], prompts, chosen, rejected, tok, config.batch_size)
+        put("diff", score_pairs(*args, progress=False))
     if "oracle" in models:
         for name, values in zip(("oracle_reward_chosen", "oracle_reward_rejected"), rewards("oracle")):
             put(name, values)
@@ -115,7 +105,7 @@ def _score_chunk(rows: list[dict], config, models: dict, tokenizers: dict, follo
             put(f"ref_logp_{block}", [v[j] for v in values])
     source = config.resolved_coef_source()
     if source:
-        put(config.coef_column, coefficients_of_rows(source, out, config.alpha))
+        put(config.coef_column, coefficients_of_rows(source, out, Weighting(alpha=config.alpha)))
     return out
 
 

@@ -50,6 +50,46 @@ def calibration(deltas, bins: int = 10) -> dict:
     return {"ece": float(ece), "brier": brier}
 
 
+def auroc(scores, positive) -> float:
+    """Area under the ROC curve: the chance that a random positive scores above a random
+    negative (ties count one half); NaN when either class is empty."""
+    scores, positive = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    ranks, start = np.empty(len(scores)), 0
+    while start < len(scores):  # average ranks over runs of equal scores
+        end = start
+        while end + 1 < len(scores) and scores[order[end + 1]] == scores[order[start]]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+ORDER_FLAG = 0.5  # below this order dependence a pair scorer is flagged: its output barely depends on the order
+
+
+def order_report(d_forward, d_reverse) -> dict:
+    """How a pair scorer's output d(x, a, b) depends on the order of a and b. Its antisymmetric
+    part (d(a,b) − d(b,a))/2 carries the preference; its symmetric part (d(a,b) + d(b,a))/2 does
+    not. ``order_dependence`` = mean |antisymmetric| / (mean |antisymmetric| + mean |symmetric|):
+    1 for a perfectly antisymmetric model, 0 for one that ignores the order (then any accuracy of
+    the shown order is an artifact of which response comes first)."""
+    forward, reverse = np.asarray(d_forward, dtype=float), np.asarray(d_reverse, dtype=float)
+    anti, sym = np.mean(np.abs(forward - reverse)) / 2, np.mean(np.abs(forward + reverse)) / 2
+    dependence = float(anti / (anti + sym)) if anti + sym > 0 else 0.0
+    correlation = float(np.corrcoef(forward, reverse)[0, 1]) if forward.std() > 0 and reverse.std() > 0 else 0.0
+    return {
+        "accuracy_chosen_first": pairwise_accuracy(forward),
+        "accuracy_rejected_first": pairwise_accuracy(-reverse),
+        "order_dependence": dependence,
+        "order_correlation": correlation,
+        "order_insensitive": dependence < ORDER_FLAG,
+    }
+
+
 def consistency(d_forward, d_reverse=None, d_duplicate=None) -> dict:
     """Mean |d(x,y,y)| and mean |d(x,a,b) + d(x,b,a)| (both 0 for a perfectly regular model)."""
     out = {}
@@ -62,8 +102,11 @@ def consistency(d_forward, d_reverse=None, d_duplicate=None) -> dict:
 
 def scorer_report(deltas, gold_deltas=None, d_reverse=None, d_duplicate=None) -> dict:
     """Everything above for one scorer on one labeled set; with gold reward gaps (built-in
-    task), also accuracy against the gold preference and how often the labels agree with it."""
-    deltas = finite(deltas, "scores")
+    task), also accuracy against the gold preference and how often the labels agree with it.
+    A pair scorer (``d_reverse`` given: its output with the responses swapped) is judged on its
+    order-balanced score (d(x,w,l) − d(x,l,w))/2, with how much its output depends on the order."""
+    forward = finite(deltas, "scores")
+    deltas = forward if d_reverse is None else (forward - finite(d_reverse, "scores")) / 2
     report = {
         "pairs": len(deltas),
         "accuracy": pairwise_accuracy(deltas),
@@ -75,5 +118,8 @@ def scorer_report(deltas, gold_deltas=None, d_reverse=None, d_duplicate=None) ->
         deltas, gold = np.asarray(deltas, dtype=float), np.asarray(gold_deltas, dtype=float)
         report["gold_accuracy"] = pairwise_accuracy(np.sign(gold) * deltas)
         report["label_gold_agreement"] = pairwise_accuracy(gold)
-    report.update(consistency(deltas, d_reverse, d_duplicate))
+        report["label_auroc"] = auroc(deltas, gold > 0)  # does a larger score mark a correctly labeled pair?
+    report.update(consistency(forward, d_reverse, d_duplicate))
+    if d_reverse is not None:
+        report.update(order_report(forward, d_reverse))
     return report

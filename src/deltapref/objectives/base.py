@@ -29,6 +29,7 @@ class PolicyOutputs:
     counts: torch.Tensor
     blocks: int
     rewards: torch.Tensor | None = None
+    unlikely: torch.Tensor | None = None  # Σ_t log(1 − p_t) per response, when the objective asks for it
 
     @property
     def rows(self) -> int:
@@ -61,6 +62,10 @@ class PolicyObjective:
         """Whether the policy carries a scalar reward head for this objective."""
         return False
 
+    def needs_unlikelihood(self, options: LossOptions) -> bool:
+        """Whether the objective reads Σ_t log(1 − p_t) per response."""
+        return False
+
     def required_columns(self, options: LossOptions) -> list[str]:
         """Data columns the objective reads (beyond prompt and responses)."""
         return list(coefficients.columns_needed(options.coef)) if options.coef else []
@@ -79,4 +84,4 @@ class PolicyObjective:
 
 def pair_coefficients(batch: dict, options: LossOptions) -> torch.Tensor | None:
     """R_α per pair from ``options.coef`` (see ``coefficients.SOURCES``), or None."""
-    return coefficients.coefficients(options.coef, batch, options.alpha) if options.coef else None
+    return coefficients.coefficients(options.coef, batch, options.weighting()) if options.coef else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..coefficients import Weighting
 from ..config import Options, option
 
 PolicyLoss = Literal["sft", "dpo", "ipo", "rrhf", "kto", "edpo", "drdo"]
@@ -25,6 +26,20 @@ class LossOptions(Options):
         "(e.g. scores) giving σ(r_j − r_i)^α",
     )
     alpha: float = option(1.0, "coefficient exponent α; 0 reproduces the unweighted method exactly", ge=0)
+    coef_temperature: float = option(
+        1.0, "weights use Δ/T (e.g. --coef gold --coef_temperature 0.5: the built-in task's label temperature)", gt=0
+    )
+    coef_weighting: Literal["rdo", "madpo"] = option(
+        "rdo", "how Δ becomes a weight: rdo σ(Δ/T)^α (down-weights close pairs) or madpo (up-weights them)"
+    )
+    coef_normalize: bool = option(
+        False,
+        "divide the weights by their mean over the data (mean 1): reweighting without a smaller effective step size",
+    )
+    madpo_c_max: float = option(2.0, "MADPO: scale c for the closest pairs", gt=1)
+    madpo_c_min: float = option(0.5, "MADPO: scale c for the easiest pairs", ge=0, lt=1)
+    madpo_lambda: float = option(1.0, "MADPO: steepness λ of c(|Δ|)", gt=0)
+    madpo_tau: float = option(2.0, "MADPO: margin τ where c = 1 (pairs with Δ <= −τ get weight 1)", gt=0)
     beta: float = option(0.1, "β of DPO/KTO/e-DPO and of the DRDO logp student (RDO used 0.2)", gt=0)
     tau: float = option(0.1, "IPO τ (target margin 1/(2τ))", gt=0)
     kto_lambda_d: float = option(1.0, "KTO desirable weight λ_D", ge=0)
@@ -37,11 +52,26 @@ class LossOptions(Options):
     )
     drdo_alpha: float = option(0.1, "DRDO weight α of the focal preference term", ge=0)
     drdo_gamma: float = option(2.0, "DRDO focal exponent γ", ge=0)
-    drdo_logp: Literal["sum", "mean"] = option("sum", "DRDO z = log π(y|x) as a token sum or a length mean")
+    drdo_logp: Literal["sum", "mean", "token"] = option(
+        "sum",
+        "DRDO reading of z: sum (log π(y|x) as written; then log(1 − π_l) ≈ 0), mean (length-mean log-prob), "
+        "token (length-mean, with log(1 − π_l) read per token as mean_t log(1 − p_t))",
+    )
     student_reward: Literal["head", "logp"] = option(
         "head", "DRDO student reward: head (scalar head on the policy) or logp (β·log π)"
     )
     ipo_length_normalize: bool = option(True, "IPO on length-normalized log-ratios (as TRL)")
+
+    def weighting(self) -> Weighting:
+        return Weighting(
+            self.alpha,
+            self.coef_temperature,
+            self.coef_weighting,
+            self.madpo_c_max,
+            self.madpo_c_min,
+            self.madpo_lambda,
+            self.madpo_tau,
+        )
 
 
 @dataclass

@@ -148,31 +148,43 @@ class EDPO(ReferencePairObjective):
 
 class DRDO(PairObjective):
     """DRDO's reference-free student: distil the oracle's reward gaps into the student's own
-    reward (a head, or β·log π) plus the focal preference term on z (sum or length mean)."""
+    reward (a head, or β·log π) plus the focal preference term, with z read three ways
+    (``drdo_logp``): ``sum`` z = log π(y|x) as written; ``mean`` the length-mean log-prob;
+    ``token`` the length-mean log-prob with log(1 − π_l) read per token, mean_t log(1 − p_t)."""
 
     name = "drdo"
 
     def student_head(self, options):
         return options.student_reward == "head"
 
+    def needs_unlikelihood(self, options):
+        return options.drdo_logp == "token"
+
     def required_columns(self, options):
         return ["oracle_reward_chosen", "oracle_reward_rejected"] + super().required_columns(options)
 
     def per_pair(self, outputs, batch, options, coef, metrics, reduce_mean):
         chosen, rejected = outputs.block(0), outputs.block(1)
-        if options.drdo_logp == "mean":
-            z_c, z_r = chosen / outputs.block(0, outputs.counts), rejected / outputs.block(1, outputs.counts)
-        else:
+        len_c, len_r = outputs.block(0, outputs.counts), outputs.block(1, outputs.counts)
+        rejected_log1m = None
+        if options.drdo_logp == "sum":
             z_c, z_r = chosen, rejected
+        else:
+            z_c, z_r = chosen / len_c, rejected / len_r
+            if options.drdo_logp == "token":
+                rejected_log1m = outputs.block(1, outputs.unlikely) / len_r
         if options.student_reward == "head":
             r_c, r_r = outputs.block(0, outputs.rewards), outputs.block(1, outputs.rewards)
         else:
             r_c, r_r = options.beta * chosen, options.beta * rejected
         oracle_c, oracle_r = batch["oracle_reward_chosen"], batch["oracle_reward_rejected"]
         total, distill, focal = L.drdo_loss(
-            r_c, r_r, oracle_c, oracle_r, z_c, z_r, options.drdo_alpha, options.drdo_gamma
+            r_c, r_r, oracle_c, oracle_r, z_c, z_r, options.drdo_alpha, options.drdo_gamma, rejected_log1m
         )
         metrics.update(
-            distill_error=distill, focal=focal, student_margin=(r_c - r_r).detach(), oracle_margin=oracle_c - oracle_r
+            distill_error=distill,
+            focal=focal,
+            student_margin=(r_c - r_r).detach(),
+            oracle_margin=oracle_c - oracle_r,
         )
         return total

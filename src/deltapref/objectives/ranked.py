@@ -5,15 +5,15 @@ from __future__ import annotations
 import torch
 
 from .. import losses as L
-from ..coefficients import reward_difference_coefficient
+from ..coefficients import Weighting
 from .base import PolicyObjective, identity
 
 
-def rrhf_coefficients(rewards: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """R_α for every (worse i, better j) entry of a list: ``coef[b, i, j] = σ(r_j − r_i)^α``,
-    and the gaps r_j − r_i themselves."""
+def rrhf_coefficients(rewards: torch.Tensor, weighting: Weighting) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weight of every (worse i, better j) entry of a list, ``coef[b, i, j] = weighting(r_j − r_i)``
+    (σ(r_j − r_i)^α by default), and the gaps r_j − r_i themselves."""
     gaps = rewards.unsqueeze(1) - rewards.unsqueeze(2)
-    return reward_difference_coefficient(gaps, alpha), gaps
+    return weighting(gaps), gaps
 
 
 class RRHF(PolicyObjective):
@@ -38,7 +38,7 @@ class RRHF(PolicyObjective):
         best_nll = -mean_logps[torch.arange(b, device=best.device), best]
         coef, metrics = None, {}
         if options.coef:
-            coef, gaps = rrhf_coefficients(batch["ranking_rewards"], options.alpha)
+            coef, gaps = rrhf_coefficients(batch["ranking_rewards"], options.weighting())
             metrics["coef_mean"] = coef[gaps > 0].mean()
         total, rank, ft = L.rrhf_loss(mean_logps, batch["scores"], batch["valid"], best_nll, coef)
         metrics.update(rank_loss=rank, sft_loss=ft)

@@ -5,6 +5,7 @@ were computed by the same reference), train with ``AlignTrainer``, save the mode
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import resource
@@ -12,8 +13,10 @@ import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+import torch
 from transformers import TrainingArguments
 
+from .. import coefficients
 from ..data.loading import load_preferences
 from ..data.schema import DataError
 from ..models import check_role, load_causal_lm, load_tokenizer, model_dtype
@@ -27,6 +30,7 @@ from .reference import add_reference_columns
 from .trainer import AlignTrainer
 
 logger = logging.getLogger(__name__)
+NORMALIZED = "coef_normalized"
 
 
 @dataclass
@@ -73,6 +77,22 @@ def usable_reference_columns(
     return True
 
 
+def normalized_weights(data, objective: PolicyObjective, options: LossOptions, source: str):
+    """The data with a ``coef_normalized`` column (the run's weights divided by their mean over the
+    data), the options reading it, and that mean."""
+    if objective.ranked:
+        raise DataError("--coef_normalize works on pairs, not on ranked lists", source=source)
+    columns = {c: torch.tensor(data[c], dtype=torch.float64) for c in coefficients.columns_needed(options.coef)}
+    weights = coefficients.coefficients(options.coef, columns, options.weighting()).double()
+    mean = float(weights.mean())
+    if not mean > 0:
+        raise DataError(f"the weights from --coef {options.coef} have mean {mean}: cannot normalize", source=source)
+    if NORMALIZED in data.column_names:
+        data = data.remove_columns(NORMALIZED)
+    data = data.add_column(NORMALIZED, (weights / mean).tolist())
+    return data, dataclasses.replace(options, coef=NORMALIZED), mean
+
+
 def run_policy_training(config, args: TrainingArguments, options: LossOptions, run: RunOptions | None = None) -> dict:
     """Train ``config.model`` on ``config.train_data`` with ``options.loss``; ``config`` is a
     policy config (model, data, tokenization and LoRA options)."""
@@ -99,6 +119,9 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
     if objective.ranked and "responses" not in data.column_names:
         data = pairs_as_ranked(data)
     check_columns(objective, options, data.column_names, config.train_data)
+    weights_mean = None
+    if options.coef and options.coef_normalize:
+        data, options, weights_mean = normalized_weights(data, objective, options, config.train_data)
     reference_path = run.reference_model or config.model
     precomputed = usable_reference_columns(
         objective,
@@ -159,6 +182,7 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
         "train_rows": len(data),
         "skipped_rows": report.skipped,
         "duplicate_rows": report.duplicates,
+        "weights_mean_before_normalization": weights_mean,
         "steps": result.global_step,
         **trainer.whole_run,
         "reference_seconds": reference_seconds,

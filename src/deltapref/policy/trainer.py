@@ -10,15 +10,17 @@ from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyOutputs
 from ..training import MetricsTrainer
 
 
-def policy_outputs(model, batch: dict, blocks: int, student_head: bool = False) -> PolicyOutputs:
-    """Per-response log-prob sums (block by block), token counts (at least 1) and, with
-    ``student_head``, the reward head's output per response."""
+def policy_outputs(
+    model, batch: dict, blocks: int, student_head: bool = False, unlikelihood: bool = False
+) -> PolicyOutputs:
+    """Per-response log-prob sums (block by block), token counts (at least 1), with
+    ``student_head`` the reward head's output and with ``unlikelihood`` Σ_t log(1 − p_t)."""
     if student_head:
         logits, rewards = lm_forward(model, batch["input_ids"], batch["attention_mask"], reward=True)
-        sums, counts = sequence_logps(logits, batch["input_ids"], batch["response_mask"])
+        sums = sequence_logps(logits, batch["input_ids"], batch["response_mask"], unlikelihood)
     else:
-        (sums, counts), rewards = batch_logps(model, batch), None
-    return PolicyOutputs(sums, counts.clamp(min=1), blocks, rewards)
+        sums, rewards = batch_logps(model, batch, unlikelihood), None
+    return PolicyOutputs(sums[0], sums[1].clamp(min=1), blocks, rewards, sums[2] if unlikelihood else None)
 
 
 class AlignTrainer(MetricsTrainer):
@@ -34,7 +36,13 @@ class AlignTrainer(MetricsTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         objective = self.objective
-        outputs = policy_outputs(model, inputs, objective.block_count(inputs), objective.student_head(self.options))
+        outputs = policy_outputs(
+            model,
+            inputs,
+            objective.block_count(inputs),
+            objective.student_head(self.options),
+            objective.needs_unlikelihood(self.options),
+        )
         loss, metrics = objective.compute(outputs, inputs, self.options, self._reduce_mean)
         self.check_finite(loss)
         self.store(**metrics)

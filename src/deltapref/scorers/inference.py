@@ -70,3 +70,20 @@ def pair_differences(
     """d(x, y1, y2) for each triple, one forward pass per pair."""
     sequences = [difference_ids(tokenizer, p, a, b, config) for p, a, b in zip(prompts, firsts, seconds)]
     return _run(model, sequences, tokenizer.pad_token_id, batch_size, _classifier_head, "differences", progress)
+
+
+def balanced_differences(
+    model,
+    tokenizer,
+    prompts: Sequence,
+    firsts: Sequence,
+    seconds: Sequence,
+    config: TokenizationConfig,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> list[float]:
+    """(d(x, y1, y2) − d(x, y2, y1)) / 2: the order-balanced difference, antisymmetric by
+    construction (two passes per pair)."""
+    forward = pair_differences(model, tokenizer, prompts, firsts, seconds, config, batch_size, progress)
+    reverse = pair_differences(model, tokenizer, prompts, seconds, firsts, config, batch_size, progress)
+    return [(f - r) / 2 for f, r in zip(forward, reverse)]

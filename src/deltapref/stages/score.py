@@ -27,6 +27,11 @@ class ScoreConfig(TokenizationConfig):
         "the policy before alignment (e.g. the SFT model): adds ref_logp_chosen/rejected/kl, computed once "
         "for any number of align runs (which check the weights, tokenizer and --max_length/--max_prompt_length)",
     )
+    difference_order: Literal["balanced", "shown"] = option(
+        "balanced",
+        "difference model: balanced = (d(x,w,l) − d(x,l,w))/2, antisymmetric by construction (two passes); "
+        "shown = d(x,w,l) alone (one pass; trusts the model to be antisymmetric)",
+    )
     coef_source: Literal["auto", "reward", "difference", "ensemble", "oracle"] = option(
         "auto",
         "which score makes coef: auto (difference, else reward, else ensemble), reward, difference, ensemble, oracle",

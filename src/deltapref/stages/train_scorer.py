@@ -136,8 +136,17 @@ def _train_members(config: ScorerConfig, args: TrainingArguments) -> list[str]:
 
 def _print_eval(name: str, output_dir: str, summary: dict) -> None:
     line = f"{name} scorer saved to {output_dir}: {summary['steps']} steps, train loss {summary['train_loss']:.4f}"
-    if "eval" in summary:
-        line += f", held-out accuracy {summary['eval']['accuracy']:.3f}"
-        if "gold_accuracy" in summary["eval"]:
-            line += f" (vs gold {summary['eval']['gold_accuracy']:.3f})"
+    report = summary.get("eval")
+    if report:
+        balanced = " (order-balanced)" if "order_dependence" in report else ""
+        line += f", held-out accuracy {report['accuracy']:.3f}{balanced}"
+        if "gold_accuracy" in report:
+            line += f" (vs gold {report['gold_accuracy']:.3f})"
+        if report.get("order_insensitive"):
+            line += (
+                f"\nWARNING: its output barely depends on the order of the responses (order dependence "
+                f"{report['order_dependence']:.2f}; accuracy {report['accuracy_chosen_first']:.3f} with the chosen "
+                f"response first, {report['accuracy_rejected_first']:.3f} with it second): not a usable "
+                "difference model"
+            )
     say(line)

@@ -1,0 +1,228 @@
+"""``deltapref sweep``: one recipe over several seeds, then paired statistics.
+
+Each seed's run is an ordinary cached pipeline in ``OUTPUT/seed-S`` (a rerun skips finished
+stages): every stage with a ``seed`` option gets S (the built-in task's draw and every training
+and sampling seed), and ``{seed}`` in a recipe's strings becomes S. From each run's
+``report/results.json`` it aggregates, per method, the mean over seeds with a 95% Student-t
+interval, and the **paired** difference to a baseline (same seed, same data) with its interval
+and the seeds won; scorer metrics and weight-vs-noise AUROCs the same way. Writes
+``sweep.json``, ``sweep.md`` and ``sweep.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .config import Options, option
+from .demo import demo_recipe
+from .errors import DeltaprefError
+from .evaluation.stats import paired_difference, t_interval
+from .outputs import write_text
+from .pipeline import PipelineError, load_recipe, run_pipeline
+from .stages import match
+
+BUILT_IN = {"demo": False, "demo-quick": True}  # recipe name -> quick
+SCORER_METRICS = ("accuracy", "gold_accuracy", "label_auroc", "order_dependence", "ece")
+
+
+@dataclass
+class SweepConfig(Options):
+    recipe: str = option(None, "recipe YAML, or a built-in one: demo, demo-quick")
+    seeds: str = option("0,1,2,3,4", "comma list of seeds, or a count N (seeds 0..N-1)")
+    baseline: str = option("dpo", "method the others are compared with, seed by seed")
+    output_dir: str = option(None, "where each seed's run and the sweep's results go (default: runs/sweep-RECIPE)")
+    jobs: int = option(1, "seeds run at once (each in its own process); 1 on a small machine", ge=1)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.recipe:
+            raise ValueError("--recipe is required (a YAML file, demo or demo-quick)")
+        self.seed_list()
+
+    def seed_list(self) -> list[int]:
+        try:
+            if "," not in self.seeds and int(self.seeds) > 0:
+                return list(range(int(self.seeds)))
+            return [int(s) for s in self.seeds.split(",") if s.strip()]
+        except ValueError:
+            raise ValueError(f"--seeds must be a count or a comma list of integers, got {self.seeds!r}") from None
+
+
+def base_recipe(name: str) -> dict:
+    if name in BUILT_IN:
+        return demo_recipe(BUILT_IN[name], seed=0)
+    try:
+        return load_recipe(name)
+    except (OSError, PipelineError) as error:
+        raise DeltaprefError(f"cannot read recipe {name}: {error}") from None
+
+
+def with_seed(recipe: dict, seed: int) -> dict:
+    """The recipe with ``seed`` in every stage that takes one and in place of ``{seed}``."""
+    recipe = json.loads(json.dumps(recipe).replace("{seed}", str(seed)))
+    for stage in recipe["stages"].values():
+        _, command = match(stage["command"].split())
+        if command is not None and command.has_option("seed"):
+            stage["args"] = dict(stage.get("args") or {}, seed=seed)
+    if recipe.get("report"):
+        recipe["report"]["seed"] = seed
+    return recipe
+
+
+def run_seed(recipe: dict, seed: int, out: Path, in_process: bool) -> Path:
+    run_dir = out / f"seed-{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    seeded = with_seed(recipe, seed)
+    write_text(run_dir / "recipe.yaml", yaml.safe_dump(seeded, sort_keys=False))
+    print(f"[sweep] seed {seed}: {run_dir}", flush=True)
+    if in_process:
+        run_pipeline(seeded, run_dir)
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "deltapref",
+            "pipeline",
+            "--recipe",
+            str(run_dir / "recipe.yaml"),
+            "--output_dir",
+            str(run_dir),
+        ]
+        with open(run_dir / "sweep.log", "w") as log:
+            if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode:
+                raise PipelineError(f"seed {seed} failed: {shlex.join(command)}; see {run_dir / 'sweep.log'}")
+    return run_dir / "report" / "results.json"
+
+
+def aggregate(results: dict[int, dict], baseline: str) -> dict:
+    """Per-method and per-scorer statistics over seeds, paired against ``baseline``."""
+    seeds = sorted(results)
+    methods = [m for m in results[seeds[0]]["policies"] if all(m in results[s]["policies"] for s in seeds)]
+    if baseline not in methods:
+        raise DeltaprefError(f"baseline {baseline!r} is not a method of every seed's run ({', '.join(methods)})")
+    reward = {m: [results[s]["policies"][m]["mean"] for s in seeds] for m in methods}
+    summary = {
+        "seeds": seeds,
+        "baseline": baseline,
+        "reward": results[seeds[0]]["reward"],
+        "methods": {},
+        "scorers": {},
+        "noise": {},
+    }
+    for method in methods:
+        entry = {"per_seed": reward[method], **t_interval(reward[method])}
+        if method != baseline:
+            entry["vs_baseline"] = paired_difference(reward[method], reward[baseline])
+        summary["methods"][method] = entry
+    for name in results[seeds[0]].get("scorers", {}):
+        metrics = {}
+        for metric in SCORER_METRICS:
+            values = [results[s]["scorers"].get(name, {}).get(metric) for s in seeds]
+            if all(isinstance(v, (int, float)) for v in values):
+                metrics[metric] = {"per_seed": values, **t_interval(values)}
+        summary["scorers"][name] = metrics
+    for name in results[seeds[0]].get("noise", {}):
+        values = [results[s].get("noise", {}).get(name, {}).get("auroc") for s in seeds]
+        if all(isinstance(v, (int, float)) for v in values):
+            summary["noise"][name] = {"per_seed": values, **t_interval(values)}
+    return summary
+
+
+def _fmt(entry: dict, digits: int = 3) -> str:
+    if entry.get("low") is None:
+        return f"{entry['mean']:.{digits}f}"
+    return f"{entry['mean']:.{digits}f} [{entry['low']:.{digits}f}, {entry['high']:.{digits}f}]"
+
+
+def markdown(summary: dict, command: str) -> str:
+    seeds, base = summary["seeds"], summary["baseline"]
+    lines = [
+        f"# Sweep over seeds {', '.join(map(str, seeds))}",
+        "",
+        f"Made by `{command}`.",
+        "",
+        f"Mean {summary['reward']} reward per method (95% t interval over {len(seeds)} seeds) and the paired "
+        f"difference to {base} (same seed, same data).",
+        "",
+        f"| method | mean reward | difference to {base} | seeds won | interval excludes 0 |",
+        "|---|---|---|---|---|",
+    ]
+    for method, entry in summary["methods"].items():
+        paired = entry.get("vs_baseline")
+        diff = _fmt(paired) if paired else "—"
+        won = f"{paired['wins']}/{len(seeds)}" if paired else "—"
+        excludes = ("yes" if paired["excludes_zero"] else "no") if paired else "—"
+        lines.append(f"| {method} | {_fmt(entry)} | {diff} | {won} | {excludes} |")
+    if summary["scorers"]:
+        lines += ["", "| scorer | " + " | ".join(SCORER_METRICS) + " |", "|---" * (len(SCORER_METRICS) + 1) + "|"]
+        for name, metrics in summary["scorers"].items():
+            cells = [_fmt(metrics[m]) if m in metrics else "—" for m in SCORER_METRICS]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if summary["noise"]:
+        lines += ["", "| weights | AUROC for label agrees with gold |", "|---|---|"]
+        lines += [f"| {name} | {_fmt(entry)} |" for name, entry in summary["noise"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def plot(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paired = {m: e["vs_baseline"] for m, e in summary["methods"].items() if "vs_baseline" in e}
+    if not paired or any(p["low"] is None for p in paired.values()):
+        return
+    names = list(paired)
+    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(names)), 3.2))
+    means = [paired[n]["mean"] for n in names]
+    errors = [
+        [paired[n]["mean"] - paired[n]["low"] for n in names],
+        [paired[n]["high"] - paired[n]["mean"] for n in names],
+    ]
+    ax.bar(
+        names,
+        means,
+        yerr=errors,
+        capsize=3,
+        color=["#55a868" if paired[n]["excludes_zero"] and paired[n]["mean"] > 0 else "#4c72b0" for n in names],
+    )
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_ylabel(f"paired difference to {summary['baseline']}")
+    ax.set_title(f"reward difference to {summary['baseline']}, 95% t interval over {len(summary['seeds'])} seeds")
+    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def sweep(config: SweepConfig) -> int:
+    """Entry point of ``deltapref sweep``."""
+    recipe, seeds = base_recipe(config.recipe), config.seed_list()
+    out = Path(config.output_dir or f"runs/sweep-{Path(config.recipe).stem}")
+    started = time.time()
+    in_process = config.jobs == 1
+    try:
+        with ThreadPoolExecutor(max_workers=config.jobs) as pool:
+            paths = dict(zip(seeds, pool.map(lambda s: run_seed(recipe, s, out, in_process), seeds)))
+    except PipelineError as error:
+        raise DeltaprefError(str(error)) from None
+    results = {s: json.loads(path.read_text()) for s, path in paths.items()}
+    summary = aggregate(results, config.baseline)
+    command = "deltapref sweep " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["sweep"] else "deltapref sweep"
+    summary["command"], summary["seconds"] = command, time.time() - started
+    write_text(out / "sweep.json", json.dumps(summary, indent=2) + "\n")
+    write_text(out / "sweep.md", markdown(summary, command))
+    plot(summary, out / "sweep.png")
+    print(markdown(summary, command))
+    print(f"[sweep] {len(seeds)} seeds in {summary['seconds']:.0f}s: {out / 'sweep.md'}")
+    return 0
