@@ -1,5 +1,7 @@
-"""Difference-model pair scoring (one pass over (x, y1, y2)) against pointwise reward scoring
-(two passes over (x, y)) of the same pairs, same backbone size, in one session (RDO App. C).
+"""Difference-model pair scoring against pointwise reward scoring (two passes over (x, y)) of the
+same pairs, same backbone size, in one session (RDO App. C): the pair model in the shown order
+only (one pass over (x, y1, y2)) and order-balanced ((d(x,y1,y2) − d(x,y2,y1))/2: two passes,
+what `deltapref score` does by default).
 
     python benchmarks/scoring_pair_vs_pointwise.py --data hh.jsonl.gz --tokenizer gpt2
 
@@ -28,7 +30,7 @@ def main() -> None:
 
     from deltapref.data.scorer_inputs import difference_ids, pointwise_ids
     from deltapref.data.tokenization import TokenizationConfig
-    from deltapref.scorers.inference import pair_differences, pointwise_rewards
+    from deltapref.scorers.inference import balanced_differences, pair_differences, pointwise_rewards
 
     torch.set_grad_enabled(False)
     if a.tokenizer == "gpt2":
@@ -72,16 +74,24 @@ def main() -> None:
     def pairwise():
         pair_differences(model, tokenizer, prompts, chosen, rejected, tokenization, a.batch_size, progress=False)
 
-    timings = {"reward model (2 passes)": [], "difference model (1 pass)": []}
+    def balanced():
+        balanced_differences(model, tokenizer, prompts, chosen, rejected, tokenization, a.batch_size, progress=False)
+
+    runs = {
+        "reward model (2 passes)": pointwise,
+        "difference, shown order (1 pass)": pairwise,
+        "difference, balanced (2 passes)": balanced,
+    }
+    timings = {name: [] for name in runs}
     pointwise()  # warm-up
     for _ in range(a.repeats):
-        for name, run in (("reward model (2 passes)", pointwise), ("difference model (1 pass)", pairwise)):
+        for name, run in runs.items():
             started = time.perf_counter()
             run()
             timings[name].append(len(pairs) / (time.perf_counter() - started))
     base = statistics.median(timings["reward model (2 passes)"])
     for name, rates in timings.items():
-        print(f"{name:28s} pairs/s {summarize(rates)}  ratio vs reward model {statistics.median(rates) / base:.2f}x")
+        print(f"{name:34s} pairs/s {summarize(rates)}  ratio vs reward model {statistics.median(rates) / base:.2f}x")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ END_TO_END = {
     "test_recipes.py",
     "test_distributed.py",
     "test_interruptions.py",
+    "test_magnitude.py",
 }
 
 

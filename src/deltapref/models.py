@@ -168,6 +168,18 @@ def check_role(path: str, role: str) -> None:
         raise ModelRoleError(f"{path} is {what} ({architectures[0]}), not {ROLE_NAMES[role]}: {problems[role]}")
 
 
+CROSS_FIT = "cross_fit.json"
+
+
+def scorer_members(path: str) -> list[str]:
+    """The model directories behind a scorer: the directory itself, or a cross-fitted scorer's
+    fold models (listed in its ``cross_fit.json``)."""
+    manifest = Path(path) / CROSS_FIT
+    if manifest.exists():
+        return [str(Path(path) / member) for member in json.loads(manifest.read_text())["members"]]
+    return [path]
+
+
 def load_scorer(path: str, role: str | None = None):
     """A saved scorer and its tokenizer: a causal LM with a reward head (oracle, DRDO student)
     when its config says so, else a ``num_labels=1`` classifier. With ``role``, refuses a model

@@ -27,6 +27,9 @@ def describe(path: str | Path) -> dict:
     config = path / "config.json"
     if config.exists():
         identity["architectures"] = json.loads(config.read_text()).get("architectures")
+    cross_fit = path / "cross_fit.json"
+    if cross_fit.exists():
+        identity["cross_fit"] = [describe(path / m) for m in json.loads(cross_fit.read_text())["members"]]
     weights = sorted(path.glob("*.safetensors")) if path.is_dir() else []
     if weights:
         stat = weights[0].stat()

@@ -23,11 +23,12 @@ from . import distributed
 from .coefficients import Weighting, coefficients_of_rows
 from .data.loading import load_preferences, read_records, save_dataset, write_jsonl
 from .data.schema import DataError
-from .models import check_role, load_causal_lm, load_scorer, load_tokenizer
+from .data.splits import fold_of
+from .models import check_role, load_causal_lm, load_scorer, load_tokenizer, scorer_members
 from .outputs import check_output, exclusive, write_text
 from .policy.reference import pair_reference_logps
 from .provenance import describe, read_meta, reference_identity
-from .scorers.inference import balanced_differences, pair_differences, pointwise_rewards
+from .scorers.inference import balanced_differences, pair_differences, pointwise_rewards, routed
 
 logger = logging.getLogger(__name__)
 REFERENCE_BLOCKS = ("chosen", "rejected", "kl")
@@ -61,7 +62,9 @@ def produced_columns(config) -> dict[str, dict]:
     return columns
 
 
-def _score_chunk(rows: list[dict], config, models: dict, tokenizers: dict, following: dict) -> list[dict]:
+def _score_chunk(rows: list[dict], config, models: dict[str, list], following: dict) -> list[dict]:
+    """Scores of one chunk; ``models`` maps a key to its members, (model, tokenizer) pairs (a
+    cross-fitted scorer has one per fold and each row goes to the fold model that never saw it)."""
     prompts = [r["prompt"] for r in rows]
     chosen = [r["chosen"] for r in rows]
     rejected = [r["rejected"] for r in rows]
@@ -72,35 +75,34 @@ def _score_chunk(rows: list[dict], config, models: dict, tokenizers: dict, follo
         for target, value in zip(out, values):
             target[name] = value
 
+    def scored(key, score, *columns):
+        members = models[key]
+        folds = [fold_of(row, len(members)) for row in rows]
+        return routed(score, members, folds, *columns, config=tok, batch_size=config.batch_size, progress=False)
+
     def rewards(key):
-        model, tokenizer = models[key], tokenizers[key]
-        return (
-            pointwise_rewards(model, tokenizer, prompts, chosen, tok, config.batch_size, progress=False),
-            pointwise_rewards(model, tokenizer, prompts, rejected, tok, config.batch_size, progress=False),
-        )
+        return scored(key, pointwise_rewards, prompts, chosen), scored(key, pointwise_rewards, prompts, rejected)
 
     if "reward" in models:
         for name, values in zip(("reward_chosen", "reward_rejected"), rewards("reward")):
             put(name, values)
     members = sorted(k for k in models if k.startswith("member"))
     if members:
-        scored = [rewards(k) for k in members]
+        both = [rewards(k) for k in members]
         for side, name in enumerate(("ensemble_reward_chosen", "ensemble_reward_rejected")):
-            put(name, [list(v) for v in zip(*(s[side] for s in scored))])
+            put(name, [list(v) for v in zip(*(s[side] for s in both))])
         if "reward" not in models:
             put("reward_chosen", [sum(v) / len(v) for v in (o["ensemble_reward_chosen"] for o in out)])
             put("reward_rejected", [sum(v) / len(v) for v in (o["ensemble_reward_rejected"] for o in out)])
     if "difference" in models:
         score_pairs = balanced_differences if config.difference_order == "balanced" else pair_differences
-        args = (models["difference"], tokenizers["difference"], prompts, chosen, rejected, tok, config.batch_size)
-        put("diff", score_pairs(*args, progress=False))
+        put("diff", scored("difference", score_pairs, prompts, chosen, rejected))
     if "oracle" in models:
         for name, values in zip(("oracle_reward_chosen", "oracle_reward_rejected"), rewards("oracle")):
             put(name, values)
     if "reference" in models:
-        values = pair_reference_logps(
-            models["reference"], tokenizers["reference"], rows, following, tok, config.batch_size
-        )
+        ((model, tokenizer),) = models["reference"]
+        values = pair_reference_logps(model, tokenizer, rows, following, tok, config.batch_size)
         for j, block in enumerate(REFERENCE_BLOCKS):
             put(f"ref_logp_{block}", [v[j] for v in values])
     source = config.resolved_coef_source()
@@ -121,14 +123,14 @@ def _model_specs(config) -> list[tuple[str, str, str]]:
     return [spec for spec in specs if spec[1]]
 
 
-def _load_models(config):
-    models, tokenizers = {}, {}
+def _load_models(config) -> dict[str, list]:
+    models = {}
     for key, path, role in _model_specs(config):
         if role == "policy":
-            models[key], tokenizers[key] = load_causal_lm(path), load_tokenizer(path)
+            models[key] = [(load_causal_lm(path), load_tokenizer(path))]
         else:
-            models[key], tokenizers[key] = load_scorer(path)
-    return models, tokenizers
+            models[key] = [load_scorer(member) for member in scorer_members(path)]
+    return models
 
 
 def _fingerprint(config, rows: int) -> dict:
@@ -149,7 +151,8 @@ def run_scoring(config) -> None:
     """Score ``config.input`` into ``config.output`` in resumable chunks (``config``: a ``ScoreConfig``)."""
     distributed.init_if_launched()
     for _, path, role in _model_specs(config):
-        check_role(path, role)
+        for member in scorer_members(path):
+            check_role(member, role)
     check_output(config.output, config.overwrite)
     with exclusive(config.output) if distributed.is_main() else contextlib.nullcontext():
         _run_scoring(config)
@@ -193,11 +196,11 @@ def _run_scoring(config) -> None:
         logger.info("resuming: %d of %d chunks already scored", len(chunks) - len(missing), len(chunks))
     todo = [i for i in missing if i % distributed.world_size() == distributed.rank()]
     if todo:
-        models, tokenizers = _load_models(config)
+        models = _load_models(config)
         for i in tqdm(todo, desc="scoring chunks", unit="chunk", disable=not distributed.is_main()):
             end = min(chunks[i] + config.chunk_size, len(dataset))
             rows = dataset.select(range(chunks[i], end)).to_list()
-            write_jsonl(_score_chunk(rows, config, models, tokenizers, dataset[end % len(dataset)]), part(i))
+            write_jsonl(_score_chunk(rows, config, models, dataset[end % len(dataset)]), part(i))
     distributed.barrier()
     if distributed.is_main():
         _assemble(config, dataset, produced, parts_dir, len(chunks))

@@ -1,11 +1,21 @@
-"""DRDO's easy/hard splits: by annotator confidence and by normalized token edit distance
-between the two responses. *Easy* pairs are above the median on both (confident annotators,
-clearly different responses), *hard* pairs below the median on both; ties with a median go to
-neither, and the counts of every group are reported."""
+"""Splits of preference data: cross-fitting folds, and DRDO's easy/hard splits by annotator
+confidence and by normalized token edit distance between the two responses. *Easy* pairs are
+above the median on both (confident annotators, clearly different responses), *hard* pairs below
+the median on both; ties with a median go to neither, and the counts of every group are reported."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
+
+
+def fold_of(row: dict, folds: int) -> int:
+    """The cross-fitting fold of a pair: a stable hash of its prompt and responses modulo
+    ``folds`` (the same pair lands in the same fold in any file and any order)."""
+    key = json.dumps([row["prompt"], row["chosen"], row["rejected"]], sort_keys=True, ensure_ascii=False)
+    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % folds
 
 
 def edit_distance(a: list, b: list) -> int:

@@ -1,31 +1,43 @@
-"""Held-out evaluation of a saved scorer (``train-scorer --eval_data`` and ``evaluate scorer``)."""
+"""Held-out evaluation of a saved scorer (``train-scorer --eval_data`` and ``evaluate scorer``);
+a cross-fitted scorer scores each pair with the fold model that never saw it."""
 
 from __future__ import annotations
 
 from ..config import TokenizationConfig
 from ..data.loading import load_preferences
-from ..models import load_scorer
+from ..data.splits import fold_of
+from ..models import check_role, load_scorer, scorer_members
 from ..objectives import SCORER_OBJECTIVES
-from ..scorers.inference import pair_differences, pointwise_rewards
+from ..scorers.inference import pair_differences, pointwise_rewards, routed
 from .scorer_metrics import scorer_report
 
 
 def evaluate_scorer(
     model_dir: str, kind: str, data: str, tokenization: TokenizationConfig, format: str = "auto", batch_size: int = 32
 ) -> dict:
-    """Accuracy, buckets, calibration and (pair scorers) consistency of a saved scorer."""
-    model, tokenizer = load_scorer(model_dir, role="difference" if SCORER_OBJECTIVES[kind].pairwise else "reward")
+    """Accuracy, buckets, calibration and (pair scorers) order dependence and consistency."""
+    pairwise = SCORER_OBJECTIVES[kind].pairwise
+    paths = scorer_members(model_dir)
+    for path in paths:
+        check_role(path, "difference" if pairwise else "reward")
+    members = [load_scorer(path) for path in paths]
     rows, _ = load_preferences(data, format=format)
+    folds = [fold_of(row, len(members)) for row in rows]
+
+    def score(fn, *columns):
+        return routed(fn, members, folds, *columns, config=tokenization, batch_size=batch_size)
+
     prompts, chosen, rejected = rows["prompt"], rows["chosen"], rows["rejected"]
     reverse = duplicate = None
-    if SCORER_OBJECTIVES[kind].pairwise:
-        deltas = pair_differences(model, tokenizer, prompts, chosen, rejected, tokenization, batch_size)
-        reverse = pair_differences(model, tokenizer, prompts, rejected, chosen, tokenization, batch_size)
-        duplicate = pair_differences(model, tokenizer, prompts, chosen, chosen, tokenization, batch_size)
+    if pairwise:
+        deltas = score(pair_differences, prompts, chosen, rejected)
+        reverse = score(pair_differences, prompts, rejected, chosen)
+        duplicate = score(pair_differences, prompts, chosen, chosen)
     else:
-        r_chosen = pointwise_rewards(model, tokenizer, prompts, chosen, tokenization, batch_size)
-        r_rejected = pointwise_rewards(model, tokenizer, prompts, rejected, tokenization, batch_size)
-        deltas = [a - b for a, b in zip(r_chosen, r_rejected)]
+        deltas = [
+            a - b
+            for a, b in zip(score(pointwise_rewards, prompts, chosen), score(pointwise_rewards, prompts, rejected))
+        ]
     gold = None
     if "gold_reward_chosen" in rows.column_names:
         gold = [a - b for a, b in zip(rows["gold_reward_chosen"], rows["gold_reward_rejected"])]

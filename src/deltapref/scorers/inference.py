@@ -87,3 +87,18 @@ def balanced_differences(
     forward = pair_differences(model, tokenizer, prompts, firsts, seconds, config, batch_size, progress)
     reverse = pair_differences(model, tokenizer, prompts, seconds, firsts, config, batch_size, progress)
     return [(f - r) / 2 for f, r in zip(forward, reverse)]
+
+
+def routed(score, members: list, folds: list[int], *columns: Sequence, **kwargs) -> list[float]:
+    """``score(model, tokenizer, *columns)`` with row i scored by ``members[folds[i]]`` (a
+    cross-fitted scorer's fold models); a single member scores every row."""
+    if len(members) == 1:
+        return score(*members[0], *columns, **kwargs)
+    out: list[float] = [0.0] * len(folds)
+    for index, (model, tokenizer) in enumerate(members):
+        rows = [i for i, fold in enumerate(folds) if fold == index]
+        if rows:
+            values = score(model, tokenizer, *[[column[i] for i in rows] for column in columns], **kwargs)
+            for i, value in zip(rows, values):
+                out[i] = value
+    return out

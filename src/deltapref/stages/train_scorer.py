@@ -12,13 +12,14 @@ from typing import Literal
 from transformers import TrainingArguments
 
 from ..config import ModelDataOptions, option
-from ..data.loading import load_preferences
+from ..data.loading import load_preferences, write_jsonl
 from ..data.schema import DataError
+from ..data.splits import fold_of
 from ..distributed import say
 from ..evaluation.scorer_eval import evaluate_scorer
-from ..models import check_role, load_causal_lm, load_sequence_scorer, load_tokenizer, model_dtype
+from ..models import CROSS_FIT, check_role, load_causal_lm, load_sequence_scorer, load_tokenizer, model_dtype
 from ..objectives import SCORER_OBJECTIVES, ScorerOptions
-from ..outputs import write_text
+from ..outputs import mark_directory, write_text
 from ..peft_utils import LoraOptions, apply_lora
 from ..scorers.trainer import ScorerCollator, ScorerTrainer, prepare_scorer_dataset
 from ..training import check_training_args, claimed_output_dir, final_save
@@ -35,6 +36,19 @@ class ScorerConfig(ScorerOptions, LoraOptions, ModelDataOptions):
     )
     eval_data: str = option(None, "held-out pairs for the report written after training")
     ensemble_size: int = option(3, "ensemble: number of reward models (seeds seed, seed+1, ...)", ge=1)
+    cross_fit: int = option(
+        0,
+        "K > 1: train K scorers, fold i on the pairs outside fold i (folds by a hash of each pair); `score` then "
+        "scores every pair with the fold scorer that never saw it",
+        ge=0,
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.cross_fit == 1:
+            raise ValueError("--cross_fit needs at least 2 folds (or 0: off)")
+        if self.cross_fit and self.kind == "ensemble":
+            raise ValueError("--cross_fit works with one scorer kind (reward, difference or oracle), not ensemble")
 
 
 def _build(config: ScorerConfig, objective, tokenizer, seed: int):
@@ -114,6 +128,10 @@ def _train_one(config: ScorerConfig, objective, args: TrainingArguments) -> dict
 
 def train_scorer(config: ScorerConfig, args: TrainingArguments) -> int:
     """Entry point of ``deltapref train-scorer``."""
+    if config.cross_fit:
+        with claimed_output_dir(args, config.overwrite_output_dir):
+            train_cross_fit(config, args)
+        return 0
     if config.kind != "ensemble":
         summary = train_one(config, args)
         _print_eval(config.kind, args.output_dir, summary)
@@ -122,6 +140,33 @@ def train_scorer(config: ScorerConfig, args: TrainingArguments) -> int:
         members = _train_members(config, args)
     write_text(Path(args.output_dir) / "ensemble.json", json.dumps({"members": members}, indent=2) + "\n")
     return 0
+
+
+def train_cross_fit(config: ScorerConfig, args: TrainingArguments) -> None:
+    """K fold scorers in OUTPUT/fold-i, each trained on the pairs outside its fold (written to
+    its ``train.jsonl``), and ``cross_fit.json`` listing them."""
+    rows, report = load_preferences(config.train_data, format=config.format, skip_bad_rows=config.skip_bad_rows)
+    logger.info(report.summary())
+    folds = [fold_of(row, config.cross_fit) for row in rows]
+    members = []
+    for fold in range(config.cross_fit):
+        member = Path(args.output_dir) / f"fold-{fold}"
+        mark_directory(member)
+        train = rows.select([i for i, f in enumerate(folds) if f != fold])
+        write_jsonl(train, member / "train.jsonl")
+        summary = train_one(
+            replace(config, cross_fit=0, train_data=str(member / "train.jsonl"), format="auto"),
+            replace(args, output_dir=str(member)),
+        )
+        _print_eval(f"cross-fit fold {fold} ({len(train)} of {len(rows)} pairs)", str(member), summary)
+        members.append(member.name)
+    manifest = {
+        "folds": config.cross_fit,
+        "kind": config.kind,
+        "members": members,
+        "assignment": "sha256 of [prompt, chosen, rejected] modulo folds (deltapref.data.splits.fold_of)",
+    }
+    write_text(Path(args.output_dir) / CROSS_FIT, json.dumps(manifest, indent=2) + "\n")
 
 
 def _train_members(config: ScorerConfig, args: TrainingArguments) -> list[str]:
