@@ -17,6 +17,7 @@ END_TO_END = {
     "test_distributed.py",
     "test_interruptions.py",
     "test_magnitude.py",
+    "test_study.py",
 }
 
 

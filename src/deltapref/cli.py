@@ -23,6 +23,12 @@ COMMANDS: dict[tuple[str, ...], Command] = {
         "sweep",
         "run a recipe over several seeds; per method a 95% CI and the paired difference to a baseline",
     ),
+    ("study", "claims"): Command(
+        "deltapref.study",
+        ("StudyConfig",),
+        "study",
+        "the claims study: every RDO and DRDO claim over seeds on the built-in task, with verdicts",
+    ),
     ("demo",): Command(
         "deltapref.demo", ("DemoConfig",), "demo", "run the built-in gold-reward task end to end and write its report"
     ),

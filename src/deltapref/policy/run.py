@@ -25,7 +25,7 @@ from ..outputs import write_text
 from ..peft_utils import apply_lora
 from ..provenance import identity_mismatch, read_meta, reference_identity
 from ..training import check_training_args, claimed_output_dir, final_save
-from .data import PAIR_NUMBERS, PolicyCollator, pairs_as_ranked, tokenize_pairs, tokenize_ranked
+from .data import PAIR_LISTS, PAIR_NUMBERS, PolicyCollator, pairs_as_ranked, tokenize_pairs, tokenize_ranked
 from .reference import add_reference_columns
 from .trainer import AlignTrainer
 
@@ -157,7 +157,8 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
         del reference
     reference_seconds = time.time() - reference_started
     model = apply_lora(model, config, "CAUSAL_LM", modules_to_save=["reward_head"] if student_head else None)
-    numbers = tuple(c for c in dataset.column_names if c in PAIR_NUMBERS or c == options.coef)
+    reads = (set(PAIR_NUMBERS) | set(objective.required_columns(options))) - set(PAIR_LISTS)
+    numbers = tuple(c for c in dataset.column_names if c in reads)
     collator = PolicyCollator(
         tokenizer.pad_token_id,
         blocks=objective.blocks,

@@ -1,0 +1,161 @@
+"""The claims study's pipeline recipes: one per label temperature and seed (and one per
+learning rate on the validation draw), all on the built-in gold-reward task with the demo's
+tiny models. Every policy method gets the same steps, the same sampling and its learning rate
+from the same grid."""
+
+from __future__ import annotations
+
+PROFILES = {
+    "quick": {
+        "n_train": 500,
+        "n_test": 100,
+        "seeds": 3,
+        "temperatures": (0.5,),
+        "lrs": (5e-4,),
+        "epochs": (1, 2),
+        "splits": False,
+        "sft_epochs": 4,
+        "scorer_epochs": 4,
+    },
+    "full": {
+        "n_train": 1000,
+        "n_test": 200,
+        "seeds": 5,
+        "temperatures": (0.25, 0.5, 1.0),
+        "lrs": (2.5e-4, 5e-4, 1e-3),
+        "epochs": (1, 2, 4),
+        "splits": True,
+        "sft_epochs": 4,
+        "scorer_epochs": 4,
+    },
+}
+MODEL = "tiny:64:2"
+LENGTHS = {"max_length": 128, "max_prompt_length": 32}
+VALIDATION_SEED = 1000  # a separate draw of the task: learning rates are chosen on it, never on the test seeds
+
+
+def methods(temperature: float, main: bool, epochs: tuple[int, ...], splits: bool) -> dict[str, dict]:
+    """Policy methods (name -> align arguments). Every temperature runs the weighting claims
+    (C1, C7, C8 and the gold bound); the main temperature (0.5, the task's default) also runs
+    the rest (C1's α = 0.5, C2, C6, DRDO's readings, normalization, cross-fitted weights)."""
+    scored = "{score}/train_scored.jsonl"
+    out = {
+        "dpo": {"loss": "dpo"},
+        "dpo-rc-reward": {"loss": "dpo", "coef": "reward"},
+        "dpo-rc-diff": {"loss": "dpo", "coef": "difference"},
+        "dpo-madpo-reward": {"loss": "dpo", "coef": "reward", "coef_weighting": "madpo"},
+        "dpo-rc-gold": {"loss": "dpo", "coef": "gold", "coef_temperature": temperature},
+        "dpo-madpo-gold": {"loss": "dpo", "coef": "gold", "coef_temperature": temperature, "coef_weighting": "madpo"},
+        "edpo": {"loss": "edpo"},
+        "drdo": {"loss": "drdo"},
+    }
+    out = {name: dict(args, train_data=scored) for name, args in out.items()}
+    if not main:
+        return out
+    more = {
+        "dpo-rc-reward-a0.5": {"loss": "dpo", "coef": "reward", "alpha": 0.5},
+        "dpo-rc-diff-a0.5": {"loss": "dpo", "coef": "difference", "alpha": 0.5},
+        "dpo-rc-reward-norm": {"loss": "dpo", "coef": "reward", "coef_normalize": True},
+        "dpo-rc-reward-1ep": {"loss": "dpo", "coef": "reward", "train_data": "{score-1ep}/train_scored.jsonl"},
+        "dpo-rc-reward-cf": {"loss": "dpo", "coef": "reward", "train_data": "{score-cf}/train_scored.jsonl"},
+        "kto": {"loss": "kto"},
+        "kto-rc-diff": {"loss": "kto", "coef": "difference"},
+        "rrhf": {"loss": "rrhf", "train_data": "{data}/ranked_train.jsonl"},
+        "rrhf-rc": {"loss": "rrhf", "coef": "scores", "train_data": "{data}/ranked_train.jsonl"},
+        "drdo-logp": {"loss": "drdo", "student_reward": "logp"},
+        "drdo-mean": {"loss": "drdo", "drdo_logp": "mean"},
+        "drdo-token": {"loss": "drdo", "drdo_logp": "token"},
+    }
+    for name in ("dpo", "dpo-rc-reward"):
+        more.update({f"{name}-e{e}": dict(out[name], num_train_epochs=e) for e in epochs if e != 1})
+    if splits:
+        for part in ("easy", "hard"):
+            more.update({f"{m}-{part}": dict(out[m], train_data=f"{{split}}/{part}.jsonl") for m in ("dpo", "drdo")})
+    out.update({name: dict({"train_data": scored}, **args) for name, args in more.items()})
+    return out
+
+
+def claims_recipe(profile: dict, temperature: float, seed: int, lrs: dict[str, float], main: bool) -> dict:
+    """The whole study for one (temperature, seed): data, SFT, scorers, scoring, every method,
+    generation on the held-out prompts, and the gold-reward report."""
+    train = {"seed": seed, "disable_tqdm": True, "logging_steps": 10, **LENGTHS}
+    scorer = dict(
+        train,
+        model=MODEL,
+        tokenizer="{data}/tokenizer",
+        train_data="{data}/train.jsonl",
+        eval_data="{data}/test.jsonl",
+        num_train_epochs=profile["scorer_epochs"],
+        learning_rate=1e-3,
+    )
+    stages = {
+        "data": {
+            "command": "data synth",
+            "args": {
+                "seed": seed,
+                "n_train": profile["n_train"],
+                "n_test": profile["n_test"],
+                "temperature": temperature,
+            },
+        },
+        "sft": {
+            "command": "sft",
+            "args": dict(
+                train,
+                model=MODEL,
+                tokenizer="{data}/tokenizer",
+                learning_rate=2e-3,
+                train_data="{data}/train.jsonl",
+                num_train_epochs=profile["sft_epochs"],
+            ),
+        },
+        "reward": {"command": "train-scorer", "args": dict(scorer, kind="reward")},
+        "difference": {"command": "train-scorer", "args": dict(scorer, kind="difference")},
+        "oracle": {"command": "train-scorer", "args": dict(scorer, kind="oracle", model="{sft}", tokenizer=None)},
+    }
+    score = {"input": "{data}/train.jsonl", "output": "{here}/train_scored.jsonl", **LENGTHS}
+    stages["score"] = {
+        "command": "score",
+        "args": dict(score, reward_model="{reward}", difference_model="{difference}", oracle="{oracle}"),
+    }
+    if main:
+        stages["difference-noreg"] = {
+            "command": "train-scorer",
+            "args": dict(scorer, kind="difference", lambda_dup=0.0, lambda_rev=0.0),
+        }
+        stages["reward-1ep"] = {"command": "train-scorer", "args": dict(scorer, kind="reward", num_train_epochs=1)}
+        stages["reward-cf"] = {
+            "command": "train-scorer",
+            "args": dict(scorer, kind="reward", cross_fit=3, eval_data=None),
+        }
+        stages["score-1ep"] = {"command": "score", "args": dict(score, reward_model="{reward-1ep}")}
+        stages["score-cf"] = {"command": "score", "args": dict(score, reward_model="{reward-cf}")}
+        if profile["splits"]:
+            stages["split"] = {"command": "data split", "args": {"input": "{score}/train_scored.jsonl"}}
+    policies = methods(temperature, main, profile["epochs"], profile["splits"])
+    for name, method in policies.items():
+        args = dict(train, model="{sft}", learning_rate=lrs.get(name, lrs["default"]), beta=0.1, **method)
+        args.setdefault("num_train_epochs", 1)
+        stages[name] = {"command": "align", "args": args}
+    for name in ["sft", *policies]:
+        stages[f"gen-{name}"] = {
+            "command": "generate",
+            "args": {
+                "model": "{" + name + "}",
+                "input": "{data}/test.jsonl",
+                "output": "{here}/completions.jsonl",
+                "temperature": 0.7,
+                "max_new_tokens": 24,
+                "seed": seed,
+                "batch_size": 64,
+            },
+        }
+    return {
+        "stages": stages,
+        "report": {
+            "reward": "gold",
+            "baselines": ["sft", "dpo"],
+            "seed": seed,
+            "title": f"claims study: T = {temperature}, seed {seed}",
+        },
+    }
