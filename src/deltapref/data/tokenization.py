@@ -30,10 +30,11 @@ def prompt_text(tokenizer, prompt) -> str:
 
 
 def encode_prompt(tokenizer, prompt) -> list[int]:
-    """Prompt ids, with the tokenizer's bos for plain strings (chat templates carry their own)."""
+    """Prompt ids, with the tokenizer's bos for plain strings (chat templates carry their own;
+    a string that is already templated, i.e. starts with bos, is not given a second)."""
     ids = _ids(tokenizer, prompt_text(tokenizer, prompt))
-    if not isinstance(prompt, list) and tokenizer.bos_token_id is not None:
-        ids = [tokenizer.bos_token_id] + ids
+    if not isinstance(prompt, list) and tokenizer.bos_token_id is not None and ids[:1] != [tokenizer.bos_token_id]:
+        ids = [tokenizer.bos_token_id] + ids  # a prompt that already starts with bos (e.g. templated) keeps one
     return ids
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from tqdm.auto import tqdm
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from ..data.loading import read_records
 from ..data.schema import DataError
@@ -23,6 +24,34 @@ def read_prompts(source: str, limit: int | None = None) -> list[dict]:
     return rows
 
 
+TRANSCRIPT_TURNS = ("\n\nHuman:", "\n\nAssistant:")  # HH-style prompts: the next turn ends the answer
+
+
+def default_stops(prompts: list) -> list[str]:
+    """Stop strings when none are given: the next turn marker for transcript-style prompts (a chat
+    template's end-of-turn token already ends generation through the tokenizer's eos)."""
+    transcripts = any(isinstance(p, str) and TRANSCRIPT_TURNS[0] in p for p in prompts)
+    return list(TRANSCRIPT_TURNS) if transcripts else []
+
+
+def cut_at_stops(text: str, stops: list[str]) -> str:
+    """``text`` up to the first stop string."""
+    ends = [text.find(stop) for stop in stops if stop in text]
+    return text[: min(ends)] if ends else text
+
+
+class StopStrings(StoppingCriteria):
+    """Ends a row once its generated text contains a stop string (decoded text, so it works for
+    any tokenizer, whatever tokens the string spans)."""
+
+    def __init__(self, tokenizer, stops: list[str], start: int):
+        self.tokenizer, self.stops, self.start = tokenizer, stops, start
+
+    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.start :], skip_special_tokens=True)
+        return torch.tensor([any(stop in text for stop in self.stops) for text in texts], device=input_ids.device)
+
+
 @torch.no_grad()
 def generate_completions(
     model,
@@ -35,10 +64,13 @@ def generate_completions(
     batch_size: int = 32,
     max_prompt_length: int = 256,
     seed: int = 0,
+    stops: list[str] | None = None,
     progress: bool = True,
 ) -> list[str]:
-    """One sampled completion per prompt (left-padded batches), decoded without special tokens."""
+    """One sampled completion per prompt (left-padded batches), decoded without special tokens,
+    ending at the end-of-turn token or the first stop string (``None``: :func:`default_stops`)."""
     model.eval()
+    stops = default_stops(prompts) if stops is None else stops
     device = next(model.parameters()).device
     encoded = [encode_prompt(tokenizer, p)[-max_prompt_length:] for p in prompts]
     torch.manual_seed(seed)
@@ -49,8 +81,10 @@ def generate_completions(
         input_ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(ids)) + ids for ids in batch], device=device)
         attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=device)
         sampling = (
-            dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else dict(do_sample=False)
+            dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else {"do_sample": False}
         )
+        if stops:
+            sampling["stopping_criteria"] = StoppingCriteriaList([StopStrings(tokenizer, stops, width)])
         generated = model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -60,4 +94,4 @@ def generate_completions(
             **sampling,
         )
         out.extend(tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True))
-    return [text.strip() for text in out]
+    return [cut_at_stops(text, stops).strip() for text in out]

@@ -23,7 +23,11 @@ class SynthConfig(OverwriteOption, SyntheticTaskConfig):
 @dataclass
 class SourceConfig(Options):
     input: str = option(None, "a .jsonl/.json/.parquet file, a saved `datasets` directory or a hub id")
-    format: str = option("auto", "input shape: auto, pairwise, rm-static, ranked, hh, tldr, ultrafeedback")
+    format: str = option(
+        "auto",
+        "input shape: auto, pairwise, rm-static, ranked, hh, hh-chat (HH transcripts as chat messages), tldr, "
+        "ultrafeedback",
+    )
     split: str = option("train", "split to read from a hub id or a DatasetDict directory")
     skip_bad_rows: bool = option(False, "skip invalid rows (counted and reported) instead of stopping")
     drop_duplicates: bool = option(False, "drop repeated rows (they are always counted and reported)")
@@ -99,9 +103,9 @@ def inspect(config: InspectConfig) -> int:
     for row in dataset.select(range(min(config.rows, len(dataset)))):
         print(json.dumps(row, ensure_ascii=False)[:2000])
     if config.tokenizer:
-        from transformers import AutoTokenizer
+        from ..models import load_tokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(config.tokenizer)
+        tokenizer = load_tokenizer(config.tokenizer)
         fields = ("prompt", "chosen", "rejected") if "chosen" in dataset.column_names else ("prompt",)
         print("token lengths:", json.dumps(length_stats(tokenizer, dataset, fields), indent=2))
     return 0

@@ -3,6 +3,7 @@ dataset (``prompt``, ``completion`` and any ``id`` kept)."""
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 
 import datasets
@@ -28,6 +29,19 @@ class GenerateConfig(OverwriteOption):
     max_prompt_length: int = option(256, "longest prompt in tokens (keeps its end)", ge=1)
     limit: int = option(None, "only the first N prompts", ge=1)
     seed: int = option(0, "sampling seed")
+    stop: str = option(
+        "auto",
+        "comma list of stop strings (\\n for a newline); auto: the next '\\n\\nHuman:' / '\\n\\nAssistant:' turn for "
+        "transcript-style prompts such as HH's (chat prompts end at the template's end-of-turn token); none: no stops",
+    )
+
+    def stops(self) -> list[str] | None:
+        if self.stop == "auto":
+            return None
+        if self.stop == "none":
+            return []
+        return [codecs.decode(s, "unicode_escape") for s in self.stop.split(",") if s]
+
     trust_remote_code: bool = option(False, "allow model repos to run their own code")
 
     def __post_init__(self):
@@ -61,6 +75,7 @@ def _generate(config: GenerateConfig) -> None:
             batch_size=config.batch_size,
             max_prompt_length=config.max_prompt_length,
             seed=config.seed + sample,
+            stops=config.stops(),
         )
         results += [dict(row, completion=c, sample=sample, model=config.model) for row, c in zip(rows, completions)]
     meta = {"columns": {"completion": {"model": describe(config.model)}}}
