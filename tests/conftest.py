@@ -18,6 +18,7 @@ END_TO_END = {
     "test_interruptions.py",
     "test_magnitude.py",
     "test_study.py",
+    "test_smollm2.py",
 }
 
 

@@ -6,18 +6,28 @@ import torch
 from tqdm.auto import tqdm
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from ..data.loading import read_records
+from ..data.loading import load_preferences, read_records
 from ..data.schema import DataError
 from ..data.tokenization import encode_prompt
 
 KEEP = ("id", "prompt")
 
 
-def read_prompts(source: str, limit: int | None = None) -> list[dict]:
+def read_prompts(source: str, limit: int | None = None, format: str = "auto") -> list[dict]:
+    """Prompts (and ids) to complete: a file's ``prompt`` column, or, with ``format`` (e.g.
+    ``hh-chat``), the prompts of preference data normalized by that adapter."""
+    if format != "auto":
+        rows, _ = load_preferences(source, format=format, limit=limit)
+        return [{k: row[k] for k in KEEP if k in row} for row in rows]
     rows = []
     for number, raw in read_records(source):
         if not isinstance(raw, dict) or "prompt" not in raw:
-            raise DataError("is missing", source=source, row=number, field="prompt")
+            raise DataError(
+                "is missing (pass --format for preference data without one, e.g. hh)",
+                source=source,
+                row=number,
+                field="prompt",
+            )
         rows.append({k: raw[k] for k in KEEP if k in raw})
         if limit and len(rows) >= limit:
             break

@@ -20,6 +20,11 @@ from ..provenance import describe
 class GenerateConfig(OverwriteOption):
     model: str = option(None, "policy directory or HF id")
     input: str = option(None, "prompts: any file with a 'prompt' column (pairs and ranked lists work)")
+    format: str = option(
+        "auto",
+        "read --input as preference data of this format (e.g. hh, hh-chat) and take its "
+        "prompts; auto: its 'prompt' column as it is",
+    )
     output: str = option(None, "where to write completions (.jsonl, .parquet, .json or a directory)")
     max_new_tokens: int = option(32, "longest completion in tokens", ge=1)
     temperature: float = option(0.7, "sampling temperature; 0 decodes greedily", ge=0)
@@ -60,7 +65,7 @@ def generate(config: GenerateConfig) -> int:
 
 
 def _generate(config: GenerateConfig) -> None:
-    rows = read_prompts(config.input, config.limit)
+    rows = read_prompts(config.input, config.limit, config.format)
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
     model = load_causal_lm(config.model, tokenizer, trust_remote_code=config.trust_remote_code)
     results = []
