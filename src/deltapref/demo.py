@@ -54,6 +54,25 @@ class DemoConfig:
     write_recipe: str = option(None, "only write the demo's pipeline recipe to this YAML file")
 
 
+def generation_stages(policies: list[str], seed: int) -> dict:
+    """A ``gen-NAME`` stage per policy stage: sampled completions of the held-out prompts."""
+    return {
+        f"gen-{name}": {
+            "command": "generate",
+            "args": {
+                "model": "{" + name + "}",
+                "input": "{data}/test.jsonl",
+                "output": "{here}/completions.jsonl",
+                "temperature": 0.7,
+                "max_new_tokens": 24,
+                "seed": seed,
+                "batch_size": 64,
+            },
+        }
+        for name in policies
+    }
+
+
 def demo_recipe(quick: bool = False, seed: int = 0) -> dict:
     """The demo as a pipeline recipe."""
     p = PROFILES["quick" if quick else "full"]
@@ -117,19 +136,7 @@ def demo_recipe(quick: bool = False, seed: int = 0) -> dict:
         if method["loss"] == "edpo" and p["ensemble"]:
             args.update(edpo_rewards="ensemble", edpo_ensemble="pessimistic")
         stages[name] = {"command": "align", "args": args}
-    for name in ["sft"] + list(METHODS):
-        stages[f"gen-{name}"] = {
-            "command": "generate",
-            "args": {
-                "model": "{" + name + "}",
-                "input": "{data}/test.jsonl",
-                "output": "{here}/completions.jsonl",
-                "temperature": 0.7,
-                "max_new_tokens": 24,
-                "seed": seed,
-                "batch_size": 64,
-            },
-        }
+    stages.update(generation_stages(["sft", *METHODS], seed))
     return {
         "output_dir": "deltapref-demo",
         "stages": stages,

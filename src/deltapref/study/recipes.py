@@ -5,6 +5,8 @@ from the same grid."""
 
 from __future__ import annotations
 
+from ..demo import generation_stages
+
 PROFILES = {
     "quick": {
         "n_train": 500,
@@ -137,19 +139,7 @@ def claims_recipe(profile: dict, temperature: float, seed: int, lrs: dict[str, f
         args = dict(train, model="{sft}", learning_rate=lrs.get(name, lrs["default"]), beta=0.1, **method)
         args.setdefault("num_train_epochs", 1)
         stages[name] = {"command": "align", "args": args}
-    for name in ["sft", *policies]:
-        stages[f"gen-{name}"] = {
-            "command": "generate",
-            "args": {
-                "model": "{" + name + "}",
-                "input": "{data}/test.jsonl",
-                "output": "{here}/completions.jsonl",
-                "temperature": 0.7,
-                "max_new_tokens": 24,
-                "seed": seed,
-                "batch_size": 64,
-            },
-        }
+    stages.update(generation_stages(["sft", *policies], seed))
     return {
         "stages": stages,
         "report": {
