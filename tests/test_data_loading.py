@@ -73,7 +73,7 @@ def test_bad_fields_are_named(tmp_path, row, field, words):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({"prompt": "ok", "chosen": "x", "rejected": "y"}) + "\n" + json.dumps(row) + "\n")
     with pytest.raises(DataError) as error:
-        load_preferences(str(path), format="pairwise")
+        load_preferences(str(path), format="pairwise", skip_empty=False)  # empty responses: skipped by default
     assert (error.value.row, error.value.field) == (2, field)
     assert words in str(error.value)
 

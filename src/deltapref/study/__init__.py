@@ -38,8 +38,8 @@ SCORING = {"trained": "score", "1ep": "score-1ep", "cf": "score-cf"}  # regime -
 class StudyConfig(Options):
     profile: Literal["quick", "full"] = option(
         "full",
-        "quick: 3 seeds, T = 0.5, one learning rate (≈10 min); "
-        "full: 5 seeds, T ∈ {0.25, 0.5, 1}, a grid of three (≈90 min)",
+        "quick: 3 seeds, T = 0.5, one learning rate (3 min here); "
+        "full: 5 seeds, T ∈ {0.25, 0.5, 1}, a grid of three learning rates (24 min here)",
     )
     seeds: int = option(None, "seeds per temperature (default: the profile's)", ge=2)
     output_dir: str = option(None, "where the runs go (default: runs/study-claims-PROFILE)")
