@@ -2,6 +2,7 @@
 swapped in for hub models and data."""
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from deltapref.pipeline import load_recipe, run_pipeline
 
 RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.yaml"))
 FIXTURE_FOR_FORMAT = {"hh": "hh.jsonl", "tldr": "tldr.jsonl", "ultrafeedback": "ultrafeedback.json"}
+ALIASES = ("smollm2", "minilm")
 DROP = {
     "bf16",
     "fp16",
@@ -24,7 +26,17 @@ DROP = {
 
 
 def test_there_are_paper_recipes():
-    assert {p.stem for p in RECIPES} >= {"hh-rdo", "tldr-drdo", "ultrafeedback-drdo"}
+    assert {p.stem for p in RECIPES} >= {"hh-rdo", "tldr-drdo", "ultrafeedback-drdo", "hh-cpu"}
+
+
+def hh_pairs(path: Path, n: int = 16) -> Path:
+    """n HH-style transcript pairs (for recipes that read a local HH file)."""
+    rows = []
+    for i in range(n):
+        prompt = f"\n\nHuman: question {i}: how do I cook rice?\n\nAssistant:"
+        rows.append({"chosen": prompt + f" Rinse it and boil it {i} times.", "rejected": prompt + " No idea."})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
@@ -33,7 +45,7 @@ def test_recipe_dry_run_validates_every_stage(path, tmp_path):
     assert len(stages) == len(load_recipe(path)["stages"]) and not (tmp_path / "run").exists()
 
 
-def swap_in_tiny(recipe: dict, fixtures: Path, tokenizer: str) -> dict:
+def swap_in_tiny(recipe: dict, fixtures: Path, tokenizer: str, local: Path) -> dict:
     recipe = copy.deepcopy(recipe)
     for stage in recipe["stages"].values():
         args = stage["args"]
@@ -42,8 +54,12 @@ def swap_in_tiny(recipe: dict, fixtures: Path, tokenizer: str) -> dict:
                 del args[key]
         if "input" in args and parse_hub_id(str(args["input"])):
             args["input"] = str(fixtures / FIXTURE_FOR_FORMAT[args["format"]])
-        if "model" in args and parse_hub_id(str(args["model"])):
+        if stage["command"] == "data partition":
+            args.update(input=str(hh_pairs(local / "hh16.jsonl")), parts="scorer=4,policy=4,judge=4,test=rest")
+        if "model" in args and (parse_hub_id(str(args["model"])) or args["model"] in ALIASES):
             args.update(model="tiny:32:1", tokenizer=tokenizer)
+        if stage["command"] == "evaluate compare":
+            args["judges"] = "reward:{judge}"
         if stage["command"] in ("sft", "align", "train-scorer"):
             args.update(
                 max_steps=1, per_device_train_batch_size=2, disable_tqdm=True, max_length=96, max_prompt_length=48
@@ -65,7 +81,7 @@ def test_recipe_runs_with_tiny_model(path, tmp_path, fixtures, builtin_task):
         "{% if add_generation_prompt %}assistant {% endif %}"
     )
     tokenizer.save_pretrained(str(tmp_path / "tokenizer"))
-    recipe = swap_in_tiny(load_recipe(path), fixtures, str(tmp_path / "tokenizer"))
+    recipe = swap_in_tiny(load_recipe(path), fixtures, str(tmp_path / "tokenizer"), tmp_path)
     stages = run_pipeline(recipe, tmp_path / "run")
     assert set(stages) == set(recipe["stages"])
     assert (tmp_path / "run" / "report" / "results.json").exists()

@@ -1,4 +1,4 @@
-"""Splits of preference data: cross-fitting folds, and DRDO's easy/hard splits by annotator
+"""Splits of preference data: disjoint random parts, cross-fitting folds, and DRDO's easy/hard splits by annotator
 confidence and by normalized token edit distance between the two responses. *Easy* pairs are
 above the median on both (confident annotators, clearly different responses), *hard* pairs below
 the median on both; ties with a median go to neither, and the counts of every group are reported."""
@@ -16,6 +16,21 @@ def fold_of(row: dict, folds: int) -> int:
     ``folds`` (the same pair lands in the same fold in any file and any order)."""
     key = json.dumps([row["prompt"], row["chosen"], row["rejected"]], sort_keys=True, ensure_ascii=False)
     return int(hashlib.sha256(key.encode()).hexdigest(), 16) % folds
+
+
+def partition(rows: list, sizes: dict[str, int | None], seed: int = 0) -> dict[str, list]:
+    """Disjoint random parts of ``rows`` (a seeded permutation, cut in the given order); a size
+    of None takes the rest. Refuses sizes that do not fit."""
+    fixed = sum(n for n in sizes.values() if n is not None)
+    if fixed > len(rows) or list(sizes.values()).count(None) > 1:
+        raise ValueError(f"parts {sizes} do not fit {len(rows)} rows (at most one part may take the rest)")
+    order = np.random.default_rng(seed).permutation(len(rows))
+    parts, start = {}, 0
+    for name, size in sizes.items():
+        end = start + (size if size is not None else len(rows) - fixed)
+        parts[name] = [rows[i] for i in order[start:end]]
+        start = end
+    return parts
 
 
 def edit_distance(a: list, b: list) -> int:

@@ -22,11 +22,21 @@ def read_completions(source: str) -> list[dict]:
     return rows
 
 
+def gold(prompt, response) -> float:
+    """The built-in task's gold reward, refusing text it is not defined for."""
+    if not isinstance(prompt, str) or not isinstance(response, str):
+        raise DeltaprefError(
+            "the gold reward is defined for the built-in task's plain-text prompts and responses "
+            "only; judge other data with reward:DIR or an LLM judge"
+        )
+    return gold_reward(prompt, response)
+
+
 def batched_reward(reward_model: str | None = "gold", max_length: int = 512):
     """``rewards(prompts, responses) -> list[float]``: the built-in task's gold reward for
     ``gold`` (or None), else a trained scorer's reward."""
     if not reward_model or reward_model == "gold":
-        return lambda prompts, responses: [gold_reward(p, r) for p, r in zip(prompts, responses)]
+        return lambda prompts, responses: [gold(p, r) for p, r in zip(prompts, responses)]
     from ..models import load_scorer
     from ..scorers.inference import pointwise_rewards
 
@@ -50,7 +60,7 @@ def build_judges(
     for item in (s.strip() for s in spec.split(",") if s.strip()):
         kind, _, target = item.partition(":")
         if kind == "gold":
-            judges.append(RewardJudge(gold_reward, tie_threshold, name="gold"))
+            judges.append(RewardJudge(gold, tie_threshold, name="gold"))
         elif kind == "reward":
             rewards = batched_reward(target)
             judges.append(RewardJudge(lambda p, r, f=rewards: f([p], [r])[0], tie_threshold, name=item))

@@ -58,6 +58,12 @@ STAGES: dict[tuple[str, ...], Command] = {
         "convert",
         "normalize HH / rm-static / TL;DR / UltraFeedback data and write it out",
     ),
+    ("data", "partition"): Command(
+        "deltapref.stages.data",
+        ("PartitionConfig",),
+        "partition",
+        "disjoint random parts (e.g. scorer / policy / judge / test) with a seed",
+    ),
     ("data", "split"): Command(
         "deltapref.stages.data",
         ("SplitConfig",),

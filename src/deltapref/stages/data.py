@@ -8,6 +8,8 @@ from pathlib import Path
 
 from ..config import Options, OverwriteOption, option
 from ..data.loading import load_preferences, save_dataset, write_jsonl
+from ..data.schema import DataError
+from ..data.splits import partition as split_partition
 from ..data.splits import split_by_difficulty
 from ..data.synthetic import SyntheticTaskConfig, write_task
 from ..data.tokenization import length_stats
@@ -74,6 +76,30 @@ class SplitConfig(OverwriteOption, SourceConfig):
             raise ValueError("--output_dir is required")
 
 
+@dataclass
+class PartitionConfig(OverwriteOption, SourceConfig):
+    output_dir: str = option(None, "where to write one NAME.jsonl per part and partition.json")
+    parts: str = option(
+        None,
+        "comma list NAME=SIZE in cut order; SIZE 'rest' takes the remaining rows "
+        "(e.g. scorer=300,policy=120,judge=300,test=rest)",
+    )
+    seed: int = option(0, "seed of the random permutation")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.output_dir or not self.parts:
+            raise ValueError("--output_dir and --parts are required")
+        self.sizes()
+
+    def sizes(self) -> dict[str, int | None]:
+        try:
+            pairs = [item.split("=") for item in self.parts.split(",") if item]
+            return {name: None if size == "rest" else int(size) for name, size in pairs}
+        except ValueError:
+            raise ValueError(f"--parts must look like name=300,other=rest, got {self.parts!r}") from None
+
+
 def synth(config: SynthConfig) -> int:
     check_output(config.output_dir, config.overwrite)
     with exclusive(config.output_dir):
@@ -124,6 +150,25 @@ def convert(config: ConvertConfig) -> int:
         print(report.summary())
         save_dataset(dataset, config.output, overwrite=config.overwrite, meta=read_meta(config.input))
     print(f"wrote {len(dataset)} rows to {config.output}")
+    return 0
+
+
+def partition(config: PartitionConfig) -> int:
+    """Disjoint random parts of the (normalized) data, e.g. for scorer, policy, judge and test."""
+    check_output(config.output_dir, config.overwrite)
+    dataset, report = config.load()
+    print(report.summary())
+    try:
+        parts = split_partition(dataset.to_list(), config.sizes(), config.seed)
+    except ValueError as error:
+        raise DataError(str(error), source=config.input) from None
+    with exclusive(config.output_dir):
+        mark_directory(config.output_dir)
+        for name, rows in parts.items():
+            write_jsonl(rows, Path(config.output_dir) / f"{name}.jsonl")
+        summary = {"input": config.input, "seed": config.seed, "rows": {n: len(r) for n, r in parts.items()}}
+        write_text(Path(config.output_dir) / "partition.json", json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary["rows"]))
     return 0
 
 
