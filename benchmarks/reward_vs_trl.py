@@ -1,0 +1,160 @@
+"""deltapref ``train-scorer --kind reward`` against TRL's RewardTrainer: the same MiniLM encoder
+(all-MiniLM-L6-v2, 22M), the same pairs, batch size, max length and learning rate, one epoch,
+each run a fresh process timed from trainer construction (tokenization included).
+
+    python benchmarks/reward_vs_trl.py --data hh-rlhf/harmless-base-test.jsonl.gz --pairs 240
+
+Prints the pairs each trained on (TRL drops pairs longer than ``--max_length``; deltapref
+truncates and keeps them), pairs/s and tokens/s, peak RSS, and model FLOP utilization against
+this machine's measured fp32 matmul peak (6·N FLOPs per token, forward and backward,
+N = non-embedding parameters), i.e. how near the machine's limit each runs.
+TRL runs with ``bf16=False, gradient_checkpointing=False, use_cpu=True`` (its defaults are slow on
+a CPU); note TRL disables dropout by default, deltapref keeps the model's.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import benchmark_parser, fp32_matmul_peak, load_pairs, peak_rss_mb, run_worker, summarize  # noqa: E402
+
+
+def arguments(a, output_dir: str) -> dict:
+    return dict(
+        output_dir=output_dir,
+        per_device_train_batch_size=a.batch_size,
+        num_train_epochs=1,
+        learning_rate=3e-5,
+        lr_scheduler_type="constant",
+        logging_steps=10**6,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        seed=0,
+        use_cpu=True,
+        dataloader_pin_memory=False,
+    )
+
+
+def worker_trl(a) -> dict:
+    import datasets
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    from deltapref.aliases import resolve
+
+    directory = resolve("minilm")
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    tokenizer.eos_token = tokenizer.sep_token  # TRL ends completions with eos; a BERT tokenizer has [SEP]
+    data = datasets.Dataset.from_json(a.pairs_file)
+    started = time.perf_counter()
+    model = AutoModelForSequenceClassification.from_pretrained(directory, num_labels=1)
+    config = RewardConfig(
+        **arguments(a, tempfile.mkdtemp()),
+        max_length=a.max_length,
+        bf16=False,
+        gradient_checkpointing=False,
+        remove_unused_columns=True,
+    )
+    trainer = RewardTrainer(model=model, args=config, train_dataset=data, processing_class=tokenizer)
+    trainer.train()
+    seconds = time.perf_counter() - started
+    kept = len(trainer.train_dataset)  # TRL drops pairs longer than max_length (deltapref truncates them)
+    tokens = sum(int(batch["attention_mask"].sum()) for batch in trainer.get_train_dataloader())  # as TRL fed them
+    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "tokens_per_pair": tokens / kept, "pairs": kept}
+
+
+def worker_deltapref(a) -> dict:
+    from transformers import TrainingArguments
+
+    from deltapref.data.scorer_inputs import pointwise_ids
+    from deltapref.models import load_tokenizer
+    from deltapref.stages.train_scorer import ScorerConfig, train_one
+
+    config = ScorerConfig(
+        kind="reward",
+        model="minilm",
+        train_data=a.pairs_file,
+        max_length=a.max_length,
+        max_prompt_length=a.max_length // 2,
+    )
+    args = TrainingArguments(**arguments(a, tempfile.mkdtemp()), remove_unused_columns=False)
+    started = time.perf_counter()
+    train_one(config, args)
+    seconds = time.perf_counter() - started
+    tokenizer = load_tokenizer("minilm")
+    rows = [json.loads(line) for line in open(a.pairs_file)]
+    lengths = [
+        sum(len(pointwise_ids(tokenizer, r["prompt"], r[k], config.tokenization)[0]) for k in ("chosen", "rejected"))
+        for r in rows
+    ]
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": peak_rss_mb(),
+        "tokens_per_pair": statistics.mean(lengths),
+        "pairs": len(rows),
+    }
+
+
+def main() -> None:
+    parser = benchmark_parser(__doc__, batch_size=8, max_length=256)
+    parser.add_argument("--worker", choices=["trl", "deltapref"])
+    parser.add_argument("--pairs_file")
+    a = parser.parse_args()
+    if a.worker:
+        print(json.dumps({"trl": worker_trl, "deltapref": worker_deltapref}[a.worker](a)))
+        return
+    from transformers import AutoModelForSequenceClassification
+
+    from deltapref.aliases import resolve
+
+    work = Path(tempfile.mkdtemp(prefix="deltapref-bench-"))
+    pairs = load_pairs(a.data, a.pairs)
+    (work / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    model = AutoModelForSequenceClassification.from_pretrained(resolve("minilm"), num_labels=1)
+    params = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
+    print(
+        f"model: all-MiniLM-L6-v2, {params / 1e6:.1f}M non-embedding params; data: {a.data}, {len(pairs)} pairs, "
+        f"batch {a.batch_size}, max length {a.max_length}, one epoch"
+    )
+    common = [
+        "--pairs_file",
+        str(work / "pairs.jsonl"),
+        "--batch_size",
+        str(a.batch_size),
+        "--max_length",
+        str(a.max_length),
+        "--data",
+        a.data,
+    ]
+    runs = {"trl RewardTrainer": ["--worker", "trl"], "deltapref train-scorer": ["--worker", "deltapref"]}
+    results = {name: [] for name in runs}
+    for _ in range(a.repeats):
+        for name, extra in runs.items():  # interleaved so drift hits both alike
+            results[name].append(run_worker(__file__, extra + common))
+    peak = fp32_matmul_peak()
+
+    def tokens_per_second(r):
+        return r["pairs"] * r["tokens_per_pair"] / r["seconds"]
+
+    trl_rate = statistics.median(tokens_per_second(r) for r in results["trl RewardTrainer"])
+    print(f"measured fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s; medians of {a.repeats} runs (min, max)")
+    for name, rs in results.items():
+        rates = [r["pairs"] / r["seconds"] for r in rs]
+        speed = statistics.median(tokens_per_second(r) for r in rs)
+        tokens = statistics.median(r["tokens_per_pair"] for r in rs)
+        print(
+            f"{name:24s} trained on {rs[0]['pairs']} pairs, {tokens:.0f} tokens/pair; pairs/s {summarize(rates)}  "
+            f"tokens/s {speed:.0f}  peak RSS MB {summarize([r['peak_rss_mb'] for r in rs])}  "
+            f"MFU {speed * 6 * params / peak:.1%}  tokens/s vs TRL {speed / trl_rate:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
