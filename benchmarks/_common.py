@@ -83,6 +83,25 @@ def random_llama(tokenizer, hidden: int, layers: int, directory: Path, seed: int
     return model
 
 
+def cpu_trainer_args(output_dir: str, batch_size: int, learning_rate: float, **overrides) -> dict:
+    """TrainingArguments both peers share in a benchmark: CPU, constant learning rate, no logging,
+    no checkpoints, no progress bars."""
+    return dict(
+        output_dir=output_dir,
+        per_device_train_batch_size=batch_size,
+        learning_rate=learning_rate,
+        lr_scheduler_type="constant",
+        logging_steps=10**6,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        seed=0,
+        use_cpu=True,
+        dataloader_pin_memory=False,
+        **overrides,
+    )
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

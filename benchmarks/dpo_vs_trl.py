@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (  # noqa: E402
     benchmark_parser,
+    cpu_trainer_args,
     fp32_matmul_peak,
     gpt2_tokenizer,
     hh_like,
@@ -40,20 +41,8 @@ from _common import (  # noqa: E402
 
 
 def training_args(a, output_dir, sampling="sequential"):
-    return dict(
-        output_dir=output_dir,
-        per_device_train_batch_size=a.batch_size,
-        max_steps=a.pairs // a.batch_size,
-        learning_rate=1e-5,
-        lr_scheduler_type="constant",
-        logging_steps=10**6,
-        save_strategy="no",
-        report_to="none",
-        disable_tqdm=True,
-        seed=0,
-        use_cpu=True,
-        dataloader_pin_memory=False,
-        train_sampling_strategy=sampling,
+    return cpu_trainer_args(
+        output_dir, a.batch_size, 1e-5, max_steps=a.pairs // a.batch_size, train_sampling_strategy=sampling
     )
 
 

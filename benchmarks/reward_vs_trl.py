@@ -22,24 +22,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import benchmark_parser, fp32_matmul_peak, load_pairs, peak_rss_mb, run_worker, summarize  # noqa: E402
+from _common import benchmark_parser, cpu_trainer_args, fp32_matmul_peak, load_pairs, peak_rss_mb, run_worker, summarize  # noqa: E402
 
 
 def arguments(a, output_dir: str) -> dict:
-    return dict(
-        output_dir=output_dir,
-        per_device_train_batch_size=a.batch_size,
-        num_train_epochs=1,
-        learning_rate=3e-5,
-        lr_scheduler_type="constant",
-        logging_steps=10**6,
-        save_strategy="no",
-        report_to="none",
-        disable_tqdm=True,
-        seed=0,
-        use_cpu=True,
-        dataloader_pin_memory=False,
-    )
+    return cpu_trainer_args(output_dir, a.batch_size, 3e-5, num_train_epochs=1)
 
 
 def worker_trl(a) -> dict:

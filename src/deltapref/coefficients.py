@@ -27,23 +27,21 @@ class Source:
 
     columns: tuple[str, ...]
     delta: Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
-    description: str
 
 
 def _gap(prefix: str) -> Source:
     chosen, rejected = f"{prefix}reward_chosen", f"{prefix}reward_rejected"
-    return Source((chosen, rejected), lambda c: c[chosen] - c[rejected], f"r_w − r_l from {chosen}/{rejected}")
+    return Source((chosen, rejected), lambda c: c[chosen] - c[rejected])
 
 
 SOURCES: dict[str, Source] = {
-    "difference": Source(("diff",), lambda c: c["diff"], "d(x, y_w, y_l) of a difference model (column diff)"),
+    "difference": Source(("diff",), lambda c: c["diff"]),  # d(x, y_w, y_l) of a difference model
     "reward": _gap(""),
     "oracle": _gap("oracle_"),
     "gold": _gap("gold_"),
     "ensemble": Source(
         ("ensemble_reward_chosen", "ensemble_reward_rejected"),
-        lambda c: (c["ensemble_reward_chosen"] - c["ensemble_reward_rejected"]).mean(dim=-1),
-        "mean over members of r_w − r_l (ensemble_reward_* lists)",
+        lambda c: (c["ensemble_reward_chosen"] - c["ensemble_reward_rejected"]).mean(dim=-1),  # mean member gap
     ),
 }
 ALIASES = {"diff": "difference"}
@@ -105,11 +103,6 @@ class Weighting:
         if self.scheme == "madpo":
             return madpo_weight(delta, self.madpo_c_max, self.madpo_c_min, self.madpo_lambda, self.madpo_tau)
         return reward_difference_coefficient(delta, self.alpha)
-
-
-def delta(name: str, columns: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Δ of a known source from its columns."""
-    return SOURCES[canonical(name)].delta(columns)
 
 
 def coefficients(name: str, columns: Mapping[str, torch.Tensor], weighting: Weighting) -> torch.Tensor:

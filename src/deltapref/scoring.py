@@ -133,7 +133,7 @@ def _load_models(config) -> dict[str, list]:
     return models
 
 
-def _fingerprint(config, rows: int) -> dict:
+def _fingerprint(config, rows: int, produced: dict) -> dict:
     path = Path(config.input)
     stat = path.stat() if path.exists() else None
     settings = {k: v for k, v in asdict(config).items() if k not in ("output", "overwrite", "batch_size")}
@@ -143,7 +143,7 @@ def _fingerprint(config, rows: int) -> dict:
         "input_bytes": stat.st_size if stat else None,
         "input_mtime": int(stat.st_mtime) if stat else None,
         "settings": settings,
-        "columns": produced_columns(config),
+        "columns": produced,
     }
 
 
@@ -175,7 +175,7 @@ def _run_scoring(config) -> None:
             source=config.input,
         )
     parts_dir = Path(config.output).with_name(Path(config.output).name + ".parts")
-    manifest = _fingerprint(config, len(dataset))
+    manifest = _fingerprint(config, len(dataset), produced)
     if distributed.is_main():
         if (parts_dir / "manifest.json").exists():
             if json.loads((parts_dir / "manifest.json").read_text()) != json.loads(json.dumps(manifest)):
