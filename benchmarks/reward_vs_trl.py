@@ -4,12 +4,14 @@ each run a fresh process timed from trainer construction (tokenization included)
 
     python benchmarks/reward_vs_trl.py --data hh-rlhf/harmless-base-test.jsonl.gz --pairs 240
 
-Prints the pairs each trained on (TRL drops pairs longer than ``--max_length``; deltapref
-truncates and keeps them), pairs/s and tokens/s, peak RSS, and model FLOP utilization against
-this machine's measured fp32 matmul peak (6·N FLOPs per token, forward and backward,
-N = non-embedding parameters), i.e. how near the machine's limit each runs.
+Only pairs that fit ``--max_length`` untruncated are used (TRL drops longer pairs, deltapref
+truncates and keeps them), so both train on the same pairs and tokens; the pairs each kept are
+printed. Prints pairs/s and tokens/s, peak RSS, and model FLOP utilization against this
+machine's measured fp32 matmul peak (6·N FLOPs per token, forward and backward, N =
+non-embedding parameters), i.e. how near the machine's limit each runs.
 TRL runs with ``bf16=False, gradient_checkpointing=False, use_cpu=True`` (its defaults are slow on
-a CPU); note TRL disables dropout by default, deltapref keeps the model's.
+a CPU) and its default ``disable_dropout=True``; deltapref runs twice, with the encoder's dropout
+(its default) and with ``--disable_dropout`` (TRL's setting, the same work).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def worker_deltapref(a) -> dict:
         train_data=a.pairs_file,
         max_length=a.max_length,
         max_prompt_length=a.max_length // 2,
+        disable_dropout=a.disable_dropout,
     )
     args = TrainingArguments(**arguments(a, tempfile.mkdtemp()), remove_unused_columns=False)
     started = time.perf_counter()
@@ -89,10 +92,30 @@ def worker_deltapref(a) -> dict:
     }
 
 
+def fitting_pairs(source: str, n: int, max_length: int) -> list[dict]:
+    """The first ``n`` pairs whose every sequence fits ``max_length`` with room for TRL's specials."""
+    from deltapref.config import TokenizationConfig
+    from deltapref.data.scorer_inputs import pointwise_ids
+    from deltapref.models import load_tokenizer
+
+    tokenizer = load_tokenizer("minilm")
+    whole = TokenizationConfig(max_length=10**6, max_prompt_length=10**5)
+
+    def fits(pair):  # untruncated in deltapref (prompt within max_length // 2) and kept by TRL
+        ids = [pointwise_ids(tokenizer, pair["prompt"], pair[k], whole) for k in ("chosen", "rejected")]
+        return all(len(seq) <= max_length - 8 and start <= max_length // 2 for seq, start in ids)
+
+    kept = [p for p in load_pairs(source, 10 * n) if fits(p)]
+    if len(kept) < n:
+        raise SystemExit(f"only {len(kept)} pairs of {source} fit --max_length {max_length}")
+    return kept[:n]
+
+
 def main() -> None:
     parser = benchmark_parser(__doc__, batch_size=8, max_length=256)
     parser.add_argument("--worker", choices=["trl", "deltapref"])
     parser.add_argument("--pairs_file")
+    parser.add_argument("--disable_dropout", action="store_true")
     a = parser.parse_args()
     if a.worker:
         print(json.dumps({"trl": worker_trl, "deltapref": worker_deltapref}[a.worker](a)))
@@ -102,7 +125,7 @@ def main() -> None:
     from deltapref.aliases import resolve
 
     work = Path(tempfile.mkdtemp(prefix="deltapref-bench-"))
-    pairs = load_pairs(a.data, a.pairs)
+    pairs = fitting_pairs(a.data, a.pairs, a.max_length)
     (work / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
     model = AutoModelForSequenceClassification.from_pretrained(resolve("minilm"), num_labels=1)
     params = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
@@ -120,7 +143,11 @@ def main() -> None:
         "--data",
         a.data,
     ]
-    runs = {"trl RewardTrainer": ["--worker", "trl"], "deltapref train-scorer": ["--worker", "deltapref"]}
+    runs = {
+        "trl RewardTrainer": ["--worker", "trl"],
+        "deltapref train-scorer": ["--worker", "deltapref"],
+        "  --disable_dropout": ["--worker", "deltapref", "--disable_dropout"],
+    }
     results = {name: [] for name in runs}
     for _ in range(a.repeats):
         for name, extra in runs.items():  # interleaved so drift hits both alike

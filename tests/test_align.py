@@ -242,3 +242,60 @@ def test_rrhf_pairs_each_prompt_with_its_own_responses(scored_task, tmp_path, sh
     best = -means[torch.arange(5), scores.argmax(dim=1)]
     expected = rrhf_loss(means, scores, torch.ones_like(means, dtype=torch.bool), best)[0].mean().item()
     assert loss == pytest.approx(expected, rel=1e-4)
+
+
+def test_align_applies_disable_dropout(scored_task, tmp_path, monkeypatch):
+    import deltapref.policy.run as policy_run
+
+    seen = []
+    monkeypatch.setattr(policy_run, "disable_dropout", lambda model: seen.append(type(model).__name__))
+    run(scored_task, tmp_path, "dpo", name="kept", max_steps=1)
+    assert seen == []
+    run(scored_task, tmp_path, "dpo", name="off", max_steps=1, disable_dropout=True)
+    assert seen == ["LlamaForCausalLM"]
+
+
+@pytest.mark.parametrize("softcap", [None, 5.0])
+@pytest.mark.parametrize("share", [True, False])
+def test_head_on_scored_positions_matches_full_logits(softcap, share):
+    """batch_logps projects only response positions through the LM head; it equals log-probs read
+    from the model's full logits (values and gradients), and a model whose logits are not the
+    plain head (Gemma 2's soft-capping) takes the full-logits path. Gemma 2 runs eager attention,
+    which adds the mask to the scores: the shared-prefix block mask must be additive there."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    from deltapref.batching import batch_logps, join_prompt_responses, sequence_logps
+    from deltapref.policy.data import PolicyCollator
+
+    torch.manual_seed(0)
+    config = Gemma2Config(
+        vocab_size=40,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        final_logit_softcapping=softcap,
+        attn_logit_softcapping=None,
+    )
+    model = Gemma2ForCausalLM(config).float()
+    g = torch.Generator().manual_seed(1)
+
+    def ids(n):
+        return torch.randint(3, 40, (n,), generator=g).tolist()
+
+    rows = [{"prompt_ids": ids(p), "chosen_ids": ids(c), "rejected_ids": ids(r)} for p, c, r in [(5, 3, 6), (2, 7, 1)]]
+    got = batch_logps(model, PolicyCollator(0, ("chosen", "rejected"), share_prefix=share)(rows))
+    model.zero_grad()
+    got[0].sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    plain = join_prompt_responses(
+        [r["prompt_ids"] for r in rows] * 2, [r[k] for k in ("chosen_ids", "rejected_ids") for r in rows], 0
+    )
+    logits = model(input_ids=plain["input_ids"], attention_mask=plain["attention_mask"]).logits
+    want = sequence_logps(logits, plain["input_ids"], plain["response_mask"])
+    want[0].sum().backward()
+    assert torch.allclose(got[0], want[0], atol=1e-5) and torch.equal(got[1], want[1])
+    assert all(torch.allclose(a, p.grad, atol=1e-5) for a, p in zip(grads, model.parameters()))

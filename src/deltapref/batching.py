@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import weakref
+
 import torch
 import torch.nn.functional as F
 
 from .losses import log1mexp
+from .models import unwrap
+
+logger = logging.getLogger(__name__)
 
 
 def pad(sequences: list[list[int]], pad_value: int, length: int | None = None) -> torch.Tensor:
@@ -56,19 +62,61 @@ def _reduce(token_logps: torch.Tensor, mask: torch.Tensor, unlikelihood: bool) -
 
 def batch_logps(model, batch: dict[str, torch.Tensor], unlikelihood: bool = False) -> tuple[torch.Tensor, ...]:
     """Response log-prob sums and token counts (and with ``unlikelihood`` the sums of log(1 − p))
-    for a padded batch (shared-prefix or not), projecting through the LM head only from the first
-    position any response needs."""
-    keep = batch["input_ids"].shape[1] - max(first_scored_position(batch), 0)
-    logits = model(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
-        position_ids=batch.get("position_ids"),
-        logits_to_keep=keep,
-        use_cache=False,
-    ).logits
+    for a padded batch (shared-prefix or not; a shared-prefix batch's responses come block by
+    block, like the unshared batch's rows).
+
+    The LM head runs only on the positions that predict a response token: the model's forward
+    returns its final hidden states (and one position of logits, which checks that the logits
+    are the head applied to them). Models whose logits are more than that (soft-capped, scaled)
+    are projected from the first position any response needs, as the model computes them."""
+    rows, source, targets, mask = _scored_tokens(batch)
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    if "source_pos" in batch:  # a block mask, additive so every attention implementation reads it alike
+        dtype = unwrap(model).dtype
+        allowed = batch["attention_mask"]
+        inputs["attention_mask"] = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(
+            ~allowed, torch.finfo(dtype).min
+        )
+        inputs["position_ids"] = batch["position_ids"]
+    logits = None
+    if model not in _LOGITS_NOT_FROM_HIDDEN:
+        out = model(**inputs, logits_to_keep=1, output_hidden_states=True, use_cache=False)
+        hidden = out.hidden_states[-1]
+        head = unwrap(model).get_output_embeddings()
+        with torch.no_grad():
+            from_hidden = head is not None and torch.equal(head(hidden[:, -1:]), out.logits)
+        if from_hidden:
+            logits = head(hidden[rows, source])
+        else:
+            logger.info("%s: logits are not the head of the last hidden state", type(unwrap(model)).__name__)
+            _LOGITS_NOT_FROM_HIDDEN.add(model)
+    if logits is None:
+        keep = batch["input_ids"].shape[1] - int(source.min())
+        logits = model(**inputs, logits_to_keep=keep, use_cache=False).logits
+        logits = logits[rows, source - (batch["input_ids"].shape[1] - keep)]
+    token = -F.cross_entropy(logits.float(), targets, reduction="none")
+    token_logps = torch.zeros(mask.shape, dtype=token.dtype, device=token.device).masked_scatter(mask, token)
+    sums = _reduce(token_logps, mask.to(token.dtype), unlikelihood)
     if "source_pos" in batch:
-        return shared_prefix_logps(logits, batch, unlikelihood)
-    return sequence_logps(logits, batch["input_ids"], batch["response_mask"], unlikelihood)
+        return tuple(x.transpose(0, 1).reshape(-1) for x in sums)
+    return sums
+
+
+_LOGITS_NOT_FROM_HIDDEN: weakref.WeakSet = weakref.WeakSet()
+
+
+def _scored_tokens(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """For every response token: its row, the position whose logits predict it, and its id;
+    plus the mask (B, K, L) or (B, T − 1) that places them."""
+    if "source_pos" in batch:
+        source, targets, mask = batch["source_pos"], batch["target_ids"], batch["target_mask"]
+    else:
+        ids = batch["input_ids"]
+        mask = batch["response_mask"][:, 1:].bool()
+        source = torch.arange(ids.shape[1] - 1, device=ids.device).expand_as(mask)
+        targets = ids[:, 1:]
+    rows = torch.arange(mask.shape[0], device=mask.device).view(-1, *[1] * (mask.dim() - 1)).expand_as(mask)
+    return rows[mask], source[mask], targets[mask], mask
 
 
 def shared_prefix_batch(
@@ -119,27 +167,3 @@ def shared_prefix_batch(
         "source_pos": source_pos,
         "target_mask": target_mask,
     }
-
-
-def shared_prefix_logps(
-    logits: torch.Tensor, batch: dict[str, torch.Tensor], unlikelihood: bool = False
-) -> tuple[torch.Tensor, ...]:
-    """Per-response log-prob sums and token counts from a :func:`shared_prefix_batch` forward,
-    ordered block by block (all first responses, then all second ones, ...), like
-    :func:`sequence_logps` on the unshared batch. ``logits`` may cover only the last positions."""
-    b, k, length = batch["target_ids"].shape
-    offset = batch["input_ids"].shape[1] - logits.shape[1]
-    index = (batch["source_pos"] - offset).clamp(min=0).view(b, k * length)
-    picked = torch.gather(logits, 1, index.unsqueeze(-1).expand(-1, -1, logits.shape[-1])).float()
-    token_logps = -F.cross_entropy(
-        picked.reshape(-1, logits.shape[-1]), batch["target_ids"].reshape(-1), reduction="none"
-    ).view(b, k, length)
-    mask = batch["target_mask"].to(token_logps.dtype)
-    return tuple(x.transpose(0, 1).reshape(-1) for x in _reduce(token_logps, mask, unlikelihood))
-
-
-def first_scored_position(batch: dict[str, torch.Tensor]) -> int:
-    """The first position whose logits any response needs (the LM head can skip the rest)."""
-    if "source_pos" in batch:
-        return int(batch["source_pos"][batch["target_mask"]].min())
-    return int(batch["response_mask"].float().argmax(dim=1).min()) - 1

@@ -120,6 +120,7 @@ class ModelDataOptions(TokenizationConfig):
         "float32", "weights dtype: float32 (CPU), bfloat16 or float16 (GPU)"
     )
     trust_remote_code: bool = option(False, "allow model repos to run their own code")
+    disable_dropout: bool = option(False, "train with every dropout probability set to 0 (TRL's default)")
     overwrite_output_dir: bool = option(False, "train into a non-empty --output_dir that deltapref did not write")
 
     def __post_init__(self):

@@ -50,6 +50,17 @@ def tiny_config(tokenizer, spec: str = "tiny") -> LlamaConfig:
     )
 
 
+def disable_dropout(model: nn.Module) -> nn.Module:
+    """Set every dropout probability of ``model`` to 0: its ``nn.Dropout`` layers and the float
+    ``attention_dropout`` that some attention modules pass to their kernel."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = 0.0
+    return model
+
+
 def is_tiny(name: str) -> bool:
     return name == TINY_PREFIX or name.startswith(TINY_PREFIX + ":")
 

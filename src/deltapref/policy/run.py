@@ -19,7 +19,7 @@ from transformers import TrainingArguments
 from .. import coefficients
 from ..data.loading import load_preferences
 from ..data.schema import DataError
-from ..models import check_role, load_causal_lm, load_tokenizer, model_dtype
+from ..models import check_role, disable_dropout, load_causal_lm, load_tokenizer, model_dtype
 from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyObjective
 from ..outputs import write_text
 from ..peft_utils import apply_lora
@@ -145,6 +145,8 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
         trust_remote_code=config.trust_remote_code,
         dtype=dtype,
     )
+    if config.disable_dropout:
+        disable_dropout(model)
     if model.generation_config is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.generation_config.eos_token_id = tokenizer.eos_token_id

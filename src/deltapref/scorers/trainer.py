@@ -27,11 +27,13 @@ def prepare_scorer_dataset(
     margin_column: str | None = None,
 ) -> datasets.Dataset:
     """Tokenize pairs for ``objective``, with two fixed per-row coins (drawn from ``seed``, so runs
-    and resumes agree) that objectives may use, e.g. the difference model's order."""
+    and resumes agree) that objectives may use, e.g. the difference model's order, and ``length``
+    (the longest sequence of the row) for ``--train_sampling_strategy group_by_length``."""
     coins = np.random.default_rng(seed).integers(0, 2, size=(len(dataset), 2))
 
     def encode(row, index):
         out = objective.encode(tokenizer, row, config, coins[index])
+        out["length"] = max(len(ids) for ids in out.values() if isinstance(ids, list))
         if margin_column:
             out["margin"] = float(row[margin_column])
         return out

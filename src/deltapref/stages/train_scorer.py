@@ -17,7 +17,15 @@ from ..data.schema import DataError
 from ..data.splits import fold_of
 from ..distributed import say
 from ..evaluation.scorer_eval import evaluate_scorer
-from ..models import CROSS_FIT, check_role, load_causal_lm, load_sequence_scorer, load_tokenizer, model_dtype
+from ..models import (
+    CROSS_FIT,
+    check_role,
+    disable_dropout,
+    load_causal_lm,
+    load_sequence_scorer,
+    load_tokenizer,
+    model_dtype,
+)
 from ..objectives import SCORER_OBJECTIVES, ScorerOptions
 from ..outputs import mark_directory, write_text
 from ..peft_utils import LoraOptions, apply_lora
@@ -91,6 +99,8 @@ def _train_one(config: ScorerConfig, objective, args: TrainingArguments) -> dict
     if config.margin_column and config.margin_column not in train.column_names:
         raise DataError(f"has no column {config.margin_column} (--margin_column)", source=config.train_data)
     model = _build(config, objective, tokenizer, args.seed)
+    if config.disable_dropout:
+        disable_dropout(model)
     dataset = prepare_scorer_dataset(train, tokenizer, objective, config.tokenization, args.seed, config.margin_column)
     trainer = ScorerTrainer(
         model=model,
