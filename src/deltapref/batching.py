@@ -63,22 +63,37 @@ def _reduce(token_logps: torch.Tensor, mask: torch.Tensor, unlikelihood: bool) -
 def batch_logps(model, batch: dict[str, torch.Tensor], unlikelihood: bool = False) -> tuple[torch.Tensor, ...]:
     """Response log-prob sums and token counts (and with ``unlikelihood`` the sums of log(1 − p))
     for a padded batch (shared-prefix or not; a shared-prefix batch's responses come block by
-    block, like the unshared batch's rows).
-
-    The LM head runs only on the positions that predict a response token: the model's forward
-    returns its final hidden states (and one position of logits, which checks that the logits
-    are the head applied to them). Models whose logits are more than that (soft-capped, scaled)
-    are projected from the first position any response needs, as the model computes them."""
+    block, like the unshared batch's rows)."""
     rows, source, targets, mask = _scored_tokens(batch)
+    logits = _scored_logits(model, _model_inputs(model, batch), rows, source)
+    token = -F.cross_entropy(logits.float(), targets, reduction="none")
+    token_logps = torch.zeros(mask.shape, dtype=token.dtype, device=token.device).masked_scatter(mask, token)
+    sums = _reduce(token_logps, mask.to(token.dtype), unlikelihood)
+    if "source_pos" in batch:
+        return tuple(x.transpose(0, 1).reshape(-1) for x in sums)
+    return sums
+
+
+def _model_inputs(model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The forward's inputs; a shared-prefix block mask made additive, so every attention
+    implementation reads it alike (eager attention adds the mask to the scores)."""
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    if "source_pos" in batch:  # a block mask, additive so every attention implementation reads it alike
+    if "source_pos" in batch:
         dtype = unwrap(model).dtype
         allowed = batch["attention_mask"]
         inputs["attention_mask"] = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(
             ~allowed, torch.finfo(dtype).min
         )
         inputs["position_ids"] = batch["position_ids"]
-    logits = None
+    return inputs
+
+
+def _scored_logits(model, inputs: dict, rows: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """Logits at positions (rows, source), the LM head run on those only: the forward returns the
+    final hidden states and one position of logits, which checks that the logits are the head of
+    them. Models whose logits are more than that (soft-capped, scaled) are projected from the
+    first position any response needs, as the model computes them."""
+    width = inputs["input_ids"].shape[1]
     if model not in _LOGITS_NOT_FROM_HIDDEN:
         out = model(**inputs, logits_to_keep=1, output_hidden_states=True, use_cache=False)
         hidden = out.hidden_states[-1]
@@ -86,20 +101,11 @@ def batch_logps(model, batch: dict[str, torch.Tensor], unlikelihood: bool = Fals
         with torch.no_grad():
             from_hidden = head is not None and torch.equal(head(hidden[:, -1:]), out.logits)
         if from_hidden:
-            logits = head(hidden[rows, source])
-        else:
-            logger.info("%s: logits are not the head of the last hidden state", type(unwrap(model)).__name__)
-            _LOGITS_NOT_FROM_HIDDEN.add(model)
-    if logits is None:
-        keep = batch["input_ids"].shape[1] - int(source.min())
-        logits = model(**inputs, logits_to_keep=keep, use_cache=False).logits
-        logits = logits[rows, source - (batch["input_ids"].shape[1] - keep)]
-    token = -F.cross_entropy(logits.float(), targets, reduction="none")
-    token_logps = torch.zeros(mask.shape, dtype=token.dtype, device=token.device).masked_scatter(mask, token)
-    sums = _reduce(token_logps, mask.to(token.dtype), unlikelihood)
-    if "source_pos" in batch:
-        return tuple(x.transpose(0, 1).reshape(-1) for x in sums)
-    return sums
+            return head(hidden[rows, source])
+        logger.info("%s: logits are not the head of the last hidden state", type(unwrap(model)).__name__)
+        _LOGITS_NOT_FROM_HIDDEN.add(model)
+    keep = width - int(source.min())
+    return model(**inputs, logits_to_keep=keep, use_cache=False).logits[rows, source - (width - keep)]
 
 
 _LOGITS_NOT_FROM_HIDDEN: weakref.WeakSet = weakref.WeakSet()
