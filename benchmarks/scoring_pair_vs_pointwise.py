@@ -56,7 +56,7 @@ def main() -> None:
     tokenization = TokenizationConfig(a.max_length, a.max_length // 2)
     prompts, chosen, rejected = ([p[k] for p in pairs] for k in ("prompt", "chosen", "rejected"))
     pair_tokens = statistics.mean(
-        len(difference_ids(tokenizer, p, c, r, tokenization)) for p, c, r in zip(prompts, chosen, rejected)
+        len(difference_ids(tokenizer, p, c, r, tokenization)[0]) for p, c, r in zip(prompts, chosen, rejected)
     )
     point_tokens = statistics.mean(
         len(pointwise_ids(tokenizer, p, c, tokenization)[0]) + len(pointwise_ids(tokenizer, p, r, tokenization)[0])

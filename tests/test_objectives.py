@@ -103,18 +103,44 @@ def test_edpo_reads_the_chosen_targets():
     assert loss.item() == pytest.approx((1.5 - 0.5 * (1 - (-1))) ** 2)
 
 
-@pytest.mark.parametrize("student, reading", [("head", "sum"), ("logp", "sum"), ("head", "mean")])
-def test_drdo_student_reward_and_z(student, reading):
-    batch = {"oracle_reward_chosen": t(1.0), "oracle_reward_rejected": t(-1.0)}
+@pytest.mark.parametrize(
+    "student, reading, r_gap, z",
+    [
+        ("head", "sum", 0.25, (-2.0, -3.0)),
+        ("head", "mean", 0.25, (-1.0, -0.75)),
+        ("logp", "sum", 0.1 * (-2 + 3), (-2.0, -3.0)),
+        ("logp", "auto", 0.1 * (-2 + 3), (-2.0, -3.0)),  # auto: sums, as the student's reward
+        # SimPO-style: 2.0 · (mean log π_w − mean log π_l) = 2 · (−1 + 0.75); auto z: length means
+        ("logp_mean", "auto", 2.0 * (-1.0 + 0.75), (-1.0, -0.75)),
+        ("logp_mean", "sum", 2.0 * (-1.0 + 0.75), (-2.0, -3.0)),
+        # implicit: 0.1 · ((−2 − (−2.5)) − (−3 − (−4))) = 0.1 · (0.5 − 1)
+        ("implicit", "auto", 0.1 * (0.5 - 1.0), (-2.0, -3.0)),
+    ],
+)
+def test_drdo_student_reward_and_z(student, reading, r_gap, z):
+    batch = {
+        "oracle_reward_chosen": t(1.0),
+        "oracle_reward_rejected": t(-1.0),
+        "ref_logp_chosen": t(-2.5),
+        "ref_logp_rejected": t(-4.0),
+    }
     out = outputs((-2.0,), (-3.0,), counts=[(2,), (4,)], rewards=(0.5, 0.25))
     options = LossOptions("drdo", student_reward=student, drdo_logp=reading, beta=0.1, drdo_alpha=0.1, drdo_gamma=2.0)
-    assert POLICY_OBJECTIVES["drdo"].student_head(options) == (student == "head")
-    loss, metrics = POLICY_OBJECTIVES["drdo"].compute(out, batch, options)
-    r_gap = 0.25 if student == "head" else 0.1 * (-2 + 3)
-    z_c, z_r = (-2.0, -3.0) if reading == "sum" else (-1.0, -0.75)
+    drdo = POLICY_OBJECTIVES["drdo"]
+    assert drdo.student_head(options) == (student == "head")
+    assert drdo.uses_reference(options) == (student == "implicit")
+    loss, metrics = drdo.compute(out, batch, options)
+    z_c, z_r = z
     focal = -0.1 * (1 - sig(z_c - z_r)) ** 2 * (z_c - math.log(1 - math.exp(z_r)))
     assert loss.item() == pytest.approx((2.0 - r_gap) ** 2 + focal, rel=1e-9)
     assert metrics["student_margin"].item() == pytest.approx(r_gap)
+
+
+def test_drdo_beta_overrides_each_readings_default_scale():
+    assert LossOptions("drdo", student_reward="logp", beta=0.3).student_beta() == 0.3
+    assert LossOptions("drdo", student_reward="logp_mean", beta=0.3).student_beta() == 2.0
+    assert LossOptions("drdo", student_reward="logp_mean", drdo_beta=1.5).student_beta() == 1.5
+    assert LossOptions("drdo", student_reward="implicit", beta=0.3, drdo_beta=0.05).student_beta() == 0.05
 
 
 def test_rrhf_coefficient_matrix():
@@ -175,3 +201,38 @@ def test_reward_model_margin():
     loss, metrics = unit.compute(t(1.0, 0.5, 0.0, 1.0), {"margin": t(0.5, 0.0)}, ScorerOptions())
     assert loss.item() == pytest.approx((-math.log(sig(0.5)) - math.log(sig(-0.5))) / 2)
     assert metrics["accuracy"].tolist() == [1.0, 0.0]
+
+
+def test_policy_movement_flags_a_policy_that_barely_moved():
+    from deltapref.objectives.diagnostics import policy_movement
+
+    log = [
+        {"loss": 1.0},
+        {"logps_chosen": -40.0, "logps_rejected": -50.0},
+        {"logps_chosen": -40.4, "logps_rejected": -50.2},
+    ]
+    moved, warnings = policy_movement(log)
+    assert (
+        moved["relative_movement"] == pytest.approx(0.4 / 40) and len(warnings) == 1 and "barely moved" in warnings[0]
+    )
+    log[-1] = {"logps_chosen": -38.0, "logps_rejected": -55.0}
+    moved, warnings = policy_movement(log)
+    assert moved["relative_movement"] == pytest.approx(5 / 40) and warnings == []
+    assert policy_movement(log[:2]) == ({}, [])  # one window: nothing to compare
+
+
+def test_reward_length_tracking_flags_a_student_that_follows_length():
+    from deltapref.objectives.diagnostics import reward_length_tracking
+
+    length = torch.arange(-10, 10, dtype=torch.float64).numpy()
+    oracle = length % 3  # unrelated to length
+    report, warnings = reward_length_tracking(
+        {"student_margin": 0.5 * length, "oracle_margin": oracle, "length_gap": length}
+    )
+    assert report["corr_student_length"] == pytest.approx(1.0) and report["pairs_traced"] == 20
+    assert len(warnings) == 1 and "tracks length" in warnings[0]
+    report, warnings = reward_length_tracking({"student_margin": oracle, "oracle_margin": oracle, "length_gap": length})
+    assert report["corr_student_oracle"] == pytest.approx(1.0) and warnings == []
+    # an oracle that itself prefers length: a student following it is not flagged
+    _, warnings = reward_length_tracking({"student_margin": length, "oracle_margin": length, "length_gap": length})
+    assert warnings == []

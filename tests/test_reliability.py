@@ -411,6 +411,13 @@ def test_save_steps_without_a_save_strategy_is_refused(capsys, scored_task, tmp_
     fails(capsys, argv + [str(tmp_path / "p"), "--save_steps", "10"], 2, "saves nothing with --save_strategy no")
 
 
+@pytest.mark.parametrize("command", ["align", "sft"])
+def test_remove_unused_columns_is_one_line_not_a_traceback(capsys, scored_task, tmp_path, command):
+    argv = [command, "--model", scored_task["sft"], "--train_data", scored_task["data"], *ALIGN]
+    fails(capsys, argv + ["--output_dir", str(tmp_path / "p"), "--remove_unused_columns", "true"], 1, "must stay false")
+    assert not (tmp_path / "p" / "model.safetensors").exists()
+
+
 def test_a_bad_resume_checkpoint_is_refused_before_any_work(capsys, scored_task, tmp_path):
     argv = ["align", "--model", scored_task["sft"], "--train_data", scored_task["data"], "--output_dir"]
     fails(

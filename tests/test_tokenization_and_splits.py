@@ -98,7 +98,7 @@ def test_difference_ids_truncation_keeps_labels_query_end_and_response_starts(bu
     tokenizer = AutoTokenizer.from_pretrained(str(builtin_task / "tokenizer"))
     query = " ".join(["cat"] * 30 + ["tell", "me", "about", "dog"])
     first, second = " ".join(["good"] * 40 + ["bad"]), " ".join(["rain"] * 40 + ["snow"])
-    ids = difference_ids(tokenizer, query, first, second, TokenizationConfig(48, 16))
+    ids, first_start, second_start = difference_ids(tokenizer, query, first, second, TokenizationConfig(48, 16))
     assert len(ids) <= 48 and ids[0] == tokenizer.bos_token_id and ids[-1] == tokenizer.eos_token_id
     words = tokenizer.decode(ids[1:-1]).split()
     labels = [
@@ -112,13 +112,17 @@ def test_difference_ids_truncation_keeps_labels_query_end_and_response_starts(bu
     kept_second = words[start_second + len(labels[2]) :]
     assert set(kept_first) == {"good"} and set(kept_second) == {"rain"}  # responses keep their start
     assert abs(len(kept_first) - len(kept_second)) <= 1  # the budget is split evenly
+    second_label = tokenizer(SECOND, add_special_tokens=False)["input_ids"]
+    assert ids[second_start : second_start + len(second_label)] == second_label  # segment 1 starts at its label
+    first_label = tokenizer(FIRST, add_special_tokens=False)["input_ids"]
+    assert ids[first_start : first_start + len(first_label)] == first_label  # so does the first part
 
 
 def test_difference_ids_untruncated_holds_everything(builtin_task):
     from deltapref.data.scorer_inputs import difference_ids
 
     tokenizer = AutoTokenizer.from_pretrained(str(builtin_task / "tokenizer"))
-    ids = difference_ids(tokenizer, "tell me about cat ?", "cat is good .", "rain .", TokenizationConfig(128, 32))
+    ids, _, _ = difference_ids(tokenizer, "tell me about cat ?", "cat is good .", "rain .", TokenizationConfig(128, 32))
     assert tokenizer.decode(ids, skip_special_tokens=True).split() == (
         "Query: tell me about cat ? Response 1: cat is good . Response 2: rain .".split()
     )

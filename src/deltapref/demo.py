@@ -2,7 +2,7 @@
 
 SFT a tiny policy; train a reward model, a difference model and an oracle; score the training
 pairs; align with DPO, DPO+rc (reward), DPO+rc (difference), RRHF, RRHF+rc, KTO, KTO+rc, IPO,
-e-DPO and DRDO (student reward from a scalar head, and from β·log π); sample completions on
+e-DPO and DRDO (student reward β·(log π − log π_ref), the default, and a scalar head); sample completions on
 held-out prompts; score them with the gold reward and write the report. It is an ordinary
 pipeline recipe (``--write_recipe`` saves it for ``deltapref pipeline``), so a rerun skips
 finished stages.
@@ -42,7 +42,7 @@ METHODS = {  # stage name -> align arguments
     "ipo": {"loss": "ipo"},
     "edpo": {"loss": "edpo"},
     "drdo": {"loss": "drdo"},
-    "drdo-logp": {"loss": "drdo", "student_reward": "logp"},
+    "drdo-head": {"loss": "drdo", "student_reward": "head"},
 }
 
 

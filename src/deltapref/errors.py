@@ -18,3 +18,7 @@ class ModelRoleError(DeltaprefError):
 
 class TrainingError(DeltaprefError):
     """Training went wrong in a way the user must see (e.g. a non-finite loss)."""
+
+
+class OptionError(DeltaprefError):
+    """An option that is valid alone but cannot work in this run (found after parsing)."""

@@ -11,18 +11,20 @@ import logging
 import math
 import os
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import SaveStrategy
 
-from .errors import TrainingError
+from .errors import OptionError, TrainingError
 from .outputs import check_output, exclusive, mark_directory, write_text
 
 logger = logging.getLogger(__name__)
 PROGRESS = "deltapref_progress.json"  # in each checkpoint: the run's loss sum, steps and seconds so far
+TRACE_LIMIT = 20_000  # per-example values kept for run diagnostics
 DEFAULT_SAVE_STEPS = next(f.default for f in dataclasses.fields(TrainingArguments) if f.name == "save_steps")
 
 # Defaults that differ from TrainingArguments' own (the command line and YAML still win).
@@ -53,6 +55,7 @@ class MetricsTrainer(Trainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._stored: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
+        self._traced: dict[str, deque] = defaultdict(lambda: deque(maxlen=TRACE_LIMIT))
         self._earlier = {"loss_sum": 0.0, "steps": 0, "seconds": 0.0}
         self._started = time.time()
         self.whole_run: dict = {}
@@ -62,6 +65,17 @@ class MetricsTrainer(Trainer):
         for name, value in metrics.items():
             value = value.detach().float().mean() if torch.is_tensor(value) else torch.tensor(float(value))
             self._stored[split][name].append(value.to(self.accelerator.device))
+
+    def trace(self, **values: torch.Tensor) -> None:
+        """Keep per-example training values (the last ``TRACE_LIMIT`` of each, this process's
+        batches) for run diagnostics, e.g. correlations over the run."""
+        if self.model.training:
+            for name, value in values.items():
+                self._traced[name].extend(value.detach().float().cpu().reshape(-1).tolist())
+
+    def traced(self) -> dict[str, np.ndarray]:
+        """The traced values, name -> array (aligned: traced together, they hold the same examples)."""
+        return {name: np.asarray(values) for name, values in self._traced.items()}
 
     def check_finite(self, loss: torch.Tensor) -> None:
         """Stop before a non-finite loss reaches the weights."""
@@ -163,10 +177,10 @@ def validate_training_arguments(args: TrainingArguments) -> None:
 def check_training_args(args: TrainingArguments) -> None:
     """Refuse settings that would silently train wrong."""
     if args.remove_unused_columns:
-        raise ValueError("remove_unused_columns must stay False: deltapref's collators read raw columns")
+        raise OptionError("--remove_unused_columns must stay false: deltapref's collators read raw columns")
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched > 1 and args.world_size != launched:
-        raise ValueError(
+        raise OptionError(
             f"launched as {launched} processes but the trainer sees {args.world_size}: every process "
             "would train alone on all the data. On CPU pass --use_cpu true (gloo backend)."
         )

@@ -4,10 +4,15 @@
   [eos]`` and the score sits on the last token; encoders (a tokenizer with [CLS]/[SEP] and no
   bos): ``[CLS] prompt [SEP] response [SEP]``, scored on [CLS].
 - Difference model: ``Query: x`` ``Response 1: y1`` ``Response 2: y2`` in one sequence (RDO §3),
-  each segment truncated on its own: the prompt keeps its end, responses keep their start.
+  each segment truncated on its own: the prompt keeps its end, responses keep their start. On
+  an encoder with segment embeddings (BERT's ``token_type_ids``) the second response, from its
+  label on, is segment 1: without it a bidirectional encoder pooled at [CLS] barely sees which
+  response comes first (docs/RESULTS.md). Decoders read the last token, which follows both.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from ..config import TokenizationConfig
 from .tokenization import encode_prompt, encode_response, truncate
@@ -50,8 +55,32 @@ def _keep(ids: list[int], n: int, mode: str) -> list[int]:
     return (ids[len(ids) - n :] if mode == "keep_end" else ids[:n]) if len(ids) > n else ids
 
 
-def difference_ids(tokenizer, prompt, first, second, config: TokenizationConfig) -> list[int]:
-    """One sequence holding the query and both responses."""
+def uses_segments(tokenizer) -> bool:
+    """Whether difference-model inputs mark the second response with ``token_type_ids``."""
+    return is_encoder_tokenizer(tokenizer) and "token_type_ids" in tokenizer.model_input_names
+
+
+class PairSequence(NamedTuple):
+    """A difference-model input: its token ids and where each response's part (label and
+    response) starts; the second part runs to the end of the sequence."""
+
+    ids: list[int]
+    first_start: int
+    second_start: int
+
+    def segment_ids(self) -> list[int]:
+        """Token types: 0 up to the second response's label, 1 from it to the end."""
+        return [0] * self.second_start + [1] * (len(self.ids) - self.second_start)
+
+    def part_masks(self) -> tuple[list[int], list[int]]:
+        """Masks of the first part (label + response 1) and of the second (label + response 2 + end)."""
+        n = len(self.ids)
+        first = [0] * self.first_start + [1] * (self.second_start - self.first_start) + [0] * (n - self.second_start)
+        return first, [0] * self.second_start + [1] * (n - self.second_start)
+
+
+def difference_ids(tokenizer, prompt, first, second, config: TokenizationConfig) -> PairSequence:
+    """One sequence holding the query and both responses, with where each response's part starts."""
     encoder = is_encoder_tokenizer(tokenizer)
     start = (
         [tokenizer.cls_token_id]
@@ -74,4 +103,6 @@ def difference_ids(tokenizer, prompt, first, second, config: TokenizationConfig)
         responses = [r[:per_response] for r in responses]
         room = budget - sum(len(r) for r in responses)
         query = _keep(query, room, config.prompt_truncation)
-    return start + labels[0] + query + labels[1] + responses[0] + labels[2] + responses[1] + end
+    query_part = start + labels[0] + query
+    head = query_part + labels[1] + responses[0]
+    return PairSequence(head + labels[2] + responses[1] + end, len(query_part), len(head))

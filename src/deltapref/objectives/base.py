@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .. import coefficients
+from .diagnostics import policy_movement
 from .options import LossOptions
 
 Metrics = dict[str, torch.Tensor]
@@ -52,11 +54,15 @@ class PolicyObjective:
     name: str = ""
     blocks: tuple[str, ...] = ("chosen", "rejected")
     ranked: bool = False
-    needs_reference: bool = False
+    traced: tuple[str, ...] = ()  # per-pair metrics the trainer keeps for ``diagnostics``
 
     def block_count(self, batch: dict) -> int:
         """How many responses each row of ``batch`` holds."""
         return len(self.blocks)
+
+    def uses_reference(self, options: LossOptions) -> bool:
+        """Whether the objective reads reference log-probs (``ref_logp_<block>`` columns)."""
+        return False
 
     def student_head(self, options: LossOptions) -> bool:
         """Whether the policy carries a scalar reward head for this objective."""
@@ -69,6 +75,13 @@ class PolicyObjective:
     def required_columns(self, options: LossOptions) -> list[str]:
         """Data columns the objective reads (beyond prompt and responses)."""
         return list(coefficients.columns_needed(options.coef)) if options.coef else []
+
+    def diagnostics(
+        self, trace: dict[str, np.ndarray], log_history: list[dict], options: LossOptions
+    ) -> tuple[dict, list[str]]:
+        """What the run's summary reports about how training went, and warnings to show.
+        Default: how far the policy's log-probs moved (``diagnostics.policy_movement``)."""
+        return policy_movement(log_history)
 
     def compute(
         self,

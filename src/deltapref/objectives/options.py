@@ -10,7 +10,7 @@ from ..coefficients import Weighting
 from ..config import Options, option
 
 PolicyLoss = Literal["sft", "dpo", "ipo", "rrhf", "kto", "edpo", "drdo"]
-ScorerKind = Literal["reward", "difference", "oracle"]
+SIMPO_BETA = 2.0  # SimPO's scale for length-mean log-prob rewards (β = 2.0 to 2.5 in its paper)
 
 
 @dataclass
@@ -52,15 +52,38 @@ class LossOptions(Options):
     )
     drdo_alpha: float = option(0.1, "DRDO weight α of the focal preference term", ge=0)
     drdo_gamma: float = option(2.0, "DRDO focal exponent γ", ge=0)
-    drdo_logp: Literal["sum", "mean", "token"] = option(
-        "sum",
-        "DRDO reading of z: sum (log π(y|x) as written; then log(1 − π_l) ≈ 0), mean (length-mean log-prob), "
+    drdo_logp: Literal["auto", "sum", "mean", "token"] = option(
+        "auto",
+        "DRDO reading of z: auto (as the student reward reads log-probs: mean for logp_mean, else sum), "
+        "sum (log π(y|x) as written; then log(1 − π_l) ≈ 0), mean (length-mean log-prob), "
         "token (length-mean, with log(1 − π_l) read per token as mean_t log(1 − p_t))",
     )
-    student_reward: Literal["head", "logp"] = option(
-        "head", "DRDO student reward: head (scalar head on the policy) or logp (β·log π)"
+    student_reward: Literal["implicit", "head", "logp", "logp_mean"] = option(
+        "implicit",
+        "DRDO student reward r̂: implicit (drdo_beta·(log π − log π_ref), e-DPO's form: reads reference log-probs, "
+        "so not reference-free; chosen on the study's validation draws, docs/RESULTS.md), head (a scalar head on "
+        "the policy, reference-free), logp (drdo_beta·log π: rewards length), logp_mean (drdo_beta·mean_t log π, "
+        "SimPO's length-normalized reward)",
+    )
+    drdo_beta: float | None = option(
+        None,
+        "scale of the DRDO student reward; default: beta for logp and implicit, 2.0 for logp_mean "
+        "(SimPO's β for length-mean log-probs: per-token gaps of ~0.5 nats match oracle gaps of ~1)",
+        gt=0,
     )
     ipo_length_normalize: bool = option(True, "IPO on length-normalized log-ratios (as TRL)")
+
+    def student_beta(self) -> float:
+        """The scale of the DRDO student's reward (``drdo_beta``, or its reading's default)."""
+        if self.drdo_beta is not None:
+            return self.drdo_beta
+        return SIMPO_BETA if self.student_reward == "logp_mean" else self.beta
+
+    def drdo_z(self) -> str:
+        """How DRDO reads z: ``drdo_logp``, with ``auto`` following the student reward."""
+        if self.drdo_logp != "auto":
+            return self.drdo_logp
+        return "mean" if self.student_reward == "logp_mean" else "sum"
 
     def weighting(self) -> Weighting:
         return Weighting(
@@ -84,4 +107,10 @@ class ScorerOptions(Options):
         1.0, "difference model: weight of the reverse term (d(x,a,b)+d(x,b,a))^2 (0 = off)", ge=0
     )
     both_orders: bool = option(True, "difference model: show every pair in both orders in the main loss")
+    difference_readout: Literal["auto", "pooled", "contrast"] = option(
+        "auto",
+        "difference model: pooled (the classifier's own: last token on decoders, [CLS] on encoders, RDO §3), "
+        "contrast (its linear head on mean(h, response 1 part) − mean(h, response 2 part)), or auto: contrast on "
+        "encoders, whose [CLS] barely sees the order (docs/RESULTS.md), pooled on decoders",
+    )
     alpha_lm: float = option(0.01, "oracle: weight of the language-modelling term (DRDO Eq. 5)", ge=0, le=1)

@@ -7,6 +7,7 @@ import torch
 
 from .. import losses as L
 from .base import Metrics, PolicyObjective, PolicyOutputs, identity, pair_coefficients
+from .diagnostics import policy_movement, reward_length_tracking
 from .options import LossOptions
 
 
@@ -48,7 +49,8 @@ class PairObjective(PolicyObjective):
 class ReferencePairObjective(PairObjective):
     """A pair objective on implicit rewards h = log π_θ − log π_ref (reference columns needed)."""
 
-    needs_reference = True
+    def uses_reference(self, options):
+        return True
 
     def per_pair(self, outputs, batch, options, coef, metrics, reduce_mean):
         chosen, rejected = outputs.block(0), outputs.block(1)
@@ -147,36 +149,55 @@ class EDPO(ReferencePairObjective):
 
 
 class DRDO(PairObjective):
-    """DRDO's reference-free student: distil the oracle's reward gaps into the student's own
-    reward (a head, or β·log π) plus the focal preference term, with z read three ways
-    (``drdo_logp``): ``sum`` z = log π(y|x) as written; ``mean`` the length-mean log-prob;
-    ``token`` the length-mean log-prob with log(1 − π_l) read per token, mean_t log(1 − p_t)."""
+    """DRDO's student: distil the oracle's reward gaps into the student's own reward r̂ plus the
+    focal preference term. r̂ (``student_reward``): ``head`` a scalar head; ``logp`` b·log π;
+    ``logp_mean`` b·mean_t log π (SimPO-style); ``implicit`` b·(log π − log π_ref) (e-DPO's
+    form, not reference-free), b = ``options.student_beta()``. z (``options.drdo_z()``): ``sum``
+    log π(y|x) as written; ``mean`` the length-mean log-prob; ``token`` the length-mean with
+    log(1 − π_l) read per token, mean_t log(1 − p_t)."""
 
     name = "drdo"
+    traced = ("student_margin", "oracle_margin", "length_gap")
+
+    def diagnostics(self, trace, log_history, options):
+        movement, moved_warnings = policy_movement(log_history)
+        tracking, length_warnings = reward_length_tracking(trace)
+        return {**movement, **tracking}, moved_warnings + length_warnings
 
     def student_head(self, options):
         return options.student_reward == "head"
 
+    def uses_reference(self, options):
+        return options.student_reward == "implicit"
+
     def needs_unlikelihood(self, options):
-        return options.drdo_logp == "token"
+        return options.drdo_z() == "token"
 
     def required_columns(self, options):
         return ["oracle_reward_chosen", "oracle_reward_rejected"] + super().required_columns(options)
+
+    def student_rewards(self, outputs, batch, options) -> tuple[torch.Tensor, torch.Tensor]:
+        """r̂(x, y_w), r̂(x, y_l) as ``student_reward`` reads them."""
+        if options.student_reward == "head":
+            return outputs.block(0, outputs.rewards), outputs.block(1, outputs.rewards)
+        chosen, rejected = outputs.block(0), outputs.block(1)
+        if options.student_reward == "logp_mean":
+            chosen, rejected = chosen / outputs.block(0, outputs.counts), rejected / outputs.block(1, outputs.counts)
+        elif options.student_reward == "implicit":
+            chosen, rejected = chosen - batch["ref_logp_chosen"], rejected - batch["ref_logp_rejected"]
+        return options.student_beta() * chosen, options.student_beta() * rejected
 
     def per_pair(self, outputs, batch, options, coef, metrics, reduce_mean):
         chosen, rejected = outputs.block(0), outputs.block(1)
         len_c, len_r = outputs.block(0, outputs.counts), outputs.block(1, outputs.counts)
         rejected_log1m = None
-        if options.drdo_logp == "sum":
+        if options.drdo_z() == "sum":
             z_c, z_r = chosen, rejected
         else:
             z_c, z_r = chosen / len_c, rejected / len_r
-            if options.drdo_logp == "token":
+            if options.drdo_z() == "token":
                 rejected_log1m = outputs.block(1, outputs.unlikely) / len_r
-        if options.student_reward == "head":
-            r_c, r_r = outputs.block(0, outputs.rewards), outputs.block(1, outputs.rewards)
-        else:
-            r_c, r_r = options.beta * chosen, options.beta * rejected
+        r_c, r_r = self.student_rewards(outputs, batch, options)
         oracle_c, oracle_r = batch["oracle_reward_chosen"], batch["oracle_reward_rejected"]
         total, distill, focal = L.drdo_loss(
             r_c, r_r, oracle_c, oracle_r, z_c, z_r, options.drdo_alpha, options.drdo_gamma, rejected_log1m
@@ -186,5 +207,6 @@ class DRDO(PairObjective):
             focal=focal,
             student_margin=(r_c - r_r).detach(),
             oracle_margin=oracle_c - oracle_r,
+            length_gap=len_c - len_r,
         )
         return total

@@ -4,26 +4,85 @@ and ``compute(outputs, batch, options) -> (loss, metrics)`` calling its pure los
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import torch
 
 from .. import losses as L
 from ..batching import pad, sequence_logps
 from ..config import TokenizationConfig
-from ..data.scorer_inputs import difference_ids, pointwise_ids
-from ..models import lm_forward
+from ..data.scorer_inputs import PairSequence, difference_ids, is_encoder_tokenizer, pointwise_ids, uses_segments
+from ..models import lm_forward, unwrap
 from .base import Metrics
 from .options import ScorerOptions
 
+READOUT = "deltapref_difference_readout"  # the config attribute a saved difference model keeps its readout in
+
 
 def classifier_scores(model, batch: dict) -> torch.Tensor:
-    """The scalar output of a ``num_labels=1`` classifier for every sequence of the batch."""
-    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.squeeze(-1)
+    """The scalar output of a ``num_labels=1`` classifier for every sequence of the batch (with
+    its ``token_type_ids`` when the batch has them)."""
+    types = {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
+    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **types).logits.squeeze(-1)
+
+
+def contrast_scores(model, batch: dict) -> torch.Tensor:
+    """The ``contrast`` readout of a difference model: the classifier's linear head applied to
+    mean(h over part 1) − mean(h over part 2) of the backbone's last hidden states, so each
+    response is read where it sits (in the context of the other) and swapping them flips the
+    sign up to position effects."""
+    hf = unwrap(model)
+    backbone = getattr(hf, hf.base_model_prefix)
+    head = hf.classifier if hasattr(hf, "classifier") else hf.score
+    types = {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
+    hidden = backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **types).last_hidden_state
+
+    def part_mean(mask):
+        mask = mask.to(hidden.dtype).unsqueeze(-1)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+    return head(part_mean(batch["first_mask"]) - part_mean(batch["second_mask"])).squeeze(-1)
+
+
+def difference_scores(model, batch: dict) -> torch.Tensor:
+    """d(x, y1, y2) for a batch: the contrast readout when the batch carries part masks, else the
+    classifier's own (last token for decoders, [CLS] for encoders)."""
+    return contrast_scores(model, batch) if "first_mask" in batch else classifier_scores(model, batch)
+
+
+def pair_batch_extras(sequences: list[PairSequence], segments: bool, readout: str, width: int) -> dict:
+    """Token types (encoders) and part masks (``contrast`` readout) of difference-model inputs."""
+    extra = {}
+    if segments:
+        extra["token_type_ids"] = pad([s.segment_ids() for s in sequences], 0, width)
+    if readout == "contrast":
+        masks = [s.part_masks() for s in sequences]
+        extra["first_mask"] = pad([m[0] for m in masks], 0, width)
+        extra["second_mask"] = pad([m[1] for m in masks], 0, width)
+    return extra
+
+
+CHANCE_LOSS = math.log(2)  # a pairwise cross-entropy that predicts 1/2 for every pair
+CHANCE_TOLERANCE = 0.005
 
 
 class ScorerObjective:
     name: str = ""
     causal_lm: bool = False  # True: a causal LM with a reward head; False: a num_labels=1 classifier
     pairwise: bool = False  # True: scores a pair in one sequence, d(x, y1, y2); False: r(x, y)
+    preference_loss: str = "loss"  # the logged metric holding the pairwise cross-entropy
+
+    def diagnostics(self, log_history: list[dict]) -> list[str]:
+        """Warnings about a finished run: a preference loss that never left ln 2 (the scorer
+        predicts a tie for every pair: it learned nothing)."""
+        values = [entry[self.preference_loss] for entry in log_history if self.preference_loss in entry]
+        if len(values) >= 2 and all(abs(v - CHANCE_LOSS) < CHANCE_TOLERANCE for v in values):
+            return [
+                f"its {self.preference_loss} never left ln 2 = {CHANCE_LOSS:.3f} ({values[0]:.4f} to {values[-1]:.4f} "
+                f"over {len(values)} logs): it scores every pair as a tie and learned nothing"
+            ]
+        return []
 
     def encode(self, tokenizer, row: dict, config: TokenizationConfig, coins) -> dict:
         """Token ids of one pair. ``coins`` are two fixed per-row random bits."""
@@ -37,6 +96,14 @@ class ScorerObjective:
 
     def forward(self, model, batch: dict):
         return classifier_scores(model, batch)
+
+    def resolved(self, options: ScorerOptions, tokenizer) -> ScorerOptions:
+        """``options`` with choices left to the backbone (``auto``) made for this tokenizer."""
+        return options
+
+    def saved_settings(self, options: ScorerOptions) -> dict:
+        """Settings a saved model of this kind keeps in its config, read back when it scores."""
+        return {}
 
     def compute(self, outputs, batch: dict, options: ScorerOptions) -> tuple[torch.Tensor, Metrics]:
         raise NotImplementedError
@@ -88,6 +155,7 @@ class DifferenceModel(ScorerObjective):
 
     name = "difference"
     pairwise = True
+    preference_loss = "loss_main"
 
     @staticmethod
     def uses_reverse(options: ScorerOptions) -> bool:
@@ -97,20 +165,35 @@ class DifferenceModel(ScorerObjective):
         flip, dup_rejected = (bool(c) for c in coins)
         first, second = (row["rejected"], row["chosen"]) if flip else (row["chosen"], row["rejected"])
         duplicate = row["rejected"] if dup_rejected else row["chosen"]
-        return {
-            "forward_ids": difference_ids(tokenizer, row["prompt"], first, second, config),
-            "reverse_ids": difference_ids(tokenizer, row["prompt"], second, first, config),
-            "duplicate_ids": difference_ids(tokenizer, row["prompt"], duplicate, duplicate, config),
-            "label": 0 if flip else 1,
-        }
+        out = {"label": 0 if flip else 1, "segments": uses_segments(tokenizer)}
+        for name, (a, b) in {
+            "forward": (first, second),
+            "reverse": (second, first),
+            "duplicate": (duplicate,) * 2,
+        }.items():
+            sequence = difference_ids(tokenizer, row["prompt"], a, b, config)
+            out[f"{name}_ids"], out[f"{name}_parts"] = sequence.ids, [sequence.first_start, sequence.second_start]
+        return out
 
     def sequences(self, rows, options):
-        sequences = [r["forward_ids"] for r in rows]
-        if self.uses_reverse(options):
-            sequences += [r["reverse_ids"] for r in rows]
-        if options.lambda_dup > 0:
-            sequences += [r["duplicate_ids"] for r in rows]
-        return sequences, {"label": torch.tensor([r["label"] for r in rows], dtype=torch.float32)}
+        names = ["forward"] + (["reverse"] if self.uses_reverse(options) else [])
+        names += ["duplicate"] if options.lambda_dup > 0 else []
+        pairs = [PairSequence(r[f"{name}_ids"], *r[f"{name}_parts"]) for name in names for r in rows]
+        sequences = [p.ids for p in pairs]
+        extra = pair_batch_extras(pairs, rows[0]["segments"], options.difference_readout, max(map(len, sequences)))
+        extra["label"] = torch.tensor([r["label"] for r in rows], dtype=torch.float32)
+        return sequences, extra
+
+    def forward(self, model, batch):
+        return difference_scores(model, batch)
+
+    def resolved(self, options, tokenizer):
+        if options.difference_readout != "auto":
+            return options
+        return replace(options, difference_readout="contrast" if is_encoder_tokenizer(tokenizer) else "pooled")
+
+    def saved_settings(self, options):
+        return {READOUT: options.difference_readout}
 
     def compute(self, outputs, batch, options):
         blocks = outputs.split(batch["label"].shape[0])

@@ -55,11 +55,17 @@ def check_columns(objective: PolicyObjective, options: LossOptions, columns: lis
 
 
 def usable_reference_columns(
-    objective: PolicyObjective, columns: list[str], source: str, reference: str, tokenizer: str, tokenization
+    objective: PolicyObjective,
+    options: LossOptions,
+    columns: list[str],
+    source: str,
+    reference: str,
+    tokenizer: str,
+    tokenization,
 ) -> bool:
     """True when the data already holds the objective's ``ref_logp_*`` columns computed by this
     reference (same weights, tokenizer and truncation); refuses ones recorded for another."""
-    if not objective.needs_reference or not all(f"ref_logp_{block}" in columns for block in objective.blocks):
+    if not objective.uses_reference(options) or not all(f"ref_logp_{block}" in columns for block in objective.blocks):
         return False
     origin = read_meta(source)["columns"].get("ref_logp_chosen")
     if origin is None:
@@ -125,6 +131,7 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
     reference_path = run.reference_model or config.model
     precomputed = usable_reference_columns(
         objective,
+        options,
         data.column_names,
         config.train_data,
         reference_path,
@@ -151,7 +158,7 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.generation_config.eos_token_id = tokenizer.eos_token_id
     reference_started = time.time()
-    if objective.needs_reference and not precomputed:
+    if objective.uses_reference(options) and not precomputed:
         reference = load_causal_lm(run.reference_model, tokenizer) if run.reference_model else model
         dataset = add_reference_columns(
             dataset, reference, tokenizer.pad_token_id, objective.blocks, run.ref_batch_size, run.share_prefix
@@ -179,6 +186,9 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
     )
     result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     final_save(trainer, args.output_dir, "policy", run.merge_lora)
+    diagnostics, warnings = objective.diagnostics(trainer.traced(), trainer.state.log_history, options)
+    for warning in warnings:
+        logger.warning("%s: %s", options.loss, warning)
     summary = {
         "loss": options.loss,
         "options": {f.name: getattr(options, f.name) for f in fields(LossOptions)},
@@ -188,6 +198,8 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
         "weights_mean_before_normalization": weights_mean,
         "steps": result.global_step,
         **trainer.whole_run,
+        "diagnostics": diagnostics,
+        "warnings": warnings,
         "reference_seconds": reference_seconds,
         "wall_seconds": time.time() - started,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -46,4 +46,5 @@ class AlignTrainer(MetricsTrainer):
         loss, metrics = objective.compute(outputs, inputs, self.options, self._reduce_mean)
         self.check_finite(loss)
         self.store(**metrics)
+        self.trace(**{name: metrics[name] for name in objective.traced if name in metrics})
         return (loss, {}) if return_outputs else loss

@@ -11,35 +11,44 @@ from tqdm.auto import tqdm
 
 from ..batching import pad
 from ..config import TokenizationConfig
-from ..data.scorer_inputs import difference_ids, pointwise_ids
-from ..models import lm_forward
+from ..data.scorer_inputs import difference_ids, pointwise_ids, uses_segments
+from ..models import lm_forward, unwrap
+from ..objectives.scorers import READOUT, classifier_scores, difference_scores, pair_batch_extras
 
 
 @torch.no_grad()
 def _run(
-    model, sequences: list[list[int]], pad_id: int, batch_size: int, head: Callable, desc: str, progress: bool
+    model,
+    sequences: list[list[int]],
+    pad_id: int,
+    batch_size: int,
+    head: Callable,
+    desc: str,
+    progress: bool,
+    extras: Callable[[list[int], int], dict] | None = None,
 ) -> list[float]:
+    """``head(model, batch)`` over length-sorted batches; ``extras(indices, width)`` adds
+    per-batch tensors (e.g. token types) for the rows at ``indices``."""
     model.eval()
     device = next(model.parameters()).device
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     out = [0.0] * len(sequences)
     for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress, unit="batch"):
         index = order[start : start + batch_size]
-        batch = [sequences[i] for i in index]
-        input_ids = pad(batch, pad_id).to(device)
-        attention_mask = pad([[1] * len(s) for s in batch], 0, input_ids.shape[1]).to(device)
-        values = head(model, input_ids, attention_mask).float().cpu().tolist()
+        input_ids = pad([sequences[i] for i in index], pad_id)
+        batch = {
+            "input_ids": input_ids,
+            "attention_mask": pad([[1] * len(sequences[i]) for i in index], 0, input_ids.shape[1]),
+            **(extras(index, input_ids.shape[1]) if extras else {}),
+        }
+        values = head(model, {k: v.to(device) for k, v in batch.items()}).float().cpu().tolist()
         for i, value in zip(index, values):
             out[i] = value
     return out
 
 
-def _classifier_head(model, input_ids, attention_mask):
-    return model(input_ids=input_ids, attention_mask=attention_mask).logits.squeeze(-1)
-
-
-def _reward_head(model, input_ids, attention_mask):
-    return lm_forward(model, input_ids, attention_mask, reward=True)[1]
+def _reward_head(model, batch):
+    return lm_forward(model, batch["input_ids"], batch["attention_mask"], reward=True)[1]
 
 
 def pointwise_rewards(
@@ -53,7 +62,7 @@ def pointwise_rewards(
 ) -> list[float]:
     """r(x, y) for each (prompt, response); works for classifiers and reward-head causal LMs."""
     sequences = [pointwise_ids(tokenizer, p, r, config)[0] for p, r in zip(prompts, responses)]
-    head = _reward_head if hasattr(model, "reward_head") else _classifier_head
+    head = _reward_head if hasattr(model, "reward_head") else classifier_scores
     return _run(model, sequences, tokenizer.pad_token_id, batch_size, head, "rewards", progress)
 
 
@@ -67,9 +76,18 @@ def pair_differences(
     batch_size: int = 32,
     progress: bool = True,
 ) -> list[float]:
-    """d(x, y1, y2) for each triple, one forward pass per pair."""
-    sequences = [difference_ids(tokenizer, p, a, b, config) for p, a, b in zip(prompts, firsts, seconds)]
-    return _run(model, sequences, tokenizer.pad_token_id, batch_size, _classifier_head, "differences", progress)
+    """d(x, y1, y2) for each triple, one forward pass per pair, read out as the model was trained
+    (its config's readout; token types on encoders)."""
+    pairs = [difference_ids(tokenizer, p, a, b, config) for p, a, b in zip(prompts, firsts, seconds)]
+    readout = getattr(unwrap(model).config, READOUT, "pooled")
+
+    def extras(index, width):
+        return pair_batch_extras([pairs[i] for i in index], uses_segments(tokenizer), readout, width)
+
+    sequences = [p.ids for p in pairs]
+    return _run(
+        model, sequences, tokenizer.pad_token_id, batch_size, difference_scores, "differences", progress, extras
+    )
 
 
 def balanced_differences(

@@ -25,6 +25,7 @@ from ..models import (
     load_sequence_scorer,
     load_tokenizer,
     model_dtype,
+    unwrap,
 )
 from ..objectives import SCORER_OBJECTIVES, ScorerOptions
 from ..outputs import mark_directory, write_text
@@ -89,6 +90,7 @@ def train_one(config: ScorerConfig, args: TrainingArguments) -> dict:
 
 def _train_one(config: ScorerConfig, objective, args: TrainingArguments) -> dict:
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
+    config = objective.resolved(config, tokenizer)
     train, report = load_preferences(
         config.train_data,
         format=config.format,
@@ -99,6 +101,8 @@ def _train_one(config: ScorerConfig, objective, args: TrainingArguments) -> dict
     if config.margin_column and config.margin_column not in train.column_names:
         raise DataError(f"has no column {config.margin_column} (--margin_column)", source=config.train_data)
     model = _build(config, objective, tokenizer, args.seed)
+    for name, value in objective.saved_settings(config).items():
+        setattr(unwrap(model).config, name, value)
     if config.disable_dropout:
         disable_dropout(model)
     dataset = prepare_scorer_dataset(train, tokenizer, objective, config.tokenization, args.seed, config.margin_column)
@@ -120,6 +124,7 @@ def _train_one(config: ScorerConfig, objective, args: TrainingArguments) -> dict
         "duplicate_rows": report.duplicates,
         "steps": result.global_step,
         **trainer.whole_run,
+        "warnings": objective.diagnostics(trainer.state.log_history),
         "log_history": trainer.state.log_history,
     }
     if config.eval_data and args.should_save:
@@ -204,4 +209,6 @@ def _print_eval(name: str, output_dir: str, summary: dict) -> None:
                 f"response first, {report['accuracy_rejected_first']:.3f} with it second): not a usable "
                 "difference model"
             )
+    for warning in summary.get("warnings", []):
+        line += f"\nWARNING: {warning}"
     say(line)

@@ -64,8 +64,10 @@ def methods(temperature: float, main: bool, epochs: tuple[int, ...], splits: boo
         "kto-rc-diff": {"loss": "kto", "coef": "difference"},
         "rrhf": {"loss": "rrhf", "train_data": "{data}/ranked_train.jsonl"},
         "rrhf-rc": {"loss": "rrhf", "coef": "scores", "train_data": "{data}/ranked_train.jsonl"},
+        "drdo-head": {"loss": "drdo", "student_reward": "head"},
         "drdo-logp": {"loss": "drdo", "student_reward": "logp"},
-        "drdo-mean": {"loss": "drdo", "drdo_logp": "mean"},
+        "drdo-logp-mean": {"loss": "drdo", "student_reward": "logp_mean"},
+        "drdo-zmean": {"loss": "drdo", "drdo_logp": "mean"},
         "drdo-token": {"loss": "drdo", "drdo_logp": "token"},
     }
     for name in ("dpo", "dpo-rc-reward"):
