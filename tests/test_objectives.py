@@ -177,14 +177,21 @@ def test_coefficient_sources_table():
 
 def test_difference_model_layout_and_loss_by_hand():
     unit = SCORER_OBJECTIVES["difference"]
+    parts = {f"{name}_parts": [0, 1] for name in ("forward", "reverse", "duplicate")}  # part 2 from index 1
     rows = [
-        {"forward_ids": [1], "reverse_ids": [2], "duplicate_ids": [3], "label": 1},
-        {"forward_ids": [4], "reverse_ids": [5], "duplicate_ids": [6], "label": 0},
+        {"forward_ids": [1, 7], "reverse_ids": [2, 7], "duplicate_ids": [3, 7], "label": 1, "segments": False, **parts},
+        {"forward_ids": [4, 7], "reverse_ids": [5, 7], "duplicate_ids": [6, 7], "label": 0, "segments": True, **parts},
     ]
-    sequences, extra = unit.sequences(rows, ScorerOptions(lambda_dup=1.0, lambda_rev=0.0, both_orders=False))
-    assert sequences == [[1], [4], [3], [6]] and extra["label"].tolist() == [1.0, 0.0]
+    options = ScorerOptions(lambda_dup=1.0, lambda_rev=0.0, both_orders=False, difference_readout="contrast")
+    sequences, extra = unit.sequences(rows, options)
+    assert [s[0] for s in sequences] == [1, 4, 3, 6] and extra["label"].tolist() == [1.0, 0.0]
+    assert extra["first_mask"].tolist() == [[1, 0]] * 4 and extra["second_mask"].tolist() == [[0, 1]] * 4
+    assert "token_type_ids" not in extra  # the rows' tokenizer (first row) has no segments
+    rows = [dict(r, segments=True) for r in rows]
+    _, extra = unit.sequences(rows, ScorerOptions(lambda_dup=0.0, lambda_rev=1.0, difference_readout="pooled"))
+    assert extra["token_type_ids"].tolist() == [[0, 1]] * 4 and "first_mask" not in extra
     sequences, _ = unit.sequences(rows, ScorerOptions(lambda_dup=0.0, lambda_rev=1.0))
-    assert sequences == [[1], [4], [2], [5]]
+    assert [s[0] for s in sequences] == [1, 4, 2, 5]
     d = t(2.0, -1.0, -1.5, 0.5, 0.1, -0.2)  # forward, reverse, duplicate blocks
     batch = {"label": t(1.0, 0.0)}
     loss, metrics = unit.compute(d, batch, ScorerOptions(lambda_dup=2.0, lambda_rev=3.0))
