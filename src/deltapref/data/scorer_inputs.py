@@ -74,9 +74,9 @@ class PairSequence(NamedTuple):
 
     def part_masks(self) -> tuple[list[int], list[int]]:
         """Masks of the first part (label + response 1) and of the second (label + response 2 + end)."""
-        n = len(self.ids)
-        first = [0] * self.first_start + [1] * (self.second_start - self.first_start) + [0] * (n - self.second_start)
-        return first, [0] * self.second_start + [1] * (n - self.second_start)
+        rest = len(self.ids) - self.second_start
+        first = [0] * self.first_start + [1] * (self.second_start - self.first_start) + [0] * rest
+        return first, self.segment_ids()
 
 
 def difference_ids(tokenizer, prompt, first, second, config: TokenizationConfig) -> PairSequence:

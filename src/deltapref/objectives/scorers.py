@@ -20,11 +20,16 @@ from .options import ScorerOptions
 READOUT = "deltapref_difference_readout"  # the config attribute a saved difference model keeps its readout in
 
 
+def _types(batch: dict) -> dict:
+    return {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
+
+
 def classifier_scores(model, batch: dict) -> torch.Tensor:
     """The scalar output of a ``num_labels=1`` classifier for every sequence of the batch (with
     its ``token_type_ids`` when the batch has them)."""
-    types = {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
-    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **types).logits.squeeze(-1)
+    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **_types(batch)).logits.squeeze(
+        -1
+    )
 
 
 def contrast_scores(model, batch: dict) -> torch.Tensor:
@@ -35,8 +40,9 @@ def contrast_scores(model, batch: dict) -> torch.Tensor:
     hf = unwrap(model)
     backbone = getattr(hf, hf.base_model_prefix)
     head = hf.classifier if hasattr(hf, "classifier") else hf.score
-    types = {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
-    hidden = backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **types).last_hidden_state
+    hidden = backbone(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **_types(batch)
+    ).last_hidden_state
 
     def part_mean(mask):
         mask = mask.to(hidden.dtype).unsqueeze(-1)

@@ -80,9 +80,10 @@ def pair_differences(
     (its config's readout; token types on encoders)."""
     pairs = [difference_ids(tokenizer, p, a, b, config) for p, a, b in zip(prompts, firsts, seconds)]
     readout = getattr(unwrap(model).config, READOUT, "pooled")
+    segments = uses_segments(tokenizer)
 
     def extras(index, width):
-        return pair_batch_extras([pairs[i] for i in index], uses_segments(tokenizer), readout, width)
+        return pair_batch_extras([pairs[i] for i in index], segments, readout, width)
 
     sequences = [p.ids for p in pairs]
     return _run(
