@@ -11,6 +11,7 @@ from deltapref.evaluation.judges import (
     FIRST,
     SECOND,
     TIE,
+    UNPARSED,
     HTTPJudge,
     RewardJudge,
     compare,
@@ -48,13 +49,14 @@ def test_majority_vote_over_judges():
         ["short"],
         [prefers_long, prefers_long.__class__(lambda p, r: len(r), name="long2"), prefers_short, biased],
     )
-    assert result["judges"]["biased"] == {"win": 0, "tie": 1, "loss": 0}
+    assert result["judges"]["biased"] == {"win": 0, "tie": 1, "loss": 0, "unparsed_replies": 0}
     assert result["win"] == 0 and result["tie"] == 1  # 2 of 4 judges is no strict majority
 
 
 def test_parse_verdict():
     assert parse_verdict("A") == FIRST and parse_verdict(" b.") == SECOND
-    assert parse_verdict("T") == TIE and parse_verdict("I cannot decide") == TIE
+    assert parse_verdict("T") == TIE and parse_verdict("I cannot decide") == UNPARSED
+    assert parse_verdict(None) == UNPARSED and parse_verdict(["A"]) == UNPARSED
 
 
 class _JudgeServer(BaseHTTPRequestHandler):

@@ -62,7 +62,7 @@ def swap_in_tiny(recipe: dict, fixtures: Path, tokenizer: str, local: Path) -> d
             args["judges"] = "reward:{judge}"
         if stage["command"] in ("sft", "align", "train-scorer"):
             args.update(
-                max_steps=1, per_device_train_batch_size=2, disable_tqdm=True, max_length=96, max_prompt_length=48
+                max_steps=2, per_device_train_batch_size=2, disable_tqdm=True, max_length=96, max_prompt_length=48
             )
         if stage["command"] == "score":
             args.update(max_length=96, max_prompt_length=48)

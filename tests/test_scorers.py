@@ -9,6 +9,7 @@ from conftest import tiny_training_args
 from deltapref.cli import main
 from deltapref.data.schema import DataError
 from deltapref.models import load_causal_lm
+from deltapref.objectives import SCORER_OBJECTIVES
 from deltapref.stages.score import ScoreConfig, score
 from deltapref.stages.train_scorer import ScorerConfig, train_one
 
@@ -228,6 +229,32 @@ def test_minilm_backbone(fixtures, tmp_path, kind):
     assert model.config.model_type == "bert" and model.config.num_labels == 1
     if kind == "difference":  # auto readout: contrast on an encoder, kept for scoring
         assert model.config.deltapref_difference_readout == "contrast"
+        assert model.config.deltapref_pair_max_length == 256  # twice the reward model's length
+
+
+def test_difference_model_length_defaults_to_twice_max_length_capped(builtin_task):
+    """RDO C.2: the pair model's input holds two responses, so its length is twice --max_length,
+    capped at the backbone's positions; an explicit --difference_max_length wins; too short refused."""
+    from types import SimpleNamespace
+
+    from deltapref.errors import OptionError
+    from deltapref.models import load_tokenizer
+
+    unit = SCORER_OBJECTIVES["difference"]
+    tokenizer = load_tokenizer(str(builtin_task / "tokenizer"))
+    base = dict(kind="difference", model="tiny", tokenizer="t", train_data="x")
+
+    def resolved(limit, **kwargs):
+        return unit.resolved(ScorerConfig(**base, **kwargs), tokenizer, SimpleNamespace(max_position_embeddings=limit))
+
+    assert resolved(512, max_length=96, max_prompt_length=24).difference_max_length == 192
+    assert resolved(512, max_length=300, max_prompt_length=24).difference_max_length == 512
+    assert resolved(None, max_length=300, max_prompt_length=24).difference_max_length == 600
+    chosen = resolved(512, max_length=96, max_prompt_length=24, difference_max_length=150)
+    assert chosen.difference_max_length == 150 and unit.tokenization(chosen).max_length == 150
+    assert SCORER_OBJECTIVES["reward"].tokenization(chosen).max_length == 96
+    with pytest.raises(OptionError, match="difference_max_length 20"):
+        resolved(512, max_length=96, max_prompt_length=24, difference_max_length=20)
 
 
 @pytest.mark.parametrize("kind", ["reward", "oracle"])
@@ -343,7 +370,7 @@ def test_contrast_readout_trains_saves_and_scores_as_trained(builtin_task, fixtu
     from deltapref.data.loading import load_preferences
     from deltapref.data.scorer_inputs import difference_ids
     from deltapref.models import load_scorer, unwrap
-    from deltapref.objectives.scorers import READOUT
+    from deltapref.objectives.scorers import PAIR_LENGTH, READOUT
     from deltapref.scorers.inference import pair_differences
 
     data = builtin_task / "train.jsonl" if model.startswith("tiny") else fixtures / "hh.jsonl"
@@ -355,11 +382,14 @@ def test_contrast_readout_trains_saves_and_scores_as_trained(builtin_task, fixtu
     train_one(config, args(tmp_path, "dm", max_steps=3, per_device_train_batch_size=2))
     scorer, tok = load_scorer(str(tmp_path / "dm"), "difference")
     assert getattr(unwrap(scorer).config, READOUT) == "contrast"
+    assert getattr(unwrap(scorer).config, PAIR_LENGTH) == 192
     rows, _ = load_preferences(str(data))
-    row = rows[0]
-    tokenization = TokenizationConfig(96, 24)
-    (scored,) = pair_differences(scorer, tok, [row["prompt"]], [row["chosen"]], [row["rejected"]], tokenization)
-    pair = difference_ids(tok, row["prompt"], row["chosen"], row["rejected"], tokenization)
+    row = max(rows, key=lambda r: len(r["prompt"] + r["chosen"] + r["rejected"]))
+    (scored,) = pair_differences(
+        scorer, tok, [row["prompt"]], [row["chosen"]], [row["rejected"]], TokenizationConfig(40, 24)
+    )
+    pair = difference_ids(tok, row["prompt"], row["chosen"], row["rejected"], TokenizationConfig(192, 24))
+    assert len(pair.ids) > 40  # scored at the trained length, not the 40 asked for
     hf = unwrap(scorer).eval()
     with torch.no_grad():
         types = {"token_type_ids": torch.tensor([pair.segment_ids()])} if model == "minilm" else {}

@@ -66,7 +66,7 @@ def test_split_by_difficulty_counts():
     assert [r["confidence"] for r in groups["easy"]] == [9, 8]
     assert [r["confidence"] for r in groups["hard"]] == [1]
     assert report["counts"] == {"easy": 2, "hard": 1, "mixed": 2}
-    with pytest.raises(ValueError, match="have no 'confidence'"):
+    with pytest.raises(ValueError, match="have no numeric 'confidence'"):
         split_by_difficulty([{"prompt": "p", "chosen": "a", "rejected": "b"}])
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from .config import option
-from .pipeline import PipelineError, run_pipeline
+from .pipeline import run_pipeline
 
 PROFILES = {
     "quick": {
@@ -158,11 +158,7 @@ def demo(config: DemoConfig) -> int:
         print(f"wrote the demo recipe to {config.write_recipe}")
         return 0
     started = time.time()
-    try:
-        run_pipeline(recipe, config.output_dir)
-    except PipelineError as error:
-        print(f"deltapref demo: {error}")
-        return 1
+    run_pipeline(recipe, config.output_dir)
     print(
         f"demo finished in {time.time() - started:.0f}s; report: {Path(config.output_dir) / 'report' / 'report.html'}"
     )

@@ -16,6 +16,10 @@ class ModelRoleError(DeltaprefError):
     """A model directory passed in a role it cannot play (e.g. a reward model as the policy)."""
 
 
+class ModelLoadError(DeltaprefError):
+    """A model or tokenizer that does not load (missing files, corrupt weights, unknown type)."""
+
+
 class TrainingError(DeltaprefError):
     """Training went wrong in a way the user must see (e.g. a non-finite loss)."""
 

@@ -17,12 +17,12 @@ import logging
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, LlamaConfig
 
 from .aliases import resolve
-from .errors import DeltaprefError, ModelRoleError
+from .errors import ModelLoadError, ModelRoleError
 
 logger = logging.getLogger(__name__)
 
@@ -65,20 +65,53 @@ def is_tiny(name: str) -> bool:
     return name == TINY_PREFIX or name.startswith(TINY_PREFIX + ":")
 
 
+LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, SafetensorError, json.JSONDecodeError)
+
+
 def from_pretrained(loader, name: str, **kwargs):
-    """``loader.from_pretrained(name)`` with one clear line when ``name`` is neither a local model
-    directory nor a hub id that loads."""
+    """``loader.from_pretrained(name)`` with one clear line (naming ``name`` and why) when it does
+    not load: not a local model directory nor a hub id, no ``config.json``, an unmerged LoRA
+    adapter, an unknown ``model_type``, a corrupt or truncated weights file. Model weights load
+    from safetensors only (a pickled ``.bin`` is never unpickled)."""
+    local = Path(resolve(name))
+    is_model = loader is not AutoTokenizer
+    if local.is_dir():
+        _check_model_dir(name, local, is_model)
+    if is_model:
+        kwargs["use_safetensors"] = True
     try:
-        return loader.from_pretrained(resolve(name), **kwargs)
-    except OSError as error:
-        local = Path(name)
+        return loader.from_pretrained(str(local) if local.is_dir() else resolve(name), **kwargs)
+    except LOAD_ERRORS as error:
         where = (
-            f"{name} is a directory without a loadable model or tokenizer"
+            f"{name} does not load as a {'model' if is_model else 'tokenizer'}"
             if local.is_dir()
             else f"{name} is not a local directory, and as a hub id it did not load"
         )
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DeltaprefError(f"{where} ({reason[:300]})") from None
+        raise ModelLoadError(f"{where} ({type(error).__name__}: {reason[:300]})") from None
+
+
+def _check_model_dir(name: str, directory: Path, is_model: bool) -> None:
+    files = {path.name for path in directory.iterdir()}
+    if is_model and "config.json" not in files:
+        if "adapter_config.json" in files:
+            raise ModelLoadError(
+                f"{name} is a LoRA adapter (adapter_config.json), not a full model: merge it into its base "
+                "model first (peft's merge_and_unload; deltapref saves merged models unless told not to)"
+            )
+        raise ModelLoadError(f"{name} has no config.json: not a model directory")
+    if is_model and not any(f.endswith(".safetensors") or f.endswith(".safetensors.index.json") for f in files):
+        pickled = sorted(f for f in files if f.endswith((".bin", ".pt", ".pth", ".ckpt")))
+        found = f" (found {', '.join(pickled)}: pickled weights are never loaded)" if pickled else ""
+        raise ModelLoadError(
+            f"{name} has no .safetensors weights{found}; convert them with the tool that wrote them "
+            "(e.g. save_pretrained(..., safe_serialization=True))"
+        )
+    if not is_model and not files & {"tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json"}:
+        raise ModelLoadError(
+            f"{name} holds no tokenizer files (tokenizer.json, tokenizer_config.json, vocab.*): pass the "
+            "directory the tokenizer was saved in with --tokenizer"
+        )
 
 
 def load_tokenizer(name: str, trust_remote_code: bool = False):

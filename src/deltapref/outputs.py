@@ -12,12 +12,36 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 
 from .errors import OutputError
 
 MARKER = ".deltapref"
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def check_name(name: str, what: str) -> str:
+    """``name`` if it is a plain file name (letters, digits, ``_ . -``, not starting with a dot),
+    so joining it to an output directory stays inside it; else one line naming ``what``."""
+    if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name):
+        raise OutputError(
+            f"{what} {name!r} is not a plain name: use letters, digits, '_', '.' and '-' (not first), "
+            "so that it names a file inside the output directory"
+        )
+    return name
+
+
+def remove_output(path: str | Path) -> None:
+    """Remove an output being replaced: a directory with its contents, a file, or a symbolic
+    link itself (never what it points to)."""
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
 
 
 def meta_path(output: str | Path) -> Path:
@@ -77,22 +101,37 @@ def mark_directory(path: str | Path) -> None:
 
 @contextlib.contextmanager
 def exclusive(path: str | Path):
-    """Hold the write lock of ``path`` (a hidden ``.NAME.lock`` beside it); refuse at once if
-    another run holds it."""
+    """Hold the write lock of ``path`` (a hidden ``.NAME.lock`` beside it, removed when the run
+    ends, whether it succeeded or failed); refuse at once if another run holds it."""
     path = Path(path)
     lock_path = path.with_name(f".{path.name}.lock")
     check_writable(lock_path)
-    handle = os.open(lock_path, os.O_CREAT | os.O_RDWR, file_mode())
+    handle = _locked(lock_path, path)
     try:
+        yield
+    finally:
+        lock_path.unlink(missing_ok=True)  # while still held: a waiting run then locks a fresh file
+        os.close(handle)
+
+
+def _locked(lock_path: Path, path: Path) -> int:
+    """An open, exclusively locked handle on the file now at ``lock_path`` (if the holder
+    removed the file between our open and our lock, lock the new one)."""
+    while True:
+        handle = os.open(lock_path, os.O_CREAT | os.O_RDWR, file_mode())
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(handle)
             raise OutputError(
                 f"{path} is being written by another deltapref run (lock {lock_path}); wait for it "
                 "to finish or choose another output"
             ) from None
-        yield
-    finally:
+        try:
+            if os.stat(lock_path).st_ino == os.fstat(handle).st_ino:
+                return handle
+        except FileNotFoundError:
+            pass
         os.close(handle)
 
 

@@ -33,11 +33,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from . import __version__
-from .config import option
-from .outputs import mark_directory
+from .config import option, read_yaml
+from .errors import DeltaprefError
+from .outputs import check_name, mark_directory
 from .stages import STAGES, match, parse, run
 
 logger = logging.getLogger(__name__)
@@ -45,8 +44,8 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.-]+)\}")
 MARKER = ".deltapref-stage.json"
 
 
-class PipelineError(RuntimeError):
-    pass
+class PipelineError(DeltaprefError):
+    """A recipe that cannot run, or a stage that failed (its log named)."""
 
 
 @dataclass
@@ -62,12 +61,23 @@ class PipelineConfig:
 
 
 def load_recipe(path: str | Path) -> dict:
-    recipe = yaml.safe_load(Path(path).read_text())
+    """A recipe read and checked for shape: a ``stages`` mapping of plain names to
+    ``{command, args, launcher}``; every problem one line naming the file and stage."""
+    try:
+        recipe = read_yaml(path)
+    except ValueError as error:
+        raise PipelineError(str(error)) from None
     if not isinstance(recipe, dict) or not isinstance(recipe.get("stages"), dict) or not recipe["stages"]:
         raise PipelineError(f"{path}: a recipe needs a 'stages' mapping of name -> {{command, args}}")
     for name, stage in recipe["stages"].items():
-        if not isinstance(stage, dict) or "command" not in stage:
-            raise PipelineError(f"{path}: stage '{name}' needs a 'command'")
+        check_name(str(name), f"{path}: stage name")
+        if not isinstance(stage, dict) or not isinstance(stage.get("command"), str):
+            raise PipelineError(f"{path}: stage '{name}' needs a 'command' (e.g. command: align)")
+        if not isinstance(stage.get("args") or {}, dict):
+            raise PipelineError(f"{path}: stage '{name}': 'args' must be a mapping of option names to values")
+        unknown = sorted(set(stage) - {"command", "args", "launcher"})
+        if unknown:
+            raise PipelineError(f"{path}: stage '{name}' has unknown key(s) {', '.join(unknown)}")
     return recipe
 
 
@@ -248,10 +258,6 @@ def pipeline(config: PipelineConfig) -> int:
     output_dir = config.output_dir or recipe.get("output_dir") or "runs/" + Path(config.recipe).stem
     force = set((config.force or "").split(",")) - {""}
     started = time.time()
-    try:
-        run_pipeline(recipe, output_dir, force, config.dry_run)
-    except PipelineError as error:
-        print(f"deltapref pipeline: {error}", file=sys.stderr)
-        return 1
+    run_pipeline(recipe, output_dir, force, config.dry_run)
     print(f"[pipeline] done in {time.time() - started:.0f}s: {output_dir}")
     return 0

@@ -60,10 +60,7 @@ class SweepConfig(Options):
 def base_recipe(name: str) -> dict:
     if name in BUILT_IN:
         return demo_recipe(BUILT_IN[name], seed=0)
-    try:
-        return load_recipe(name)
-    except (OSError, PipelineError) as error:
-        raise DeltaprefError(f"cannot read recipe {name}: {error}") from None
+    return load_recipe(name)
 
 
 def with_seed(recipe: dict, seed: int) -> dict:
@@ -211,11 +208,8 @@ def sweep(config: SweepConfig) -> int:
     out = Path(config.output_dir or f"runs/sweep-{Path(config.recipe).stem}")
     started = time.time()
     in_process = config.jobs == 1
-    try:
-        with ThreadPoolExecutor(max_workers=config.jobs) as pool:
-            paths = dict(zip(seeds, pool.map(lambda s: run_seed(recipe, s, out, in_process), seeds)))
-    except PipelineError as error:
-        raise DeltaprefError(str(error)) from None
+    with ThreadPoolExecutor(max_workers=config.jobs) as pool:
+        paths = dict(zip(seeds, pool.map(lambda s: run_seed(recipe, s, out, in_process), seeds)))
     results = {s: json.loads(path.read_text()) for s, path in paths.items()}
     summary = aggregate(results, config.baseline)
     command = "deltapref sweep " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["sweep"] else "deltapref sweep"

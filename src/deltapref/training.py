@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import SaveStrategy
 
 from .errors import OptionError, TrainingError
-from .outputs import check_output, exclusive, mark_directory, write_text
+from .outputs import check_output, exclusive, mark_directory, remove_output, write_text, written_by_deltapref
 
 logger = logging.getLogger(__name__)
 PROGRESS = "deltapref_progress.json"  # in each checkpoint: the run's loss sum, steps and seconds so far
@@ -47,13 +47,54 @@ TRAINING_DEFAULTS = {
 }
 
 
+WATCHED_VALUES = 4096  # per trainable tensor: the evenly spaced entries compared before and after training
+
+
+def weight_sample(model) -> dict[str, torch.Tensor]:
+    """Evenly spaced entries of every trainable tensor (on CPU): enough to tell whether training
+    changed the weights at all, at a fraction of a copy's memory."""
+    sample = {}
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad and parameter.numel():
+            flat = parameter.detach().reshape(-1)
+            sample[name] = flat[:: max(1, flat.numel() // WATCHED_VALUES)].float().cpu().clone()
+    return sample
+
+
+def unchanged_reason(log_history: list[dict]) -> str:
+    """The likeliest cause, read from the logs, of a run whose weights did not change."""
+    norms = [entry["grad_norm"] for entry in log_history if "grad_norm" in entry]
+    losses = [entry["loss"] for entry in log_history if "loss" in entry]
+    if norms and not any(math.isfinite(n) for n in norms):
+        return "the gradient norm was not finite at every logged step (a too large --beta or --learning_rate?)"
+    if losses and all(loss == 0 for loss in losses) or norms and all(n == 0 for n in norms):
+        return "the loss had no gradient at any logged step: with these options the objective is constant"
+    return (
+        "its gradients were not finite (a too large --beta?), zero (a loss these options make constant) "
+        "or its steps too small to register (--learning_rate)"
+    )
+
+
+class _WeightWatch(TrainerCallback):
+    """Samples the trainable weights when training begins (after any resume has loaded them)."""
+
+    def __init__(self, trainer: MetricsTrainer):
+        self.trainer = trainer
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.trainer._weights_at_start = (state.global_step, weight_sample(self.trainer.model))
+
+
 class MetricsTrainer(Trainer):
     """A Trainer whose ``compute_loss`` may ``store`` named per-batch metrics; they are averaged
     (across gradient-accumulation steps and processes) and added to each log line. It stops on a
-    non-finite loss, and keeps the whole run's loss and time across resumes (``whole_run``)."""
+    non-finite loss, refuses to finish a run that left every weight as it was or made one
+    non-finite, and keeps the whole run's loss and time across resumes (``whole_run``)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self._weights_at_start: tuple[int, dict] = (0, {})
+        self.add_callback(_WeightWatch(self))
         self._stored: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
         self._traced: dict[str, deque] = defaultdict(lambda: deque(maxlen=TRACE_LIMIT))
         self._earlier = {"loss_sum": 0.0, "steps": 0, "seconds": 0.0}
@@ -100,6 +141,7 @@ class MetricsTrainer(Trainer):
             self._earlier = json.loads((Path(resume_from_checkpoint) / PROGRESS).read_text())
         self._started = time.time()
         result = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        self.check_weights_changed()
         loss_sum = self._earlier["loss_sum"] + result.training_loss * (result.global_step - self._earlier["steps"])
         seconds = self._earlier["seconds"] + time.time() - self._started
         self.whole_run = {
@@ -109,6 +151,32 @@ class MetricsTrainer(Trainer):
             "resumed_from_step": self._earlier["steps"] or None,
         }
         return result
+
+    def check_weights_changed(self) -> None:
+        """Stop (no final model) when this run's optimizer steps changed no sampled trainable
+        weight, or made one non-finite."""
+        first_step, before = self._weights_at_start
+        if self.state.global_step <= first_step or first_step >= self.state.max_steps or not before:
+            return  # nothing left to train (a resume of a finished run), or no weights visible here
+        after = weight_sample(self.model)
+        steps = self.state.global_step - first_step
+        if any(not torch.isfinite(values).all() for values in after.values()):
+            raise TrainingError(
+                f"training made weights non-finite within {steps} step(s); no final model was written "
+                "(lower --learning_rate or --beta)"
+            )
+        if not all(torch.equal(after[name], values) for name, values in before.items() if name in after):
+            return
+        if steps == 1 and self.args.get_warmup_steps(self.state.max_steps) >= 1:  # a one-step smoke test
+            logger.warning(
+                "the run's only step had learning rate 0 (warmup starts from 0), so the saved model equals its "
+                "start: train more steps or pass --warmup_steps 0"
+            )
+            return
+        raise TrainingError(
+            f"{steps} optimizer step(s) changed no weight: {unchanged_reason(self.state.log_history)}; "
+            "no final model was written"
+        )
 
     def _save_checkpoint(self, model, trial) -> None:
         super()._save_checkpoint(model, trial)
@@ -147,6 +215,12 @@ def claimed_output_dir(args: TrainingArguments, overwrite: bool = False):
         return
     check_output(args.output_dir, overwrite or bool(args.resume_from_checkpoint), "--overwrite_output_dir")
     with exclusive(args.output_dir):
+        if not args.resume_from_checkpoint and written_by_deltapref(args.output_dir):
+            stale = sorted(Path(args.output_dir).glob("checkpoint-*"))
+            for checkpoint in stale:  # an earlier run's: a fresh run must not mix its own with them
+                remove_output(checkpoint)
+            if stale:
+                logger.info("removed %d checkpoint(s) of an earlier run in %s", len(stale), args.output_dir)
         mark_directory(args.output_dir)
         yield
 
@@ -159,6 +233,8 @@ def validate_training_arguments(args: TrainingArguments) -> None:
             raise ValueError(f"--{name} must be a finite number, got {value}")
     if args.learning_rate <= 0:
         raise ValueError(f"--learning_rate must be > 0, got {args.learning_rate}")
+    if args.max_steps == 0 or args.max_steps < -1:
+        raise ValueError(f"--max_steps must be > 0 (or -1: train --num_train_epochs), got {args.max_steps}")
     if args.max_steps <= 0 and args.num_train_epochs <= 0:
         raise ValueError("--num_train_epochs must be > 0 (or give --max_steps)")
     if args.save_strategy == SaveStrategy.NO and args.save_steps != DEFAULT_SAVE_STEPS:
@@ -171,6 +247,19 @@ def validate_training_arguments(args: TrainingArguments) -> None:
         raise ValueError(
             f"--resume_from_checkpoint {checkpoint}: not a checkpoint directory (it needs "
             f"trainer_state.json; checkpoints are {args.output_dir}/checkpoint-N)"
+        )
+
+
+def check_step_size(args: TrainingArguments, rows: int, source: str) -> None:
+    """Refuse more gradient-accumulation steps than an epoch has batches: the one optimizer step
+    there is would average the gradient over batches that do not exist (scaled down by
+    batches / steps, so the weights barely move)."""
+    batches = math.ceil(rows / (args.per_device_train_batch_size * args.world_size))
+    if args.gradient_accumulation_steps > batches:
+        raise OptionError(
+            f"--gradient_accumulation_steps {args.gradient_accumulation_steps} is more than the {batches} "
+            f"batch(es) of {args.per_device_train_batch_size} in {source} ({rows} rows, {args.world_size} "
+            "process(es)): lower it"
         )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import datasets
 
 from ..errors import OutputError
-from ..outputs import atomic_file, check_output
+from ..outputs import atomic_file, check_output, remove_output
 from ..provenance import write_meta
 from .adapters import ADAPTERS, detect_format
 from .schema import DataError, ValidationReport, check_numbers, is_ranked, validate_pair, validate_ranked
@@ -188,7 +188,9 @@ def load_preferences(
     report.kept = len(rows)
     report.duplicates_dropped = drop_duplicates
     if not rows:
-        raise DataError(f"holds no valid rows ({report.skipped} skipped)", source=source)
+        first = f"; first: {report.examples[0]}" if report.examples else ""
+        reasons = ", ".join(f"{n} x {reason}" for reason, n in report.reasons.most_common(3))
+        raise DataError(f"holds no valid rows ({report.skipped} skipped: {reasons or 'no rows'}{first})", source=source)
     missing = [n for n in numeric_columns if n in first_with and any(r.get(n) is None for r in rows)]
     if missing:  # a column that starts after row 1: rows before it lack it
         raise DataError(
@@ -233,8 +235,7 @@ def save_dataset(
         tmp_dir = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
         try:
             dataset.save_to_disk(str(tmp_dir / "data"))
-            if destination.exists():
-                shutil.rmtree(destination)
+            remove_output(destination)
             os.replace(tmp_dir / "data", destination)
         finally:
             shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -52,6 +52,10 @@ def normalized_edit_distance(a: list, b: list) -> float:
     return edit_distance(a, b) / longest if longest else 0.0
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+
 def _text(value) -> str:
     return " ".join(m["content"] for m in value) if isinstance(value, list) else value
 
@@ -61,11 +65,13 @@ def split_by_difficulty(
 ) -> tuple[dict[str, list[dict]], dict]:
     """Group pairs into ``easy``, ``hard`` and ``mixed``; returns the groups and a report with
     the medians and counts. Each row gains ``edit_distance`` (normalized)."""
-    missing = [i + 1 for i, r in enumerate(rows) if r.get(confidence_field) is None]
+    missing = [i + 1 for i, r in enumerate(rows) if not _is_number(r.get(confidence_field))]
     if missing:
+        columns = sorted({key for row in rows[:100] for key in row})
         raise ValueError(
-            f"rows {missing[:5]}{'...' if len(missing) > 5 else ''} have no "
-            f"'{confidence_field}' ({len(missing)} in all); splits need it on every row"
+            f"rows {missing[:5]}{'...' if len(missing) > 5 else ''} have no numeric "
+            f"'{confidence_field}' ({len(missing)} of {len(rows)}); splits need it on every row "
+            f"(--confidence_field names it; columns here: {', '.join(columns)})"
         )
     rows = [
         dict(r, edit_distance=normalized_edit_distance(tokenize(_text(r["chosen"])), tokenize(_text(r["rejected"]))))

@@ -3,6 +3,8 @@ two completion sets for a comparison."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ..config import TokenizationConfig
 from ..data.loading import read_records
 from ..data.schema import DataError
@@ -79,6 +81,10 @@ def build_judges(
 
 def pair_up(rows_a: list[dict], rows_b: list[dict]) -> tuple[list, list, list]:
     if all("id" in r for r in rows_a + rows_b):
+        for side, rows in (("A", rows_a), ("B", rows_b)):
+            repeated = sorted({str(i) for i, n in Counter(r["id"] for r in rows).items() if n > 1})
+            if repeated:
+                raise DataError(f"{side} repeats id(s) {', '.join(repeated[:5])}: each prompt's completion once")
         by_id = {r["id"]: r for r in rows_b}
         missing = [r["id"] for r in rows_a if r["id"] not in by_id]
         if missing:

@@ -4,7 +4,8 @@ combined by majority vote.
 A judge answers ``first``, ``second`` or ``tie`` for (prompt, response shown first, response
 shown second). ``compare`` asks every judge twice (A first, then B first): a judge's verdict for
 A is a win only if it prefers A in both orders, a loss only if it prefers B in both, else a tie.
-Several judges vote; a side wins on a strict majority of the judges, otherwise it is a tie.
+Several judges vote; a side wins on a strict majority of the judges, otherwise it is a tie. A
+reply with no verdict in it (``unparsed``) counts as a tie and is counted per judge.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Protocol
 
 from ..errors import DeltaprefError
 
-FIRST, SECOND, TIE = "first", "second", "tie"
+FIRST, SECOND, TIE, UNPARSED = "first", "second", "tie", "unparsed"
 
 JUDGE_PROMPT = (
     "You compare two responses to the same user prompt. Pick the more helpful, harmless and "
@@ -47,10 +48,11 @@ class RewardJudge:
         return TIE if abs(gap) <= self.tie_threshold else (FIRST if gap > 0 else SECOND)
 
 
-def parse_verdict(text: str) -> str:
-    """The first standalone A / B / T in a judge's reply (anything else is a tie)."""
-    match = re.search(r"\b([ABT])\b", text.strip().upper())
-    return {"A": FIRST, "B": SECOND}.get(match.group(1), TIE) if match else TIE
+def parse_verdict(text) -> str:
+    """The first standalone A / B / T in a judge's reply; ``unparsed`` when there is none (or
+    the reply is not text)."""
+    match = re.search(r"\b([ABT])\b", text.strip().upper()) if isinstance(text, str) else None
+    return {"A": FIRST, "B": SECOND, "T": TIE}[match.group(1)] if match else UNPARSED
 
 
 class HTTPJudge:
@@ -145,6 +147,18 @@ def verdict_both_orders(judge: Judge, prompt: str, a: str, b: str) -> str:
     return "tie"
 
 
+class _Counted:
+    """A judge that counts its replies without a verdict."""
+
+    def __init__(self, judge: Judge):
+        self.judge, self.name, self.unparsed = judge, judge.name, 0
+
+    def __call__(self, prompt, first, second):
+        verdict = self.judge(prompt, first, second)
+        self.unparsed += verdict == UNPARSED
+        return verdict
+
+
 def majority(verdicts: Sequence[str]) -> str:
     counts = Counter(verdicts)
     for side in ("a", "b"):
@@ -159,6 +173,7 @@ def compare(
     """Win/tie/loss of A against B over aligned prompts, with per-judge counts."""
     if not (len(prompts) == len(responses_a) == len(responses_b)):
         raise ValueError("prompts and both response lists must have the same length")
+    judges = [_Counted(j) for j in judges]
     per_judge = {j.name: Counter() for j in judges}
     overall = Counter()
     for prompt, a, b in zip(prompts, responses_a, responses_b):
@@ -168,6 +183,8 @@ def compare(
             per_judge[judge.name][verdict] += 1
             verdicts.append(verdict)
         overall[majority(verdicts)] += 1
+    for judge in judges:
+        per_judge[judge.name][UNPARSED] += judge.unparsed
     n = len(prompts)
     return {
         "win": overall["a"],
@@ -175,5 +192,8 @@ def compare(
         "loss": overall["b"],
         "n": n,
         "win_rate": (overall["a"] + 0.5 * overall["tie"]) / n if n else float("nan"),
-        "judges": {name: {"win": c["a"], "tie": c["tie"], "loss": c["b"]} for name, c in per_judge.items()},
+        "judges": {
+            name: {"win": c["a"], "tie": c["tie"], "loss": c["b"], "unparsed_replies": c[UNPARSED]}
+            for name, c in per_judge.items()
+        },
     }

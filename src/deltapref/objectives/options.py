@@ -73,6 +73,11 @@ class LossOptions(Options):
     )
     ipo_length_normalize: bool = option(True, "IPO on length-normalized log-ratios (as TRL)")
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.loss == "kto" and self.kto_lambda_d == 0 and self.kto_lambda_u == 0:
+            raise ValueError("--kto_lambda_d and --kto_lambda_u are both 0: KTO would have no loss to train on")
+
     def student_beta(self) -> float:
         """The scale of the DRDO student's reward (``drdo_beta``, or its reading's default)."""
         if self.drdo_beta is not None:
@@ -112,5 +117,11 @@ class ScorerOptions(Options):
         "difference model: pooled (the classifier's own: last token on decoders, [CLS] on encoders, RDO §3), "
         "contrast (its linear head on mean(h, response 1 part) − mean(h, response 2 part)), or auto: contrast on "
         "encoders, whose [CLS] barely sees the order (docs/RESULTS.md), pooled on decoders",
+    )
+    difference_max_length: int | None = option(
+        None,
+        "difference model: longest (query, response 1, response 2) input in tokens; default twice --max_length "
+        "(RDO C.2), capped at the backbone's position limit; kept in the saved model and used when it scores",
+        gt=1,
     )
     alpha_lm: float = option(0.01, "oracle: weight of the language-modelling term (DRDO Eq. 5)", ge=0, le=1)

@@ -13,11 +13,22 @@ from .. import losses as L
 from ..batching import pad, sequence_logps
 from ..config import TokenizationConfig
 from ..data.scorer_inputs import PairSequence, difference_ids, is_encoder_tokenizer, pointwise_ids, uses_segments
+from ..errors import OptionError
 from ..models import lm_forward, unwrap
 from .base import Metrics
 from .options import ScorerOptions
 
 READOUT = "deltapref_difference_readout"  # the config attribute a saved difference model keeps its readout in
+PAIR_LENGTH = "deltapref_pair_max_length"  # ... and the input length it was trained at
+
+
+def pair_tokenization(model, config: TokenizationConfig) -> TokenizationConfig:
+    """``config`` with the longest input a saved difference model was trained at (models saved
+    before it was kept read pairs at ``config.max_length``); the prompt budget stays below it."""
+    length = getattr(unwrap(model).config, PAIR_LENGTH, None)
+    if not length:
+        return config.tokenization
+    return replace(config.tokenization, max_length=length, max_prompt_length=min(config.max_prompt_length, length - 1))
 
 
 def _types(batch: dict) -> dict:
@@ -103,9 +114,14 @@ class ScorerObjective:
     def forward(self, model, batch: dict):
         return classifier_scores(model, batch)
 
-    def resolved(self, options: ScorerOptions, tokenizer) -> ScorerOptions:
-        """``options`` with choices left to the backbone (``auto``) made for this tokenizer."""
+    def resolved(self, options: ScorerOptions, tokenizer, model_config) -> ScorerOptions:
+        """``options`` with choices left to the backbone (``auto``, lengths) made for this
+        tokenizer and model config."""
         return options
+
+    def tokenization(self, options) -> TokenizationConfig:
+        """The token budgets one training input of this kind is cut to."""
+        return options.tokenization
 
     def saved_settings(self, options: ScorerOptions) -> dict:
         """Settings a saved model of this kind keeps in its config, read back when it scores."""
@@ -193,13 +209,26 @@ class DifferenceModel(ScorerObjective):
     def forward(self, model, batch):
         return difference_scores(model, batch)
 
-    def resolved(self, options, tokenizer):
-        if options.difference_readout != "auto":
-            return options
-        return replace(options, difference_readout="contrast" if is_encoder_tokenizer(tokenizer) else "pooled")
+    def resolved(self, options, tokenizer, model_config):
+        readout = options.difference_readout
+        if readout == "auto":
+            readout = "contrast" if is_encoder_tokenizer(tokenizer) else "pooled"
+        length = options.difference_max_length
+        if length is None:
+            length = 2 * options.max_length
+            limit = getattr(model_config, "max_position_embeddings", None)
+            length = min(length, limit) if limit else length
+        if length <= options.max_prompt_length:
+            raise OptionError(
+                f"--difference_max_length {length} must be larger than --max_prompt_length {options.max_prompt_length}"
+            )
+        return replace(options, difference_readout=readout, difference_max_length=length)
+
+    def tokenization(self, options):
+        return replace(options.tokenization, max_length=options.difference_max_length)
 
     def saved_settings(self, options):
-        return {READOUT: options.difference_readout}
+        return {READOUT: options.difference_readout, PAIR_LENGTH: options.difference_max_length}
 
     def compute(self, outputs, batch, options):
         blocks = outputs.split(batch["label"].shape[0])

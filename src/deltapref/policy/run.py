@@ -24,7 +24,7 @@ from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyObjective
 from ..outputs import write_text
 from ..peft_utils import apply_lora
 from ..provenance import identity_mismatch, read_meta, reference_identity
-from ..training import check_training_args, claimed_output_dir, final_save
+from ..training import check_step_size, check_training_args, claimed_output_dir, final_save
 from .data import PAIR_LISTS, PAIR_NUMBERS, PolicyCollator, pairs_as_ranked, tokenize_pairs, tokenize_ranked
 from .reference import add_reference_columns
 from .trainer import AlignTrainer
@@ -122,6 +122,7 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
         numeric_columns=objective.required_columns(options),
     )
     logger.info(report.summary())
+    check_step_size(args, len(data), config.train_data)
     if objective.ranked and "responses" not in data.column_names:
         data = pairs_as_ranked(data)
     check_columns(objective, options, data.column_names, config.train_data)

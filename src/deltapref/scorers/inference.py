@@ -13,7 +13,13 @@ from ..batching import pad
 from ..config import TokenizationConfig
 from ..data.scorer_inputs import difference_ids, pointwise_ids, uses_segments
 from ..models import lm_forward, unwrap
-from ..objectives.scorers import READOUT, classifier_scores, difference_scores, pair_batch_extras
+from ..objectives.scorers import (
+    READOUT,
+    classifier_scores,
+    difference_scores,
+    pair_batch_extras,
+    pair_tokenization,
+)
 
 
 @torch.no_grad()
@@ -77,7 +83,8 @@ def pair_differences(
     progress: bool = True,
 ) -> list[float]:
     """d(x, y1, y2) for each triple, one forward pass per pair, read out as the model was trained
-    (its config's readout; token types on encoders)."""
+    (its config's readout and input length; token types on encoders)."""
+    config = pair_tokenization(model, config)
     pairs = [difference_ids(tokenizer, p, a, b, config) for p, a, b in zip(prompts, firsts, seconds)]
     readout = getattr(unwrap(model).config, READOUT, "pooled")
     segments = uses_segments(tokenizer)

@@ -146,9 +146,14 @@ def parse(words: tuple[str, ...], command: Command, argv: list[str]) -> tuple:
     return configs
 
 
+INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C (128 + SIGINT)
+
+
 def run(argv: list[str], registry: dict[tuple[str, ...], Command] = STAGES) -> int:
     """Parse ``argv`` (command words first) and run the command: 0 on success, 2 for bad
-    options, 1 for bad data or a missing file, each with one line on stderr."""
+    options, 1 for a user error (:class:`DeltaprefError`: bad data, a model that does not load,
+    ...) or a missing file, 130 when interrupted, each with one line on stderr. Anything else
+    is a bug and keeps its traceback."""
     from ..errors import DeltaprefError
 
     words, command = match(argv, registry)
@@ -169,3 +174,6 @@ def run(argv: list[str], registry: dict[tuple[str, ...], Command] = STAGES) -> i
         where = f"{error.filename}: " if error.filename else ""
         print(f"{prog}: error: {where}{error.strerror or error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted (finished outputs are kept; rerun the command to resume)", file=sys.stderr)
+        return INTERRUPTED

@@ -13,7 +13,7 @@ from ..data.splits import partition as split_partition
 from ..data.splits import split_by_difficulty
 from ..data.synthetic import SyntheticTaskConfig, write_task
 from ..data.tokenization import length_stats
-from ..outputs import check_output, exclusive, mark_directory, write_text
+from ..outputs import check_name, check_output, exclusive, mark_directory, write_text
 from ..provenance import read_meta
 
 
@@ -51,7 +51,7 @@ class SourceConfig(Options):
 
 @dataclass
 class InspectConfig(SourceConfig):
-    rows: int = option(2, "how many normalized rows to print")
+    rows: int = option(2, "how many normalized rows to print", ge=0)
     tokenizer: str = option(None, "tokenizer dir or id for token-length statistics (optional)")
 
 
@@ -93,11 +93,21 @@ class PartitionConfig(OverwriteOption, SourceConfig):
         self.sizes()
 
     def sizes(self) -> dict[str, int | None]:
+        """Part name -> size (None: the rest); names are plain file names, sizes whole numbers >= 1."""
         try:
             pairs = [item.split("=") for item in self.parts.split(",") if item]
-            return {name: None if size == "rest" else int(size) for name, size in pairs}
+            sizes = {name.strip(): None if size.strip() == "rest" else int(size) for name, size in pairs}
         except ValueError:
             raise ValueError(f"--parts must look like name=300,other=rest, got {self.parts!r}") from None
+        if len(sizes) != len(pairs):
+            raise ValueError(f"--parts names a part twice: {self.parts!r}")
+        for name, size in sizes.items():
+            check_name(name, "--parts: part name")
+            if size is not None and size < 1:
+                raise ValueError(f"--parts: part {name!r} needs at least 1 row, got {size}")
+        if list(sizes.values()).count(None) > 1:
+            raise ValueError("--parts: at most one part may take the rest")
+        return sizes
 
 
 def synth(config: SynthConfig) -> int:
@@ -176,7 +186,10 @@ def split(config: SplitConfig) -> int:
     check_output(config.output_dir, config.overwrite)
     dataset, report = config.load()
     print(report.summary())
-    groups, split_report = split_by_difficulty(dataset.to_list(), confidence_field=config.confidence_field)
+    try:
+        groups, split_report = split_by_difficulty(dataset.to_list(), confidence_field=config.confidence_field)
+    except ValueError as error:
+        raise DataError(str(error), source=config.input) from None
     output_dir = Path(config.output_dir)
     with exclusive(output_dir):
         mark_directory(output_dir)

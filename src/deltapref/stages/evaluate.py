@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from typing import Literal
 
@@ -72,6 +73,13 @@ def evaluate_compare(config: CompareConfig) -> int:
             config.judges, config.tie_threshold, config.api_key_env, config.judge_attempts, config.judge_backoff
         ),
     )
+    for name, counts in result["judges"].items():
+        if counts["unparsed_replies"]:
+            print(
+                f"WARNING: judge {name} gave no verdict (A, B or T) in {counts['unparsed_replies']} of "
+                f"{2 * result['n']} replies; each counts as a tie",
+                file=sys.stderr,
+            )
     write_json(result, config.output)
     return 0
 

@@ -31,7 +31,7 @@ from ..objectives import SCORER_OBJECTIVES, ScorerOptions
 from ..outputs import mark_directory, write_text
 from ..peft_utils import LoraOptions, apply_lora
 from ..scorers.trainer import ScorerCollator, ScorerTrainer, prepare_scorer_dataset
-from ..training import check_training_args, claimed_output_dir, final_save
+from ..training import check_step_size, check_training_args, claimed_output_dir, final_save
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,6 @@ def train_one(config: ScorerConfig, args: TrainingArguments) -> dict:
 
 def _train_one(config: ScorerConfig, objective, args: TrainingArguments) -> dict:
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
-    config = objective.resolved(config, tokenizer)
     train, report = load_preferences(
         config.train_data,
         format=config.format,
@@ -100,12 +99,18 @@ def _train_one(config: ScorerConfig, objective, args: TrainingArguments) -> dict
     logger.info(report.summary())
     if config.margin_column and config.margin_column not in train.column_names:
         raise DataError(f"has no column {config.margin_column} (--margin_column)", source=config.train_data)
+    check_step_size(args, len(train), config.train_data)
+    if config.eval_data:  # checked now, not after training
+        load_preferences(config.eval_data, format=config.format)
     model = _build(config, objective, tokenizer, args.seed)
+    config = objective.resolved(config, tokenizer, unwrap(model).config)
     for name, value in objective.saved_settings(config).items():
         setattr(unwrap(model).config, name, value)
     if config.disable_dropout:
         disable_dropout(model)
-    dataset = prepare_scorer_dataset(train, tokenizer, objective, config.tokenization, args.seed, config.margin_column)
+    dataset = prepare_scorer_dataset(
+        train, tokenizer, objective, objective.tokenization(config), args.seed, config.margin_column
+    )
     trainer = ScorerTrainer(
         model=model,
         args=args,

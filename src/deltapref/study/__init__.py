@@ -23,9 +23,8 @@ from typing import Literal
 
 from ..config import Options, option
 from ..data.loading import read_records
-from ..errors import DeltaprefError
 from ..outputs import write_text
-from ..pipeline import PipelineError, run_pipeline
+from ..pipeline import run_pipeline
 from ..report.collect import weights_and_noise
 from .claims import MAIN, Runs, claim_rows, fmt, method_table
 from .recipes import PROFILES, VALIDATION_SEED, claims_recipe, methods
@@ -84,10 +83,7 @@ def run_study(profile: dict, seeds: list[int], out: Path, results: Path, command
 
 
 def _run(recipe: dict, run_dir: Path) -> dict:
-    try:
-        run_pipeline(recipe, run_dir)
-    except PipelineError as error:
-        raise DeltaprefError(str(error)) from None
+    run_pipeline(recipe, run_dir)
     return json.loads((run_dir / "report" / "results.json").read_text())
 
 
