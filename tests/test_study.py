@@ -37,3 +37,35 @@ def test_study_writes_every_claim_with_a_verdict_and_keeps_the_rest(tmp_path):
     assert set(summary["aim"]) == {0.5, 1.0} and all(p["n"] == 2 for p in summary["aim"].values())
     saved = json.loads((tmp_path / "runs" / "study.json").read_text())
     assert saved["claims"] == summary["claims"]
+
+
+def test_study_seeds_are_a_count_or_a_list_and_reach_the_runs(tmp_path, monkeypatch):
+    """``--seeds 5,6`` runs seeds 5 and 6 (fresh seeds for a verdict), ``--seeds 3`` seeds 0..2; the
+    report's command is rendered from the options, without this machine's paths."""
+    import deltapref.study as study
+    from deltapref.cli import main
+
+    calls = []
+
+    def fake_run_study(profile, seeds, out, results, command):
+        calls.append((seeds, command))
+        return {"claims": [], "seconds": 0.0}
+
+    monkeypatch.setattr(study, "run_study", fake_run_study)
+    out = str(tmp_path / "somewhere" / "runs")
+    for seeds in ("5,6", "3"):
+        assert main(["study", "claims", "--profile", "quick", "--seeds", seeds, "--output_dir", out]) == 0
+    assert calls == [
+        ([5, 6], "deltapref study claims --profile quick --seeds 5,6"),
+        ([0, 1, 2], "deltapref study claims --profile quick --seeds 3"),
+    ]
+    for bad in ("1", "4,4", "x"):
+        assert main(["study", "claims", "--seeds", bad]) == 2
+
+
+def test_seed_lists_and_machine_description():
+    from deltapref.config import seed_list
+    from deltapref.provenance import machine
+
+    assert seed_list("3") == [0, 1, 2] and seed_list("7, 9") == [7, 9]
+    assert "CPU cores" in machine() and ("GPU" in machine())

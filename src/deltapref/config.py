@@ -131,6 +131,32 @@ class ModelDataOptions(TokenizationConfig):
             raise ValueError("a tiny model needs --tokenizer (e.g. the built-in task's tokenizer/)")
 
 
+def seed_list(text: str, flag: str = "--seeds") -> list[int]:
+    """Seeds from a count N (seeds 0..N-1) or a comma list of integers (e.g. ``5,6,7``)."""
+    try:
+        if "," not in text and int(text) > 0:
+            return list(range(int(text)))
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"{flag} must be a count or a comma list of distinct integers, got {text!r}")
+    return seeds
+
+
+def command_line(prog: str, config, skip: tuple[str, ...] = ()) -> str:
+    """``prog`` with the options of ``config`` that differ from their defaults (``skip``: options
+    such as output paths that do not change what is computed), so a generated report names the
+    command that made it without reading ``sys.argv`` or naming this machine's paths."""
+    parts = [prog]
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+        if field.name not in skip and value != default:
+            parts += [f"--{field.name}", str(value)]
+    return " ".join(parts)
+
+
 YAML_MAX_BYTES = 1 << 20  # recipes and option files are small; anything larger is refused unread
 YAML_MAX_VALUES = 100_000  # values after alias expansion (a nested-anchor "bomb" expands to billions)
 

@@ -87,3 +87,22 @@ def identity_mismatch(recorded: dict, current: dict) -> str | None:
     if recorded.get("tokenization") != current["tokenization"]:
         return f"the truncation differs (recorded {recorded.get('tokenization')}, now {current['tokenization']})"
     return None
+
+
+def machine() -> str:
+    """What ran a measurement, read from this machine: usable CPU cores, the CPU's model name
+    (Linux) or architecture, and the GPU when torch sees one."""
+    import os
+    import platform
+
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    name = platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        name = models[0] if models else name
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
+    return f"{cores} CPU cores ({name}){gpu}"
+

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import Options, option
+from .config import Options, command_line, option, seed_list
 from .demo import demo_recipe
 from .errors import DeltaprefError
 from .evaluation.stats import paired_difference, t_interval
@@ -49,12 +49,7 @@ class SweepConfig(Options):
         self.seed_list()
 
     def seed_list(self) -> list[int]:
-        try:
-            if "," not in self.seeds and int(self.seeds) > 0:
-                return list(range(int(self.seeds)))
-            return [int(s) for s in self.seeds.split(",") if s.strip()]
-        except ValueError:
-            raise ValueError(f"--seeds must be a count or a comma list of integers, got {self.seeds!r}") from None
+        return seed_list(self.seeds)
 
 
 def base_recipe(name: str) -> dict:
@@ -171,35 +166,18 @@ def markdown(summary: dict, command: str) -> str:
 
 
 def plot(summary: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .report.plots import figure, interval_bars, save_figure
 
     paired = {m: e["vs_baseline"] for m, e in summary["methods"].items() if "vs_baseline" in e}
     if not paired or any(p["low"] is None for p in paired.values()):
         return
-    names = list(paired)
-    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(names)), 3.2))
-    means = [paired[n]["mean"] for n in names]
-    errors = [
-        [paired[n]["mean"] - paired[n]["low"] for n in names],
-        [paired[n]["high"] - paired[n]["mean"] for n in names],
-    ]
-    ax.bar(
-        names,
-        means,
-        yerr=errors,
-        capsize=3,
-        color=["#55a868" if paired[n]["excludes_zero"] and paired[n]["mean"] > 0 else "#4c72b0" for n in names],
-    )
+    fig, ax = figure(figsize=(max(5, 0.7 * len(paired)), 3.2))
+    colors = ["#55a868" if p["excludes_zero"] and p["mean"] > 0 else "#4c72b0" for p in paired.values()]
+    baseline = summary["baseline"]
+    title = f"reward difference to {baseline}, 95% t interval over {len(summary['seeds'])} seeds"
+    interval_bars(ax, paired, f"paired difference to {baseline}", title, colors)
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_ylabel(f"paired difference to {summary['baseline']}")
-    ax.set_title(f"reward difference to {summary['baseline']}, 95% t interval over {len(summary['seeds'])} seeds")
-    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def sweep(config: SweepConfig) -> int:
@@ -212,7 +190,7 @@ def sweep(config: SweepConfig) -> int:
         paths = dict(zip(seeds, pool.map(lambda s: run_seed(recipe, s, out, in_process), seeds)))
     results = {s: json.loads(path.read_text()) for s, path in paths.items()}
     summary = aggregate(results, config.baseline)
-    command = "deltapref sweep " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["sweep"] else "deltapref sweep"
+    command = command_line("deltapref sweep", config, skip=("output_dir", "jobs"))
     summary["command"], summary["seconds"] = command, time.time() - started
     write_text(out / "sweep.json", json.dumps(summary, indent=2) + "\n")
     write_text(out / "sweep.md", markdown(summary, command))

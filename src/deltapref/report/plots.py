@@ -1,24 +1,43 @@
-"""The report's PNG plots."""
+"""The report's PNG plots, drawn on plain ``matplotlib.figure.Figure`` objects (no pyplot, so
+the caller's matplotlib backend and figure registry are left alone)."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def figure(*grid: int, figsize: tuple[float, float]):
+    """A figure and its axes (one axes, or a ``rows x cols`` array when ``grid`` is given)."""
+    fig = Figure(figsize=figsize)
+    return fig, (fig.subplots(*grid, squeeze=False) if grid else fig.subplots())
+
+
+def interval_bars(ax, intervals: dict[str, dict], ylabel: str, title: str, colors=None) -> None:
+    """One bar per name at its ``mean`` with an error bar from ``low`` to ``high``."""
+    names = list(intervals)
+    means = [intervals[n]["mean"] for n in names]
+    errors = [[intervals[n]["mean"] - intervals[n]["low"] for n in names]]
+    errors.append([intervals[n]["high"] - intervals[n]["mean"] for n in names])
+    ax.bar(names, means, yerr=errors, capsize=3, color=colors or "#4c72b0")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+
+
+def save_figure(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def make_plots(results: dict, out: Path) -> list[tuple[str, str]]:
     made = []
 
     def save(fig, name: str, caption: str) -> None:
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
+        save_figure(fig, out / name)
         made.append((name, caption))
 
     policies = results["policies"]
@@ -26,7 +45,7 @@ def make_plots(results: dict, out: Path) -> list[tuple[str, str]]:
     if curves:
         cols = min(4, len(curves))
         rows = math.ceil(len(curves) / cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+        fig, axes = figure(rows, cols, figsize=(3.2 * cols, 2.4 * rows))
         for ax, (name, curve) in zip(axes.flat, curves.items()):
             steps, losses = zip(*curve)
             ax.plot(steps, losses, lw=1.2)
@@ -37,21 +56,12 @@ def make_plots(results: dict, out: Path) -> list[tuple[str, str]]:
         fig.suptitle("training loss by step")
         save(fig, "training_curves.png", "Training curves")
     if policies:
-        names = list(policies)
-        means = [policies[n]["mean"] for n in names]
-        errors = [
-            [policies[n]["mean"] - policies[n]["low"] for n in names],
-            [policies[n]["high"] - policies[n]["mean"] for n in names],
-        ]
-        fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(names)), 3.2))
-        ax.bar(names, means, yerr=errors, capsize=3, color="#4c72b0")
-        ax.set_ylabel(f"mean {results['reward']} reward")
-        ax.set_title("policy reward with 95% bootstrap CI")
-        ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+        fig, ax = figure(figsize=(max(5, 0.7 * len(policies)), 3.2))
+        interval_bars(ax, policies, f"mean {results['reward']} reward", "policy reward with 95% bootstrap CI")
         save(fig, "rewards.png", "Mean reward by method")
     rdo = {n: v for n, v in results["coefficients"].items() if "madpo" not in n}
     if rdo:
-        fig, ax = plt.subplots(figsize=(5, 3))
+        fig, ax = figure(figsize=(5, 3))
         for name, values in rdo.items():
             ax.hist(values, bins=30, alpha=0.55, label=name, range=(0, 1))
         ax.set_xlabel("coefficient σ(Δ)^α")
@@ -62,7 +72,7 @@ def make_plots(results: dict, out: Path) -> list[tuple[str, str]]:
     if results.get("label_correct"):
         correct = np.asarray(results["label_correct"])
         sources = list(results["coefficients"])
-        fig, axes = plt.subplots(1, len(sources), figsize=(3.2 * len(sources), 2.8), squeeze=False)
+        fig, axes = figure(1, len(sources), figsize=(3.2 * len(sources), 2.8))
         for ax, name in zip(axes[0], sources):
             values = np.asarray(results["coefficients"][name])
             for mask, label in ((correct, "label agrees with gold"), (~correct, "label disagrees")):
@@ -73,7 +83,7 @@ def make_plots(results: dict, out: Path) -> list[tuple[str, str]]:
         fig.suptitle("weights of correctly vs wrongly labeled train pairs")
         save(fig, "coefficients_by_label.png", "Weights by label correctness")
     if results["scorers"]:
-        fig, ax = plt.subplots(figsize=(5, 3))
+        fig, ax = figure(figsize=(5, 3))
         for name, scorer in results["scorers"].items():
             buckets = [b for b in scorer["by_bucket"] if b["accuracy"] is not None]
             ax.plot([b["bucket"] for b in buckets], [b["accuracy"] for b in buckets], marker="o", label=name)
