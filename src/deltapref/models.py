@@ -47,6 +47,7 @@ def tiny_config(tokenizer, spec: str = "tiny") -> LlamaConfig:
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=False,
+        deltapref_from_scratch=True,  # kept by every model trained from it (training.FROM_SCRATCH)
     )
 
 

@@ -27,10 +27,17 @@ PROGRESS = "deltapref_progress.json"  # in each checkpoint: the run's loss sum, 
 TRACE_LIMIT = 20_000  # per-example values kept for run diagnostics
 DEFAULT_SAVE_STEPS = next(f.default for f in dataclasses.fields(TrainingArguments) if f.name == "save_steps")
 
+# The learning rate when none is given, by how the model starts: the built-in task's models train
+# from scratch (``tiny``, and every model trained from one: their config carries FROM_SCRATCH); a
+# pretrained model fine-tuned in full takes DRDO's policy rate (its appendix D; TRL's DPO default
+# is lower still, 1e-6); a LoRA adapter starts at zero and takes ten times that (deltapref's choice).
+FROM_SCRATCH = "deltapref_from_scratch"
+DEFAULT_LEARNING_RATES = {"from scratch": 5e-4, "pretrained, full fine-tune": 5e-6, "pretrained, LoRA": 5e-5}
+
 # Defaults that differ from TrainingArguments' own (the command line and YAML still win).
 TRAINING_DEFAULTS = {
     "output_dir": None,
-    "learning_rate": 5e-4,
+    "learning_rate": None,  # by the model: DEFAULT_LEARNING_RATES
     "per_device_train_batch_size": 16,
     "per_device_eval_batch_size": 32,
     "num_train_epochs": 1.0,
@@ -231,7 +238,7 @@ def validate_training_arguments(args: TrainingArguments) -> None:
         value = getattr(args, name, None)
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"--{name} must be a finite number, got {value}")
-    if args.learning_rate <= 0:
+    if args.learning_rate is not None and args.learning_rate <= 0:
         raise ValueError(f"--learning_rate must be > 0, got {args.learning_rate}")
     if args.max_steps == 0 or args.max_steps < -1:
         raise ValueError(f"--max_steps must be > 0 (or -1: train --num_train_epochs), got {args.max_steps}")
@@ -248,6 +255,17 @@ def validate_training_arguments(args: TrainingArguments) -> None:
             f"--resume_from_checkpoint {checkpoint}: not a checkpoint directory (it needs "
             f"trainer_state.json; checkpoints are {args.output_dir}/checkpoint-N)"
         )
+
+
+def resolve_learning_rate(args: TrainingArguments, model_config, lora: bool) -> None:
+    """Fill in ``args.learning_rate`` when the user gave none, from how the model starts
+    (``DEFAULT_LEARNING_RATES``), and say which one was taken."""
+    if args.learning_rate is not None:
+        return
+    start = "from scratch" if getattr(model_config, FROM_SCRATCH, False) else "pretrained, LoRA" if lora else None
+    start = start or "pretrained, full fine-tune"
+    args.learning_rate = DEFAULT_LEARNING_RATES[start]
+    logger.info("--learning_rate not given: %g (the default for a model trained %s)", args.learning_rate, start)
 
 
 def check_step_size(args: TrainingArguments, rows: int, source: str) -> None:

@@ -24,7 +24,7 @@ from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyObjective
 from ..outputs import write_text
 from ..peft_utils import apply_lora
 from ..provenance import identity_mismatch, read_meta, reference_identity
-from ..training import check_step_size, check_training_args, claimed_output_dir, final_save
+from ..training import check_step_size, check_training_args, claimed_output_dir, final_save, resolve_learning_rate
 from .data import PAIR_LISTS, PAIR_NUMBERS, PolicyCollator, pairs_as_ranked, tokenize_pairs, tokenize_ranked
 from .reference import add_reference_columns
 from .trainer import AlignTrainer
@@ -153,6 +153,7 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
         trust_remote_code=config.trust_remote_code,
         dtype=dtype,
     )
+    resolve_learning_rate(args, model.config, config.lora_r > 0)
     if config.disable_dropout:
         disable_dropout(model)
     if model.generation_config is not None:

@@ -31,7 +31,7 @@ from ..objectives import SCORER_OBJECTIVES, ScorerOptions
 from ..outputs import mark_directory, write_text
 from ..peft_utils import LoraOptions, apply_lora
 from ..scorers.trainer import ScorerCollator, ScorerTrainer, prepare_scorer_dataset
-from ..training import check_step_size, check_training_args, claimed_output_dir, final_save
+from ..training import check_step_size, check_training_args, claimed_output_dir, final_save, resolve_learning_rate
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,7 @@ def _train_one(config: ScorerConfig, objective, args: TrainingArguments) -> dict
     if config.eval_data:  # checked now, not after training
         load_preferences(config.eval_data, format=config.format)
     model = _build(config, objective, tokenizer, args.seed)
+    resolve_learning_rate(args, unwrap(model).config, config.lora_r > 0)
     config = objective.resolved(config, tokenizer, unwrap(model).config)
     for name, value in objective.saved_settings(config).items():
         setattr(unwrap(model).config, name, value)
