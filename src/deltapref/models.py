@@ -74,14 +74,15 @@ def from_pretrained(loader, name: str, **kwargs):
     not load: not a local model directory nor a hub id, no ``config.json``, an unmerged LoRA
     adapter, an unknown ``model_type``, a corrupt or truncated weights file. Model weights load
     from safetensors only (a pickled ``.bin`` is never unpickled)."""
-    local = Path(resolve(name))
+    target = resolve(name)
+    local = Path(target)
     is_model = loader is not AutoTokenizer
     if local.is_dir():
         _check_model_dir(name, local, is_model)
     if is_model:
         kwargs["use_safetensors"] = True
     try:
-        return loader.from_pretrained(str(local) if local.is_dir() else resolve(name), **kwargs)
+        return loader.from_pretrained(target, **kwargs)
     except LOAD_ERRORS as error:
         where = (
             f"{name} does not load as a {'model' if is_model else 'tokenizer'}"
