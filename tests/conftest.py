@@ -19,6 +19,10 @@ END_TO_END = {
     "test_magnitude.py",
     "test_study.py",
     "test_smollm2.py",
+    "test_ecosystem.py",
+    "test_trl_bridge.py",
+    "test_examples.py",
+    "test_api.py",
 }
 
 

@@ -348,3 +348,10 @@ def test_a_fresh_run_clears_an_earlier_runs_checkpoints(scored_task, tmp_path):
     assert main(align_argv(scored_task, out, *finished)) == 0  # nothing left to train: not "changed no weight"
     assert main(align_argv(scored_task, out)) == 0  # a fresh run into deltapref's own output
     assert not list(out.glob("checkpoint-*")) and (out / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("command", ["align", "sft", "train-scorer"])
+def test_a_training_command_without_an_output_dir_is_refused(capsys, command):
+    """Before: transformers turned a missing --output_dir into ./trainer_output silently."""
+    assert main([command, "--model", "m", "--train_data", "x"]) == 2
+    assert "--output_dir is required" in capsys.readouterr().err

@@ -5,7 +5,11 @@ import json
 import math
 import shlex
 
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
 from deltapref.cli import main
+from deltapref.data.loading import load_preferences
+from deltapref.model_card import read_card_metadata
 from deltapref.models import load_tokenizer
 
 TOPICS = [
@@ -57,6 +61,18 @@ def test_smollm2_lora_sft_dpo_and_generation(tmp_path):
     assert main([*shlex.split(argv), "--max_new_tokens", "24", "--temperature", "0"]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 2 and all(r["completion"] and "Human:" not in r["completion"] for r in rows)
+    pairs, _ = load_preferences(str(data), format="hh-chat", limit=1)
+    assert _plain_transformers_completion(tmp_path / "dpo", pairs[0]["prompt"]).startswith(rows[0]["completion"])
+    assert read_card_metadata(tmp_path / "dpo")["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"  # via sft
+
+
+def _plain_transformers_completion(directory, messages) -> str:
+    """Greedy completion by plain `transformers` with the saved chat template."""
+    tokenizer = AutoTokenizer.from_pretrained(str(directory))
+    model = AutoModelForCausalLM.from_pretrained(str(directory)).eval()
+    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True, return_tensors="pt")
+    generated = model.generate(**encoded, max_new_tokens=24, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(generated[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 
 def test_default_learning_rate_follows_how_the_model_starts(builtin_task):

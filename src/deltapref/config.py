@@ -144,17 +144,23 @@ def seed_list(text: str, flag: str = "--seeds") -> list[int]:
     return seeds
 
 
-def command_line(prog: str, config, skip: tuple[str, ...] = ()) -> str:
-    """``prog`` with the options of ``config`` that differ from their defaults (``skip``: options
-    such as output paths that do not change what is computed), so a generated report names the
-    command that made it without reading ``sys.argv`` or naming this machine's paths."""
-    parts = [prog]
+def changed_options(config, skip: tuple[str, ...] = ()) -> dict:
+    """The options of ``config`` that differ from their defaults (``skip``: options such as output
+    paths that do not change what is computed)."""
+    changed = {}
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
         default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
         if field.name not in skip and value != default:
-            parts += [f"--{field.name}", str(value)]
-    return " ".join(parts)
+            changed[field.name] = value
+    return changed
+
+
+def command_line(prog: str, config, skip: tuple[str, ...] = ()) -> str:
+    """``prog`` with the options of ``config`` that differ from their defaults, so a generated
+    report names the command that made it without reading ``sys.argv`` or naming this machine's
+    paths."""
+    return " ".join([prog] + [f"--{name} {value}" for name, value in changed_options(config, skip).items()])
 
 
 YAML_MAX_BYTES = 1 << 20  # recipes and option files are small; anything larger is refused unread

@@ -36,7 +36,7 @@ DEFAULT_LEARNING_RATES = {"from scratch": 5e-4, "pretrained, full fine-tune": 5e
 
 # Defaults that differ from TrainingArguments' own (the command line and YAML still win).
 TRAINING_DEFAULTS = {
-    "output_dir": None,
+    "output_dir": "",  # required: TrainingArguments would turn None into "trainer_output"
     "learning_rate": None,  # by the model: DEFAULT_LEARNING_RATES
     "per_device_train_batch_size": 16,
     "per_device_eval_batch_size": 32,

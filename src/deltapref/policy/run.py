@@ -19,6 +19,7 @@ from transformers import TrainingArguments
 from .. import coefficients
 from ..data.loading import load_preferences
 from ..data.schema import DataError
+from ..model_card import write_run_card
 from ..models import check_role, disable_dropout, load_causal_lm, load_tokenizer, model_dtype
 from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyObjective
 from ..outputs import write_text
@@ -41,6 +42,7 @@ class RunOptions:
     reference_model: str | None = None
     ref_batch_size: int = 32
     merge_lora: bool = True
+    command: str = "align"  # the stage that runs it (named in the model card)
 
 
 def check_columns(objective: PolicyObjective, options: LossOptions, columns: list[str], source: str) -> None:
@@ -209,4 +211,6 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
     }
     if args.should_save:
         write_text(Path(args.output_dir) / "train_summary.json", json.dumps(summary, indent=2) + "\n")
+    method = options.loss + (f"+rc({options.coef})" if options.coef else "")
+    write_run_card(config, args, kind="policy", stage=run.command, method=method, summary=summary)
     return summary

@@ -49,7 +49,7 @@ def train_aligned(config: AlignConfig, args: TrainingArguments) -> dict:
 
 def train_sft(config: SFTConfig, args: TrainingArguments) -> dict:
     """Supervised fine-tuning as configured; returns the run's summary."""
-    return run_policy_training(config, args, LossOptions(loss="sft"))
+    return run_policy_training(config, args, LossOptions(loss="sft"), RunOptions(command="sft"))
 
 
 def align(config: AlignConfig, args: TrainingArguments) -> int:

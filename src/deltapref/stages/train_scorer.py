@@ -17,6 +17,7 @@ from ..data.schema import DataError
 from ..data.splits import fold_of
 from ..distributed import say
 from ..evaluation.scorer_eval import evaluate_scorer
+from ..model_card import write_run_card
 from ..models import (
     CROSS_FIT,
     check_role,
@@ -144,6 +145,15 @@ def _train_one(config: ScorerConfig, objective, args: TrainingArguments) -> dict
         )
     if args.should_save:
         write_text(Path(args.output_dir) / "scorer_eval.json", json.dumps(summary, indent=2) + "\n")
+    write_run_card(
+        config,
+        args,
+        kind=config.kind,
+        stage="train-scorer",
+        method=config.kind,
+        summary=summary,
+        metrics=summary.get("eval"),
+    )
     return summary
 
 

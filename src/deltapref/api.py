@@ -1,0 +1,120 @@
+"""deltapref in Python: the CLI's stages as functions taking the same options as keyword
+arguments (``deltapref align --loss dpo --coef difference`` is ``align(loss="dpo",
+coef="difference", ...)``), built into the same config classes, checked by the same code and run
+by the same functions as the command line. Errors are raised, not turned into exit codes: a
+:class:`deltapref.errors.DeltaprefError` (bad data, a model that does not load, an option out of
+range) or a ``ValueError`` for an invalid option, with the same one-line message the CLI prints.
+
+Training functions accept any ``transformers.TrainingArguments`` field too (``output_dir``,
+``max_steps``, ``learning_rate``, ...), with deltapref's defaults (``training.TRAINING_DEFAULTS``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from .data.loading import load_preferences
+from .stages import STAGES
+
+__all__ = ["align", "load_preferences", "make_builtin_task", "options_of", "score", "sft", "train_scorer"]
+
+
+def options_of(command: str) -> dict[str, Any]:
+    """Every option ``command`` (``"align"``, ``"train-scorer"``, ``"data synth"``, ...) accepts,
+    with its default as the Python functions apply it."""
+    types, defaults = _command(command)
+    options = {}
+    for cls in types:
+        for field in dataclasses.fields(cls):
+            if field.default_factory is not dataclasses.MISSING:
+                options[field.name] = field.default_factory()
+            else:
+                options[field.name] = None if field.default is dataclasses.MISSING else field.default
+    return {**options, **{k: v for k, v in defaults.items() if k in options}}
+
+
+def _command(command: str) -> tuple[list, dict]:
+    words = tuple(command.split())
+    if words not in STAGES:
+        known = ", ".join(" ".join(w) for w in STAGES)
+        raise ValueError(f"unknown command {command!r} (one of: {known})")
+    stage = STAGES[words]
+    defaults = {}
+    if stage.trains:
+        from .training import TRAINING_DEFAULTS
+
+        defaults = TRAINING_DEFAULTS
+    return stage.config_types(), defaults
+
+
+def build_configs(command: str, options: dict[str, Any]) -> tuple:
+    """The config instances ``command`` runs with, from keyword ``options`` (unknown names refused)."""
+    types, defaults = _command(command)
+    known = {f.name for cls in types for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"{command}: unknown option(s) {', '.join(unknown)} (see deltapref.options_of({command!r}))")
+    values = {**defaults, **options}
+    trains = STAGES[tuple(command.split())].trains
+    if trains and not values.get("output_dir"):
+        raise ValueError(f"{command}: output_dir is required")
+    configs = []
+    for cls in types:
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
+        configs.append(cls(**{k: v for k, v in values.items() if k in names}))
+    if trains:
+        from .training import validate_training_arguments
+
+        validate_training_arguments(configs[-1])
+    return tuple(configs)
+
+
+def make_builtin_task(output_dir: str | Path, **options: Any) -> Path:
+    """Write the built-in gold-reward task (``deltapref data synth``): JSONL splits, a tokenizer
+    and ``task.json``. Returns ``output_dir``."""
+    from .stages.data import synth
+
+    (config,) = build_configs("data synth", {"output_dir": str(output_dir), **options})
+    synth(config)
+    return Path(output_dir)
+
+
+def train_scorer(**options: Any) -> dict:
+    """Train a reward model, difference model, oracle (``kind``) or an ensemble into
+    ``output_dir`` (``deltapref train-scorer``). Returns the training summary (with ``eval``,
+    the held-out metrics, when ``eval_data`` is given); for an ensemble, its members' paths."""
+    from .stages import train_scorer as stage
+
+    config, args = build_configs("train-scorer", options)
+    if config.kind != "ensemble" and not config.cross_fit:
+        return stage.train_one(config, args)
+    stage.train_scorer(config, args)
+    return {"output_dir": args.output_dir}
+
+
+def score(**options: Any) -> Path:
+    """Annotate pairs with scorer outputs and coefficient columns (``deltapref score``).
+    Returns the output path; ``load_preferences`` reads it back."""
+    from .scoring import run_scoring
+
+    (config,) = build_configs("score", options)
+    run_scoring(config)
+    return Path(config.output)
+
+
+def sft(**options: Any) -> dict:
+    """Supervised fine-tuning on the chosen responses (``deltapref sft``); returns the summary."""
+    from .stages.align import train_sft
+
+    return train_sft(*build_configs("sft", options))
+
+
+def align(**options: Any) -> dict:
+    """Align a policy (``deltapref align``): ``loss`` one of dpo, ipo, rrhf, kto, edpo, drdo;
+    ``coef`` a coefficient source for reward-difference weights. Returns the training summary
+    (also written to ``output_dir/train_summary.json``, with the model and its card)."""
+    from .stages.align import train_aligned
+
+    return train_aligned(*build_configs("align", options))

@@ -1,0 +1,1 @@
+"""Bridges to other training libraries (each an optional extra): :mod:`deltapref.integrations.trl`."""

@@ -1,0 +1,123 @@
+"""deltapref's per-pair weights inside TRL's ``DPOTrainer`` (``pip install 'deltapref[trl]'``).
+
+:class:`WeightedDPOTrainer` is TRL's trainer with one change: each pair's DPO loss is multiplied
+by its weight, read from a dataset column (``coef``, as ``deltapref score`` writes it, or any
+column named by ``weight_column``) — DPO+rc, RDO Eq. 7: L = −R_α · log σ(β·Δh). Everything else
+(tokenization, reference model or precomputed reference log-probs, LoRA, metrics, DDP) is TRL's.
+
+How: TRL computes the per-pair losses inside one method and returns only their mean. The trainer
+records the policy's (and the reference's) per-token log-probs as TRL's forward passes return
+them, recomputes the per-pair DPO losses from them with :func:`deltapref.losses.dpo_loss`, checks
+that their unweighted mean equals TRL's loss (a TRL version that computes it differently is
+refused, never silently mis-weighted) and returns the weighted mean instead. No extra forward pass.
+Supported: ``loss_type="sigmoid"`` (DPO) with TRL's defaults for the reward's form (reverse KL, no
+length-desensitization ``ld_alpha``, no WPO weighting, no MoE auxiliary loss). Tested with the TRL
+version pinned in the ``trl`` extra.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+try:
+    from trl import DPOTrainer
+except ImportError as error:  # pragma: no cover - the message is the point
+    raise ImportError("deltapref.integrations.trl needs TRL: pip install 'deltapref[trl]'") from error
+
+from ..data.schema import DataError
+from ..losses import dpo_loss
+
+WEIGHTS = "deltapref_pair_weights"  # the batch key the weights travel under (never passed to the model)
+
+
+def check_weights(dataset, column: str, name: str = "train_dataset") -> None:
+    """Refuse a dataset whose weight column is missing, or holds a value that is not a finite
+    number ≥ 0, naming the row."""
+    if column not in dataset.column_names:
+        raise DataError(
+            f"has no weight column {column!r} (columns: {', '.join(dataset.column_names)}); "
+            "add one with `deltapref score` or name another with weight_column",
+            source=name,
+        )
+    for row, value in enumerate(dataset[column], start=1):
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+        if not ok:
+            raise DataError(f"must be a finite number >= 0, got {value!r}", source=name, row=row, field=column)
+
+
+class _WithWeights:
+    """A collator that adds each example's weight to TRL's batch (when the examples have one)."""
+
+    def __init__(self, collator, column: str):
+        self.collator, self.column = collator, column
+
+    def __call__(self, examples: list[dict]) -> dict:
+        batch = self.collator(examples)
+        if self.column in examples[0]:
+            batch[WEIGHTS] = torch.tensor([float(e[self.column]) for e in examples], dtype=torch.float32)
+        return batch
+
+
+class WeightedDPOTrainer(DPOTrainer):
+    """TRL's ``DPOTrainer`` with each pair's loss multiplied by ``weight_column`` (default
+    ``coef``). Takes every ``DPOTrainer`` argument; an evaluation dataset without the column is
+    evaluated unweighted."""
+
+    def __init__(self, *args, weight_column: str = "coef", **kwargs):
+        self.weight_column = weight_column
+        train_dataset = kwargs.get("train_dataset", args[3] if len(args) > 3 else None)
+        if train_dataset is None:
+            raise ValueError("WeightedDPOTrainer needs a train_dataset with a weight column")
+        check_weights(train_dataset, weight_column)
+        super().__init__(*args, **kwargs)
+        unsupported = {
+            "loss_type": (self.loss_types != ["sigmoid"], f"{self.loss_types} (only ['sigmoid'], DPO)"),
+            "f_divergence_type": (self.f_divergence_type != "reverse_kl", self.f_divergence_type),
+            "ld_alpha": (self.ld_alpha is not None, self.ld_alpha),
+            "use_weighting": (self.use_weighting, True),
+            "router_aux_loss_coef": (self.aux_loss_enabled, "an MoE auxiliary loss"),
+        }
+        for name, (bad, value) in unsupported.items():
+            if bad:
+                raise ValueError(f"WeightedDPOTrainer supports TRL's default {name}, got {value}")
+        self.data_collator = _WithWeights(self.data_collator, weight_column)
+
+    def _set_signature_columns_if_needed(self):
+        super()._set_signature_columns_if_needed()
+        if self.weight_column not in self._signature_columns:
+            self._signature_columns = [*self._signature_columns, self.weight_column]
+
+    def _compute_loss(self, model, inputs, return_outputs):
+        weights = inputs.pop(WEIGHTS, None)
+        recorded: list[torch.Tensor] = []
+        modules = {id(m): m for m in (self.accelerator.unwrap_model(model), self.ref_model) if m is not None}
+        hooks = [m.register_forward_hook(lambda _m, _a, out: recorded.append(out.log_probs)) for m in modules.values()]
+        try:
+            result = super()._compute_loss(model, inputs, return_outputs)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        if weights is None:
+            return result
+        trl_loss = result[0] if return_outputs else result
+        loss = self._weighted_loss(inputs, recorded, weights.to(trl_loss.device), trl_loss)
+        return (loss, *result[1:]) if return_outputs else loss
+
+    def _weighted_loss(self, inputs: dict, recorded: list, weights: torch.Tensor, trl_loss: torch.Tensor):
+        seq_len = inputs["completion_mask"].size(1) - 1
+        policy = recorded[0][:, -seq_len:].sum(dim=1).chunk(2)
+        if self.precompute_ref_logps:
+            reference = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
+        else:
+            reference = recorded[1][:, -seq_len:].sum(dim=1).chunk(2)
+        reference = tuple(r.to(policy[0].device, policy[0].dtype) for r in reference)
+        losses = dpo_loss(*policy, *reference, beta=self.beta)
+        tolerance = 1e-4 if losses.dtype == torch.float32 else 2e-2
+        if not torch.allclose(losses.mean().detach(), trl_loss.detach(), rtol=tolerance, atol=tolerance):
+            raise RuntimeError(
+                f"TRL's DPO loss ({trl_loss.item():.6g}) differs from the per-pair losses recomputed from its "
+                f"log-probs ({losses.mean().item():.6g}): this TRL version is not supported by WeightedDPOTrainer"
+            )
+        return (losses * weights.to(losses.dtype)).mean()

