@@ -62,11 +62,11 @@ def test_order_report_flags_an_order_blind_model():
 
 
 def test_paired_difference_interval_by_hand():
-    result = paired_difference([2.0, 3.0, 4.0], [1.0, 1.0, 1.0])  # differences 1, 2, 3: sd 1, t(2) = 4.303
+    result = paired_difference([2.0, 3.0, 4.0], [1.0, 1.0, 1.0])  # differences 1, 2, 3: sd 1, t(2) = 4.30265
     assert result["mean"] == 2.0 and result["wins"] == 3 and not result["excludes_zero"]
-    assert (result["low"], result["high"]) == pytest.approx((2 - 4.303 / math.sqrt(3), 2 + 4.303 / math.sqrt(3)))
+    assert (result["low"], result["high"]) == pytest.approx((2 - 4.302653 / math.sqrt(3), 2 + 4.302653 / math.sqrt(3)))
     result = paired_difference([1.5, 1.7, 1.3, 1.6, 1.4], [0.5] * 5)  # differences 1.0 ± 0.158
-    half = 2.776 * math.sqrt(0.025) / math.sqrt(5)
+    half = 2.776445 * math.sqrt(0.025) / math.sqrt(5)
     assert (result["low"], result["high"]) == pytest.approx((1 - half, 1 + half)) and result["excludes_zero"]
 
 
@@ -270,3 +270,18 @@ def test_sweep_aggregates_paired_differences(builtin_task, tmp_path, capsys):
         assert measured[key] == (pytest.approx(value) if isinstance(value, (float, list)) else value), key
     assert (out / "sweep.md").read_text().count("| ipo |") == 1 and (out / "sweep.png").exists()
     assert len({json.dumps(per_seed[s]["policies"]["sft"]["mean"]) for s in (0, 1, 2)}) == 3  # seeds differ
+
+
+def test_statistics_match_the_hand_written_versions_they_replaced():
+    """scipy-backed wrappers against the old hand-written values: the t table, Holm by hand,
+    AUROC by ranks with ties."""
+    from deltapref.evaluation.stats import holm, t_interval, t_quantile
+
+    for df, table in ((1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (30, 2.042)):
+        assert t_quantile(df) == pytest.approx(table, abs=1e-3)
+    assert t_quantile(40) == pytest.approx(2.0211, abs=1e-4)  # the Cornish–Fisher value it replaced
+    summary = t_interval([1.0, 2.0, 3.0])
+    assert summary["p"] == pytest.approx(0.07418, abs=1e-4)  # t = 2/(1/sqrt(3)) = 3.464 on 2 df
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])  # 3·0.01, max(2·0.03, .), 1·0.04 → .06
+    assert holm([0.5, 0.001]) == pytest.approx([0.5, 0.002])
+    assert auroc([0.3, 0.3, 0.9, 0.1], [True, False, True, False]) == pytest.approx(0.875)  # (1 + ½ + 1 + 1)/4

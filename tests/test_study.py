@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from deltapref.study import CANDIDATES, END, START, run_study
 
 TINY = {
@@ -15,7 +17,7 @@ TINY = {
     "sft_epochs": 1,
     "scorer_epochs": 1,
 }
-VERDICTS = {"reproduced", "not reproduced", "inconclusive"}
+VERDICTS = {"reproduced", "not reproduced", "inconclusive", "smaller", "larger"}
 
 
 def test_study_writes_every_claim_with_a_verdict_and_keeps_the_rest(tmp_path):
@@ -24,7 +26,7 @@ def test_study_writes_every_claim_with_a_verdict_and_keeps_the_rest(tmp_path):
     summary = run_study(TINY, [0, 1], tmp_path / "runs", results, "deltapref study claims (tiny)")
     claims = {row[0] for row in summary["claims"]}
     assert claims == {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8"}
-    assert all(row[4].split(" (")[0] in VERDICTS for row in summary["claims"]), [row[4] for row in summary["claims"]]
+    assert all(row[-1].split(" (")[0] in VERDICTS for row in summary["claims"]), [row[-1] for row in summary["claims"]]
     text = results.read_text()
     assert "hand-written intro" in text and "## Real data\n\nkept" in text and "\nold\n" not in text
     assert text.count(START) == 1 and "C8" in text
@@ -69,3 +71,56 @@ def test_seed_lists_and_machine_description():
 
     assert seed_list("3") == [0, 1, 2] and seed_list("7, 9") == [7, 9]
     assert "CPU cores" in machine() and ("GPU" in machine())
+
+
+def test_primary_comparison_at_95_and_secondaries_corrected():
+    """C1's primary (difference model, α = 0.5) is judged on its 95% interval; the other three
+    on Bonferroni intervals over three (t quantile at 1 − 0.05/6), with Holm-adjusted p-values."""
+    import math
+    import statistics
+
+    from deltapref.evaluation.stats import holm, paired_difference, t_interval, t_quantile
+    from deltapref.study.claims import PRIMARY, Comparison, rows_of
+
+    baseline = [0.0] * 5
+    gains = {
+        "DPO+rc (reward model, α=1) > DPO": [0.10, 0.12, 0.08, 0.11, 0.09],  # clear even after correction
+        "DPO+rc (reward model, α=0.5) > DPO": [0.05, 0.01, 0.04, 0.06, 0.02],  # 95% excludes 0, corrected not
+        "DPO+rc (difference model, α=1) > DPO": [0.02, -0.03, 0.01, 0.00, -0.01],
+        PRIMARY["C1"]: [0.05, 0.01, 0.04, 0.06, 0.02],
+    }
+    comparisons = [Comparison("C1", text, "", "", paired_difference(v, baseline)) for text, v in gains.items()]
+    rows = {row[1]: row for row in rows_of(comparisons)}
+    assert rows[PRIMARY["C1"]][4:] == ["primary", "reproduced"]
+    assert rows["DPO+rc (reward model, α=1) > DPO"][5] == "reproduced"
+    assert rows["DPO+rc (reward model, α=0.5) > DPO"][5] == "inconclusive"  # the same numbers as the primary
+    assert rows["DPO+rc (difference model, α=1) > DPO"][5] == "inconclusive"
+    values = gains["DPO+rc (reward model, α=0.5) > DPO"]
+    sd = statistics.stdev(values)
+    half = t_quantile(4, 1 - 0.05 / 3) * sd / math.sqrt(5)
+    assert half > t_quantile(4) * sd / math.sqrt(5)  # wider than the 95% interval
+    low, high = 0.036 - half, 0.036 + half
+    assert f"corrected 0.036 [{low:.3f}, {high:.3f}]" in rows["DPO+rc (reward model, α=0.5) > DPO"][4]
+    p = [t_interval(gains[text])["p"] for text in list(gains)[:3]]
+    assert f"Holm p {holm(p)[1]:.3f}" in rows["DPO+rc (reward model, α=0.5) > DPO"][4]
+
+
+def test_learning_rates_are_chosen_inside_a_widened_grid():
+    """A method whose best rate is on the grid's edge gets one more step beyond it, until its
+    best is interior (or the widening budget is spent); interior choices add nothing."""
+    import math
+
+    from deltapref.study import WIDEN_STEPS, interior_learning_rates
+
+    peaks = {"dpo": 1e-4, "drdo": 5e-4, "far": 1e-6}  # validation reward peaks at these rates
+    calls = []
+
+    def validate(lr):
+        calls.append(lr)
+        return {m: -abs(math.log(lr / peak)) for m, peak in peaks.items()}
+
+    best, tried = interior_learning_rates((2.5e-4, 5e-4, 1e-3), validate, list(peaks))
+    assert best["drdo"] == 5e-4 and best["dpo"] == pytest.approx(1.25e-4)  # inside after one step down
+    assert len(tried) == 3 + WIDEN_STEPS and min(tried) == pytest.approx(2.5e-4 / 2**WIDEN_STEPS)
+    assert best["far"] == min(tried)  # still on the edge once the budget is spent (reported as such)
+    assert max(tried) == 1e-3 and len(calls) == len(set(calls))

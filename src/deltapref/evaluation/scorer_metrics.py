@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.stats
 
 from .stats import finite
 
@@ -52,20 +53,14 @@ def calibration(deltas, bins: int = 10) -> dict:
 
 def auroc(scores, positive) -> float:
     """Area under the ROC curve: the chance that a random positive scores above a random
-    negative (ties count one half); NaN when either class is empty."""
+    negative (ties count one half) — the Mann–Whitney U statistic over n_pos·n_neg
+    (``scipy.stats.mannwhitneyu``); NaN when either class is empty."""
     scores, positive = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if not n_pos or not n_neg:
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks, start = np.empty(len(scores)), 0
-    while start < len(scores):  # average ranks over runs of equal scores
-        end = start
-        while end + 1 < len(scores) and scores[order[end + 1]] == scores[order[start]]:
-            end += 1
-        ranks[order[start : end + 1]] = (start + end) / 2 + 1
-        start = end + 1
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    u = scipy.stats.mannwhitneyu(scores[positive], scores[~positive], alternative="two-sided").statistic
+    return float(u / (n_pos * n_neg))
 
 
 ORDER_FLAG = 0.5  # below this order dependence a pair scorer is flagged: its output barely depends on the order

@@ -1,10 +1,12 @@
-"""Confidence intervals: bootstrap over examples, Student t over a few seeds, paired differences."""
+"""Confidence intervals (thin wrappers over ``scipy.stats``): bootstrap over examples, Student t
+over a few seeds, paired differences, Holm's correction for several comparisons."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import scipy.stats
 
 from ..errors import DeltaprefError
 
@@ -25,83 +27,72 @@ def finite(values, what: str) -> np.ndarray:
 
 
 def bootstrap_ci(values, statistic=np.mean, n_resamples: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
-    """Point estimate and percentile-bootstrap interval of ``statistic`` over ``values``."""
+    """Point estimate and percentile-bootstrap interval of ``statistic`` over ``values``
+    (``scipy.stats.bootstrap``; one value gives a zero-width interval)."""
     values = finite(values, "values")
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, values.size, size=(n_resamples, values.size))
-    stats = np.array([statistic(values[row]) for row in draws])
-    tail = (1 - level) / 2
-    return {
-        "mean": float(statistic(values)),
-        "low": float(np.quantile(stats, tail)),
-        "high": float(np.quantile(stats, 1 - tail)),
-        "n": int(values.size),
-    }
+    estimate = float(statistic(values))
+    if values.size < 2 or np.all(values == values[0]):
+        return {"mean": estimate, "low": estimate, "high": estimate, "n": int(values.size)}
+    result = scipy.stats.bootstrap(
+        (values,),
+        statistic,
+        n_resamples=n_resamples,
+        confidence_level=level,
+        method="percentile",
+        vectorized=False,
+        rng=np.random.default_rng(seed),
+    )
+    interval = result.confidence_interval
+    return {"mean": estimate, "low": float(interval.low), "high": float(interval.high), "n": int(values.size)}
 
 
-T_975 = (
-    12.706,
-    4.303,
-    3.182,
-    2.776,
-    2.571,
-    2.447,
-    2.365,
-    2.306,
-    2.262,
-    2.228,
-    2.201,
-    2.179,
-    2.160,
-    2.145,
-    2.131,
-    2.120,
-    2.110,
-    2.101,
-    2.093,
-    2.086,
-    2.080,
-    2.074,
-    2.069,
-    2.064,
-    2.060,
-    2.056,
-    2.052,
-    2.048,
-    2.045,
-    2.042,
-)
-
-
-def t_quantile_975(df: int) -> float:
-    """The 0.975 quantile of Student's t with ``df`` degrees of freedom (table to 30, then the
-    Cornish–Fisher expansion around the normal quantile)."""
+def t_quantile(df: int, level: float = 0.95) -> float:
+    """The two-sided ``level`` quantile of Student's t with ``df`` degrees of freedom."""
     if df < 1:
         raise ValueError("need at least 2 values for a t interval")
-    if df <= len(T_975):
-        return T_975[df - 1]
-    z = 1.959964
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+    return float(scipy.stats.t.ppf(1 - (1 - level) / 2, df))
 
 
-def t_interval(values) -> dict:
-    """Mean and 95% Student-t interval over a few values (e.g. one per seed)."""
+def t_interval(values, level: float = 0.95) -> dict:
+    """Mean and Student-t interval over a few values (e.g. one per seed), with the two-sided
+    p-value of a zero mean (one-sample t test) and the values themselves."""
     values = finite(values, "values")
     mean = float(values.mean())
     if values.size < 2:
-        return {"mean": mean, "low": None, "high": None, "n": int(values.size)}
-    half = t_quantile_975(values.size - 1) * float(values.std(ddof=1)) / math.sqrt(values.size)
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(values.size)}
+        return {"mean": mean, "low": None, "high": None, "n": int(values.size), "values": values.tolist()}
+    sd = float(values.std(ddof=1))
+    half = t_quantile(values.size - 1, level) * sd / math.sqrt(values.size)
+    p = float(scipy.stats.ttest_1samp(values, 0.0).pvalue) if sd > 0 else float(mean == 0)
+    return {
+        "mean": mean,
+        "low": mean - half,
+        "high": mean + half,
+        "n": int(values.size),
+        "p": p,
+        "values": values.tolist(),
+    }
 
 
-def paired_difference(values, baseline) -> dict:
-    """A method against a baseline on the same seeds: the mean paired difference with its 95%
-    t interval, how many seeds the method won, and whether the interval excludes zero."""
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error control for several comparisons):
+    the i-th smallest p times (m − i + 1), made monotone, capped at 1."""
+    order = np.argsort(p_values)
+    adjusted = np.empty(len(p_values))
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted.tolist()
+
+
+def paired_difference(values, baseline, level: float = 0.95) -> dict:
+    """A method against a baseline on the same seeds: the mean paired difference with its t
+    interval, how many seeds the method won, and whether the interval excludes zero."""
     values, baseline = finite(values, "values"), finite(baseline, "baseline values")
     if values.size != baseline.size:
         raise DeltaprefError(f"paired values differ in number: {values.size} vs {baseline.size}")
     diffs = values - baseline
-    summary = t_interval(diffs)
+    summary = t_interval(diffs, level)
     summary.update(wins=int((diffs > 0).sum()), ties=int((diffs == 0).sum()), differences=diffs.tolist())
     summary["excludes_zero"] = summary["low"] is not None and (summary["low"] > 0 or summary["high"] < 0)
     return summary

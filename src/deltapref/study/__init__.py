@@ -5,7 +5,8 @@
    configuration the study backs is chosen there too. Test seeds never inform a choice.
 2. Test: for each label temperature and seed, one cached pipeline runs data, SFT, scorers,
    scoring, every method and the gold-reward report.
-3. Claims: paired 95% t intervals over seeds and a verdict per claim, written between the
+3. Claims: paired t intervals over seeds and a verdict per comparison (one primary comparison per
+   claim at 95%, the others Bonferroni-corrected with Holm p-values), written between the
    ``claims`` markers of the results file (other sections are kept), and all numbers to
    ``study.json``.
 """
@@ -54,15 +55,39 @@ class StudyConfig(Options):
     results: str = option(None, "markdown file whose claims section is (re)written (default: OUTPUT/RESULTS.md)")
 
 
+WIDEN_STEPS = 2  # grid steps added at most on each side while a method's best rate is on an edge
+
+
+def interior_learning_rates(grid: tuple[float, ...], validate, names) -> tuple[dict, dict]:
+    """Each method's best learning rate on the validation draw, from a geometric ``grid`` that is
+    widened by one step below (above) while any method's best rate is the smallest (largest)
+    tried, at most ``WIDEN_STEPS`` times per side. ``validate(lr)`` maps a rate to
+    {method: validation reward}. Returns (best rate per method, every rate's rewards)."""
+    tried = {lr: validate(lr) for lr in grid}
+    best = lambda: {m: max(tried, key=lambda lr: tried[lr][m]) for m in names}  # noqa: E731
+    if len(grid) < 2:
+        return best(), tried
+    step = sorted(grid)[1] / sorted(grid)[0]
+    for _ in range(WIDEN_STEPS):
+        chosen, low, high = best(), min(tried), max(tried)
+        edges = [lr * f for lr, f in ((low, 1 / step), (high, step)) if lr in chosen.values()]
+        if not edges:
+            break
+        tried.update({lr: validate(lr) for lr in edges})
+    return best(), dict(sorted(tried.items()))
+
+
 def run_study(profile: dict, seeds: list[int], out: Path, results: Path, command: str) -> dict:
     started = time.time()
-    lr_grid = {}
-    for lr in profile["lrs"]:
+
+    def validate(lr: float) -> dict:
         recipe = claims_recipe(profile, MAIN, VALIDATION_SEED, {"default": lr}, main=True)
         report = _run(recipe, out / "validation" / f"lr-{lr:g}")
-        lr_grid[lr] = {m: p["mean"] for m, p in report["policies"].items()}
+        return {m: p["mean"] for m, p in report["policies"].items()}
+
     names = methods(MAIN, True, profile["epochs"], profile["splits"])
-    lrs = {"default": profile["lrs"][0], **{m: max(lr_grid, key=lambda lr: lr_grid[lr][m]) for m in names}}
+    best, lr_grid = interior_learning_rates(profile["lrs"], validate, names)
+    lrs = {"default": profile["lrs"][0], **best}
     chosen = max(CANDIDATES, key=lambda m: lr_grid[lrs[m]][m])
     reports, noise = {}, {}
     for t in profile["temperatures"]:
@@ -117,12 +142,15 @@ def markdown(summary: dict, runs: Runs) -> str:
         f"{len(seeds)} seeds ({', '.join(map(str, seeds))}) per label temperature T ∈ {{{temperatures}}}, "
         f"{profile['n_train']} training pairs and {profile['n_test']} held-out prompts per seed, tiny Llama policies "
         "and scorers. Rewards are mean **gold** rewards of sampled completions; every comparison is paired "
-        "(same seed, same data) with a 95% Student-t interval over seeds. Verdicts: *reproduced* = the interval "
-        "is on the claim's side of zero (0.5 for AUROC), *not reproduced* = on the other side, *inconclusive* "
-        "= it contains it.",
+        "(same seed, same data) with a Student-t interval over seeds. Each claim has one **primary** comparison, "
+        "named in the study's code (`study/claims.py: PRIMARY`) before any test seed ran, judged on its 95% "
+        "interval; every other comparison of the claim is **secondary**: judged on its Bonferroni-corrected "
+        "interval (the claim's m secondary intervals cover together at 95%), with its Holm-adjusted p-value "
+        "beside it. Verdicts: *reproduced* = the interval is on the claim's side of zero (0.5 for AUROC), "
+        "*not reproduced* = on the other side, *inconclusive* = it contains it.",
         "",
     ]
-    lines += _table(["claim", "what", "paper", "ours", "verdict"], summary["claims"])
+    lines += _table(["claim", "what", "paper", "ours", "comparison", "verdict"], summary["claims"])
     chosen = summary["chosen"]
     lines += [
         "### A magnitude-aware configuration against DPO",
@@ -140,16 +168,26 @@ def markdown(summary: dict, runs: Runs) -> str:
         lines += [f"### Every method, T = {t:g}", ""]
         lines += _table(["method", "mean gold reward", "− DPO (paired)", "− SFT (paired)"], rows)
     grid = summary["lr_grid"]
-    lines += ["### Learning rates (validation draw; what was tried)", ""]
+    lines += [
+        "### Learning rates (validation draw; what was tried)",
+        "",
+        f"The profile's grid, widened by one step at a time (at most {WIDEN_STEPS} per side) while a method's best "
+        "rate was on its edge; a choice still on an edge is marked *(edge)*.",
+        "",
+    ]
     lines += _table(
         ["method", *[f"lr {lr:g}" for lr in grid], "chosen"],
         [
-            [m, *[f"{grid[lr][m]:.3f}" for lr in grid], f"{summary['learning_rates'][m]:g}"]
+            [m, *[f"{grid[lr][m]:.3f}" for lr in grid], _chosen(summary["learning_rates"][m], grid)]
             for m in summary["learning_rates"]
             if m != "default"
         ],
     )
     return "\n".join(lines)
+
+
+def _chosen(lr: float, grid: dict) -> str:
+    return f"{lr:g}" + (" (edge)" if lr in (min(grid), max(grid)) else "")
 
 
 START, END = "<!-- claims:start -->", "<!-- claims:end -->"
@@ -175,6 +213,6 @@ def study(config: StudyConfig) -> int:
     command = command_line("deltapref study claims", config, skip=("output_dir", "results"))
     summary = run_study(profile, seeds, out, results, command)
     for row in summary["claims"]:
-        print(f"{row[0]} {row[1]}: {row[3]} -> {row[4]}")
+        print(f"{row[0]} {row[1]}: {row[3]} ({row[4]}) -> {row[5]}")
     print(f"[study] {summary['seconds'] / 60:.1f} min; results: {results}")
     return 0
