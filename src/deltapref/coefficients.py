@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .columns import DIFF, ENSEMBLE_REWARD, GOLD_REWARD, ORACLE_REWARD, REWARD
+
 
 @dataclass(frozen=True)
 class Source:
@@ -29,19 +31,19 @@ class Source:
     delta: Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
 
 
-def _gap(prefix: str) -> Source:
-    chosen, rejected = f"{prefix}reward_chosen", f"{prefix}reward_rejected"
-    return Source((chosen, rejected), lambda c: c[chosen] - c[rejected])
+def _gap(columns: tuple[str, str]) -> Source:
+    chosen, rejected = columns
+    return Source(columns, lambda c: c[chosen] - c[rejected])
 
 
 SOURCES: dict[str, Source] = {
-    "difference": Source(("diff",), lambda c: c["diff"]),  # d(x, y_w, y_l) of a difference model
-    "reward": _gap(""),
-    "oracle": _gap("oracle_"),
-    "gold": _gap("gold_"),
+    "difference": Source((DIFF,), lambda c: c[DIFF]),  # d(x, y_w, y_l) of a difference model
+    "reward": _gap(REWARD),
+    "oracle": _gap(ORACLE_REWARD),
+    "gold": _gap(GOLD_REWARD),
     "ensemble": Source(
-        ("ensemble_reward_chosen", "ensemble_reward_rejected"),
-        lambda c: (c["ensemble_reward_chosen"] - c["ensemble_reward_rejected"]).mean(dim=-1),  # mean member gap
+        ENSEMBLE_REWARD,
+        lambda c: (c[ENSEMBLE_REWARD[0]] - c[ENSEMBLE_REWARD[1]]).mean(dim=-1),  # mean member gap
     ),
 }
 ALIASES = {"diff": "difference"}

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .coefficients import Weighting, coefficients_of_rows
+from .columns import DIFF, ENSEMBLE_REWARD, ORACLE_REWARD, REF_LOGP, REFERENCE_BLOCKS, REWARD, ref_logp
 from .data.loading import load_preferences, read_records, save_dataset, write_jsonl
 from .data.schema import DataError
 from .data.splits import fold_of
@@ -31,31 +32,28 @@ from .provenance import describe, read_meta, reference_identity
 from .scorers.inference import balanced_differences, pair_differences, pointwise_rewards, routed
 
 logger = logging.getLogger(__name__)
-REFERENCE_BLOCKS = ("chosen", "rejected", "kl")
 
 
 def produced_columns(config) -> dict[str, dict]:
     """Column name -> provenance for everything this run adds."""
     columns: dict[str, dict] = {}
     if config.reward_model:
-        columns.update({c: {"model": describe(config.reward_model)} for c in ("reward_chosen", "reward_rejected")})
+        columns.update({c: {"model": describe(config.reward_model)} for c in REWARD})
     members = config.ensemble_members()
     if members:
         ensemble = {"ensemble": [describe(m) for m in members]}
-        columns.update({c: ensemble for c in ("ensemble_reward_chosen", "ensemble_reward_rejected")})
+        columns.update({c: ensemble for c in ENSEMBLE_REWARD})
         if not config.reward_model:
-            columns.update({c: dict(ensemble, reduce="mean") for c in ("reward_chosen", "reward_rejected")})
+            columns.update({c: dict(ensemble, reduce="mean") for c in REWARD})
     if config.difference_model:
-        columns["diff"] = {"model": describe(config.difference_model), "order": config.difference_order}
+        columns[DIFF] = {"model": describe(config.difference_model), "order": config.difference_order}
     if config.oracle:
-        columns.update(
-            {c: {"model": describe(config.oracle)} for c in ("oracle_reward_chosen", "oracle_reward_rejected")}
-        )
+        columns.update({c: {"model": describe(config.oracle)} for c in ORACLE_REWARD})
     if config.reference_model:
         reference = {
             "reference": reference_identity(config.reference_model, config.reference_model, config.tokenization)
         }
-        columns.update({f"ref_logp_{block}": reference for block in REFERENCE_BLOCKS})
+        columns.update({column: reference for column in REF_LOGP})
     source = config.resolved_coef_source()
     if source:
         columns[config.coef_column] = {"source": source, "alpha": config.alpha, "formula": "sigmoid(delta)^alpha"}
@@ -84,27 +82,27 @@ def _score_chunk(rows: list[dict], config, models: dict[str, list], following: d
         return scored(key, pointwise_rewards, prompts, chosen), scored(key, pointwise_rewards, prompts, rejected)
 
     if "reward" in models:
-        for name, values in zip(("reward_chosen", "reward_rejected"), rewards("reward")):
+        for name, values in zip(REWARD, rewards("reward")):
             put(name, values)
     members = sorted(k for k in models if k.startswith("member"))
     if members:
         both = [rewards(k) for k in members]
-        for side, name in enumerate(("ensemble_reward_chosen", "ensemble_reward_rejected")):
+        for side, name in enumerate(ENSEMBLE_REWARD):
             put(name, [list(v) for v in zip(*(s[side] for s in both))])
         if "reward" not in models:
-            put("reward_chosen", [sum(v) / len(v) for v in (o["ensemble_reward_chosen"] for o in out)])
-            put("reward_rejected", [sum(v) / len(v) for v in (o["ensemble_reward_rejected"] for o in out)])
+            for mean, member_values in zip(REWARD, ENSEMBLE_REWARD):
+                put(mean, [sum(v) / len(v) for v in (o[member_values] for o in out)])
     if "difference" in models:
         score_pairs = balanced_differences if config.difference_order == "balanced" else pair_differences
-        put("diff", scored("difference", score_pairs, prompts, chosen, rejected))
+        put(DIFF, scored("difference", score_pairs, prompts, chosen, rejected))
     if "oracle" in models:
-        for name, values in zip(("oracle_reward_chosen", "oracle_reward_rejected"), rewards("oracle")):
+        for name, values in zip(ORACLE_REWARD, rewards("oracle")):
             put(name, values)
     if "reference" in models:
         ((model, tokenizer),) = models["reference"]
         values = pair_reference_logps(model, tokenizer, rows, following, tok, config.batch_size)
         for j, block in enumerate(REFERENCE_BLOCKS):
-            put(f"ref_logp_{block}", [v[j] for v in values])
+            put(ref_logp(block), [v[j] for v in values])
     source = config.resolved_coef_source()
     if source:
         put(config.coef_column, coefficients_of_rows(source, out, Weighting(alpha=config.alpha)))

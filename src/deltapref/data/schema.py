@@ -14,13 +14,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..columns import NUMERIC_PREFIXES
 from ..errors import DeltaprefError
 
 PAIR_FIELDS = ("prompt", "chosen", "rejected")
 RANKED_FIELDS = ("prompt", "responses", "scores")
 # columns deltapref knows to be numeric: checked in every row that has them
 NUMERIC = ("confidence", "chosen_score", "rejected_score", "diff", "coef")
-NUMERIC_PREFIXES = ("reward_", "ref_logp_", "oracle_reward_", "ensemble_reward_", "gold_reward_", "coef_")
 ROLES = ("system", "user", "assistant", "tool")
 
 

@@ -3,6 +3,7 @@ a cross-fitted scorer scores each pair with the fold model that never saw it."""
 
 from __future__ import annotations
 
+from ..columns import GOLD_REWARD
 from ..config import TokenizationConfig
 from ..data.loading import load_preferences
 from ..data.splits import fold_of
@@ -39,6 +40,6 @@ def evaluate_scorer(
             for a, b in zip(score(pointwise_rewards, prompts, chosen), score(pointwise_rewards, prompts, rejected))
         ]
     gold = None
-    if "gold_reward_chosen" in rows.column_names:
-        gold = [a - b for a, b in zip(rows["gold_reward_chosen"], rows["gold_reward_rejected"])]
+    if GOLD_REWARD[0] in rows.column_names:
+        gold = [a - b for a, b in zip(rows[GOLD_REWARD[0]], rows[GOLD_REWARD[1]])]
     return scorer_report(deltas, gold, reverse, duplicate)

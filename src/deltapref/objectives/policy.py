@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from .. import losses as L
+from ..columns import ENSEMBLE_REWARD, ORACLE_REWARD, REWARD
 from .base import Metrics, PolicyObjective, PolicyOutputs, identity, pair_coefficients
 from .diagnostics import policy_movement, reward_length_tracking
 from .options import LossOptions
@@ -117,11 +118,7 @@ class KTO(ReferencePairObjective):
         return L.kto_loss(policy, ref, desirable, z_ref, options.beta, options.kto_lambda_d, options.kto_lambda_u, both)
 
 
-EDPO_TARGETS = {
-    "reward": ("reward_chosen", "reward_rejected"),
-    "oracle": ("oracle_reward_chosen", "oracle_reward_rejected"),
-    "ensemble": ("ensemble_reward_chosen", "ensemble_reward_rejected"),
-}
+EDPO_TARGETS = {"reward": REWARD, "oracle": ORACLE_REWARD, "ensemble": ENSEMBLE_REWARD}
 
 
 class EDPO(ReferencePairObjective):
@@ -174,7 +171,7 @@ class DRDO(PairObjective):
         return options.drdo_z() == "token"
 
     def required_columns(self, options):
-        return ["oracle_reward_chosen", "oracle_reward_rejected"] + super().required_columns(options)
+        return [*ORACLE_REWARD, *super().required_columns(options)]
 
     def student_rewards(self, outputs, batch, options) -> tuple[torch.Tensor, torch.Tensor]:
         """r̂(x, y_w), r̂(x, y_l) as ``student_reward`` reads them."""
@@ -198,7 +195,7 @@ class DRDO(PairObjective):
             if options.drdo_z() == "token":
                 rejected_log1m = outputs.block(1, outputs.unlikely) / len_r
         r_c, r_r = self.student_rewards(outputs, batch, options)
-        oracle_c, oracle_r = batch["oracle_reward_chosen"], batch["oracle_reward_rejected"]
+        oracle_c, oracle_r = batch[ORACLE_REWARD[0]], batch[ORACLE_REWARD[1]]
         total, distill, focal = L.drdo_loss(
             r_c, r_r, oracle_c, oracle_r, z_c, z_r, options.drdo_alpha, options.drdo_gamma, rejected_log1m
         )

@@ -14,20 +14,8 @@ import datasets
 import torch
 
 from ..batching import join_prompt_responses, shared_prefix_batch
+from ..columns import PAIR_LISTS, PAIR_NUMBERS, REWARD
 from ..data.tokenization import TokenizationConfig, encode_pair, encode_prompt, encode_response, truncate
-
-PAIR_NUMBERS = (
-    "ref_logp_chosen",
-    "ref_logp_rejected",
-    "ref_logp_kl",
-    "coef",
-    "diff",
-    "reward_chosen",
-    "reward_rejected",
-    "oracle_reward_chosen",
-    "oracle_reward_rejected",
-)
-PAIR_LISTS = ("ensemble_reward_chosen", "ensemble_reward_rejected")
 
 
 def tokenize_pairs(
@@ -55,10 +43,10 @@ def tokenize_pairs(
 def pairs_as_ranked(dataset: datasets.Dataset) -> datasets.Dataset:
     """Pairs as 2-response ranked lists for RRHF: scores are the pair's ``reward_chosen`` /
     ``reward_rejected`` when scored, else 1 and 0 (the label's order)."""
-    scored = "reward_chosen" in dataset.column_names
+    scored = REWARD[0] in dataset.column_names
 
     def convert(row):
-        scores = [row["reward_chosen"], row["reward_rejected"]] if scored else [1.0, 0.0]
+        scores = [row[REWARD[0]], row[REWARD[1]]] if scored else [1.0, 0.0]
         return {"prompt": row["prompt"], "responses": [row["chosen"], row["rejected"]], "scores": scores}
 
     return dataset.map(convert, remove_columns=dataset.column_names, desc="pairs as ranked lists")

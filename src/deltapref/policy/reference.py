@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from .. import distributed
 from ..batching import batch_logps, join_prompt_responses, shared_prefix_batch
+from ..columns import ref_logp
 from ..data.tokenization import encode_pair, truncate
 
 
@@ -69,9 +70,9 @@ def add_reference_columns(
     blocks = [list(row) for row in zip(*(dataset[f"{name}_ids"] for name in names))]
     values = response_logps(model, dataset["prompt_ids"], blocks, pad_id, batch_size, share_prefix)
     for j, name in enumerate(names):
-        if f"ref_logp_{name}" in dataset.column_names:
-            dataset = dataset.remove_columns(f"ref_logp_{name}")
-        dataset = dataset.add_column(f"ref_logp_{name}", [v[j] for v in values])
+        if ref_logp(name) in dataset.column_names:
+            dataset = dataset.remove_columns(ref_logp(name))
+        dataset = dataset.add_column(ref_logp(name), [v[j] for v in values])
     return dataset
 
 

@@ -17,6 +17,7 @@ import torch
 from transformers import TrainingArguments
 
 from .. import coefficients
+from ..columns import PAIR_LISTS, PAIR_NUMBERS, ref_logp
 from ..data.loading import load_preferences
 from ..data.schema import DataError
 from ..model_card import write_run_card
@@ -26,7 +27,7 @@ from ..outputs import write_text
 from ..peft_utils import apply_lora
 from ..provenance import identity_mismatch, read_meta, reference_identity
 from ..training import check_step_size, check_training_args, claimed_output_dir, final_save, resolve_learning_rate
-from .data import PAIR_LISTS, PAIR_NUMBERS, PolicyCollator, pairs_as_ranked, tokenize_pairs, tokenize_ranked
+from .data import PolicyCollator, pairs_as_ranked, tokenize_pairs, tokenize_ranked
 from .reference import add_reference_columns
 from .trainer import AlignTrainer
 
@@ -67,9 +68,9 @@ def usable_reference_columns(
 ) -> bool:
     """True when the data already holds the objective's ``ref_logp_*`` columns computed by this
     reference (same weights, tokenizer and truncation); refuses ones recorded for another."""
-    if not objective.uses_reference(options) or not all(f"ref_logp_{block}" in columns for block in objective.blocks):
+    if not objective.uses_reference(options) or not all(ref_logp(block) in columns for block in objective.blocks):
         return False
-    origin = read_meta(source)["columns"].get("ref_logp_chosen")
+    origin = read_meta(source)["columns"].get(ref_logp("chosen"))
     if origin is None:
         logger.warning("%s has ref_logp_* columns of unknown origin: using them as the reference", source)
         return True

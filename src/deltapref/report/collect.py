@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..coefficients import SOURCES, Weighting, coefficients_of_rows
+from ..columns import GOLD_REWARD
 from ..data.loading import read_records
 from ..evaluation.completions import batched_reward, read_completions
 from ..evaluation.judges import RewardJudge, compare
@@ -82,7 +83,7 @@ def weights_and_noise(rows: list[dict], alpha: float) -> tuple[dict, dict, list 
         weights["reward (madpo)"] = coefficients_of_rows("reward", rows, Weighting(scheme="madpo"))
     noise, correct = {}, None
     if rows and all(c in rows[0] for c in SOURCES["gold"].columns):
-        correct = np.array([r["gold_reward_chosen"] > r["gold_reward_rejected"] for r in rows])
+        correct = np.array([r[GOLD_REWARD[0]] > r[GOLD_REWARD[1]] for r in rows])
         for name, values in weights.items():
             values = np.asarray(values)
             noise[name] = {
