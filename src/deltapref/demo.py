@@ -33,7 +33,7 @@ PROFILES = {
 POLICY_MODEL = "tiny:64:2"
 METHODS = {  # stage name -> align arguments
     "dpo": {"loss": "dpo"},
-    "dpo-rc-reward": {"loss": "dpo", "coef": "reward", "alpha": 0.5},  # docs/RESULTS.md, C1
+    "dpo-rc-reward": {"loss": "dpo", "coef": "reward"},  # α = 1, the default (docs/RESULTS.md, C1)
     "dpo-rc-diff": {"loss": "dpo", "coef": "difference"},
     "rrhf": {"loss": "rrhf"},
     "rrhf-rc": {"loss": "rrhf", "coef": "scores"},
