@@ -285,3 +285,39 @@ def test_statistics_match_the_hand_written_versions_they_replaced():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])  # 3·0.01, max(2·0.03, .), 1·0.04 → .06
     assert holm([0.5, 0.001]) == pytest.approx([0.5, 0.002])
     assert auroc([0.3, 0.3, 0.9, 0.1], [True, False, True, False]) == pytest.approx(0.875)  # (1 + ½ + 1 + 1)/4
+
+
+def test_sweep_of_scorers_over_data_splits(tmp_path):
+    """A recipe that only trains scorers (as the HH split study does): per split, held-out accuracy
+    paired with the reward model's, and accuracy by |score| bucket pooled over the splits."""
+    tiny = {"model": "tiny:32:1", "tokenizer": "{data}/tokenizer", "disable_tqdm": True, "max_steps": 10}
+    scorer = dict(
+        tiny, train_data="{parts}/scorer.jsonl", eval_data="{parts}/test.jsonl", max_length=96, max_prompt_length=24
+    )
+    recipe = {
+        "stages": {
+            "data": {"command": "data synth", "args": {"n_train": 160, "n_test": 20, "seed": 0}},
+            "parts": {
+                "command": "data partition",
+                "args": {"input": "{data}/train.jsonl", "parts": "scorer=100,test=rest"},
+            },
+            "reward": {"command": "train-scorer", "args": dict(scorer, kind="reward")},
+            "difference": {"command": "train-scorer", "args": dict(scorer, kind="difference")},
+        },
+        "report": {"reward": "gold"},
+    }
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(recipe))
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--recipe", str(path), "--seeds", "0,1", "--output_dir", str(out)]) == 0
+    per_split = [json.loads((out / f"seed-{s}" / "report" / "results.json").read_text())["scorers"] for s in (0, 1)]
+    tests = [(out / f"seed-{s}" / "parts" / "test.jsonl").read_text() for s in (0, 1)]
+    assert tests[0] != tests[1]  # the partition follows the seed: two different splits
+    summary = json.loads((out / "sweep.json").read_text())["scorers"]
+    paired = summary["difference"]["accuracy_vs_baseline"]
+    assert paired["differences"] == pytest.approx(
+        [r["difference"]["accuracy"] - r["reward"]["accuracy"] for r in per_split]
+    )
+    pooled = summary["reward"]["by_bucket_pooled"]
+    assert sum(b["pairs"] for b in pooled) == sum(r["reward"]["pairs"] for r in per_split) == 2 * 60
+    assert "accuracy − reward (paired)" in (out / "sweep.md").read_text()

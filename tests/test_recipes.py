@@ -92,3 +92,13 @@ def test_the_recipes_behind_results_still_validate(path, tmp_path):
     """docs/drdo's recipes (docs/RESULTS.md's DRDO section) stay runnable as committed."""
     stages = run_pipeline(load_recipe(path), tmp_path / "run", dry_run=True)
     assert any(name.startswith("drdo") for name in stages)
+
+
+REAL_DATA_RECIPES = sorted((Path(__file__).parent.parent / "docs").glob("hh-*/*.yaml"))
+
+
+@pytest.mark.parametrize("path", REAL_DATA_RECIPES, ids=str)
+def test_the_real_data_recipes_behind_results_parse(path, tmp_path):
+    """docs/hh-*'s recipes (docs/RESULTS.md's real-data sections) parse and validate as committed."""
+    stages = run_pipeline(load_recipe(path), tmp_path / "run", dry_run=True)
+    assert "reward" in stages or "difference" in stages

@@ -39,6 +39,10 @@ class SweepConfig(Options):
     recipe: str = option(None, "recipe YAML, or a built-in one: demo, demo-quick")
     seeds: str = option("0,1,2,3,4", "comma list of seeds, or a count N (seeds 0..N-1)")
     baseline: str = option("dpo", "method the others are compared with, seed by seed")
+    scorer_baseline: str = option(
+        "reward",
+        "scorer the others are compared with, seed by seed (held-out accuracy), when the runs evaluate scorers",
+    )
     output_dir: str = option(None, "where each seed's run and the sweep's results go (default: runs/sweep-RECIPE)")
     jobs: int = option(1, "seeds run at once (each in its own process); 1 on a small machine", ge=1)
 
@@ -95,16 +99,18 @@ def run_seed(recipe: dict, seed: int, out: Path, in_process: bool) -> Path:
     return run_dir / "report" / "results.json"
 
 
-def aggregate(results: dict[int, dict], baseline: str) -> dict:
-    """Per-method and per-scorer statistics over seeds, paired against ``baseline``."""
+def aggregate(results: dict[int, dict], baseline: str, scorer_baseline: str = "reward") -> dict:
+    """Per-method and per-scorer statistics over seeds, paired against ``baseline`` (methods)
+    and ``scorer_baseline`` (scorers' accuracy); a recipe may train only scorers."""
     seeds = sorted(results)
     methods = [m for m in results[seeds[0]]["policies"] if all(m in results[s]["policies"] for s in seeds)]
-    if baseline not in methods:
+    if methods and baseline not in methods:
         raise DeltaprefError(f"baseline {baseline!r} is not a method of every seed's run ({', '.join(methods)})")
     reward = {m: [results[s]["policies"][m]["mean"] for s in seeds] for m in methods}
     summary = {
         "seeds": seeds,
         "baseline": baseline,
+        "scorer_baseline": scorer_baseline,
         "reward": results[seeds[0]]["reward"],
         "methods": {},
         "scorers": {},
@@ -115,18 +121,40 @@ def aggregate(results: dict[int, dict], baseline: str) -> dict:
         if method != baseline:
             entry["vs_baseline"] = paired_difference(reward[method], reward[baseline])
         summary["methods"][method] = entry
-    for name in results[seeds[0]].get("scorers", {}):
-        metrics = {}
-        for metric in SCORER_METRICS:
-            values = [results[s]["scorers"].get(name, {}).get(metric) for s in seeds]
-            if all(isinstance(v, (int, float)) for v in values):
-                metrics[metric] = {"per_seed": values, **t_interval(values)}
-        summary["scorers"][name] = metrics
+    summary["scorers"] = aggregate_scorers([results[s].get("scorers", {}) for s in seeds], scorer_baseline)
     for name in results[seeds[0]].get("noise", {}):
         values = [results[s].get("noise", {}).get(name, {}).get("auroc") for s in seeds]
         if all(isinstance(v, (int, float)) for v in values):
             summary["noise"][name] = {"per_seed": values, **t_interval(values)}
     return summary
+
+
+def aggregate_scorers(runs: list[dict], baseline: str) -> dict:
+    """Each scorer's metrics over runs (t intervals), its accuracy paired with ``baseline``'s run
+    by run, and its accuracy by |score| bucket pooled over the runs' pairs."""
+    out = {}
+    for name in runs[0]:
+        metrics = {}
+        for metric in SCORER_METRICS:
+            values = [run.get(name, {}).get(metric) for run in runs]
+            if all(isinstance(v, (int, float)) for v in values):
+                metrics[metric] = {"per_seed": values, **t_interval(values)}
+        if name != baseline and all("accuracy" in run.get(k, {}) for run in runs for k in (name, baseline)):
+            metrics["accuracy_vs_baseline"] = paired_difference(
+                [run[name]["accuracy"] for run in runs], [run[baseline]["accuracy"] for run in runs]
+            )
+        tables = [run.get(name, {}).get("by_bucket") for run in runs]
+        if all(tables):
+            pooled = []
+            for cells in zip(*tables):
+                pairs = sum(c["pairs"] for c in cells)
+                right = sum(c["pairs"] * c["accuracy"] for c in cells if c["pairs"])
+                pooled.append(
+                    {"bucket": cells[0]["bucket"], "pairs": pairs, "accuracy": right / pairs if pairs else None}
+                )
+            metrics["by_bucket_pooled"] = pooled
+        out[name] = metrics
+    return out
 
 
 def _fmt(entry: dict, digits: int = 3) -> str:
@@ -142,12 +170,15 @@ def markdown(summary: dict, command: str) -> str:
         "",
         f"Made by `{command}`.",
         "",
-        f"Mean {summary['reward']} reward per method (95% t interval over {len(seeds)} seeds) and the paired "
-        f"difference to {base} (same seed, same data).",
-        "",
-        f"| method | mean reward | difference to {base} | seeds won | interval excludes 0 |",
-        "|---|---|---|---|---|",
     ]
+    if summary["methods"]:
+        lines += [
+            f"Mean {summary['reward']} reward per method (95% t interval over {len(seeds)} seeds) and the paired "
+            f"difference to {base} (same seed, same data).",
+            "",
+            f"| method | mean reward | difference to {base} | seeds won | interval excludes 0 |",
+            "|---|---|---|---|---|",
+        ]
     for method, entry in summary["methods"].items():
         paired = entry.get("vs_baseline")
         diff = _fmt(paired) if paired else "—"
@@ -155,9 +186,17 @@ def markdown(summary: dict, command: str) -> str:
         excludes = ("yes" if paired["excludes_zero"] else "no") if paired else "—"
         lines.append(f"| {method} | {_fmt(entry)} | {diff} | {won} | {excludes} |")
     if summary["scorers"]:
-        lines += ["", "| scorer | " + " | ".join(SCORER_METRICS) + " |", "|---" * (len(SCORER_METRICS) + 1) + "|"]
+        versus = f"accuracy − {summary['scorer_baseline']} (paired)"
+        lines += ["", f"| scorer | {' | '.join(SCORER_METRICS)} | {versus} | by \\|score\\| bucket, pooled |"]
+        lines.append("|---" * (len(SCORER_METRICS) + 3) + "|")
         for name, metrics in summary["scorers"].items():
             cells = [_fmt(metrics[m]) if m in metrics else "—" for m in SCORER_METRICS]
+            paired = metrics.get("accuracy_vs_baseline")
+            cells.append(f"{_fmt(paired)}, {paired['wins']}/{paired['n']} runs" if paired else "—")
+            buckets = metrics.get("by_bucket_pooled", [])
+            cells.append(
+                " / ".join(f"{b['bucket']}: {b['accuracy']:.3f} ({b['pairs']})" for b in buckets if b["pairs"])
+            )
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if summary["noise"]:
         lines += ["", "| weights | AUROC for label agrees with gold |", "|---|---|"]
@@ -189,7 +228,7 @@ def sweep(config: SweepConfig) -> int:
     with ThreadPoolExecutor(max_workers=config.jobs) as pool:
         paths = dict(zip(seeds, pool.map(lambda s: run_seed(recipe, s, out, in_process), seeds)))
     results = {s: json.loads(path.read_text()) for s, path in paths.items()}
-    summary = aggregate(results, config.baseline)
+    summary = aggregate(results, config.baseline, config.scorer_baseline)
     command = command_line("deltapref sweep", config, skip=("output_dir", "jobs"))
     summary["command"], summary["seconds"] = command, time.time() - started
     write_text(out / "sweep.json", json.dumps(summary, indent=2) + "\n")
