@@ -54,7 +54,10 @@ def swap_in_tiny(recipe: dict, fixtures: Path, tokenizer: str, local: Path) -> d
                 del args[key]
         if "input" in args and parse_hub_id(str(args["input"])):
             args["input"] = str(fixtures / FIXTURE_FOR_FORMAT[args["format"]])
-        if stage["command"] == "data partition":
+        if stage["command"] == "data partition" and "{" in str(args["input"]):  # a part of an earlier part
+            sizes = [part.split("=") for part in args["parts"].split(",")]
+            args["parts"] = ",".join(f"{name}={'rest' if size == 'rest' else 2}" for name, size in sizes)
+        elif stage["command"] == "data partition":
             args.update(input=str(hh_pairs(local / "hh16.jsonl")), parts="scorer=4,policy=4,judge=4,test=rest")
         if "model" in args and (parse_hub_id(str(args["model"])) or args["model"] in ALIASES):
             args.update(model="tiny:32:1", tokenizer=tokenizer)
