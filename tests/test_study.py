@@ -30,12 +30,19 @@ def test_study_writes_every_claim_with_a_verdict_and_keeps_the_rest(tmp_path):
     text = results.read_text()
     assert "hand-written intro" in text and "## Real data\n\nkept" in text and "\nold\n" not in text
     assert text.count(START) == 1 and "C8" in text
-    grid = summary["lr_grid"]
-    for method, lr in summary["learning_rates"].items():
-        if method != "default":
-            assert grid[lr][method] == max(grid[other][method] for other in grid)  # chosen on validation
+    assert set(summary["lr_grid"]) == {0.5, 1.0}  # chosen per label temperature
+    for t, grid in summary["lr_grid"].items():
+        for method, lr in summary["learning_rates"][t].items():
+            if method != "default":
+                assert grid[lr][method] == max(grid[other][method] for other in grid)  # chosen on validation
+    assert "drdo-head" in summary["learning_rates"][0.5] and "drdo-head" not in summary["learning_rates"][1.0]
+    assert (tmp_path / "runs" / "validation" / "T1" / "lr-0.0005").is_dir()
+    grid, lrs = summary["lr_grid"][0.5], summary["learning_rates"][0.5]
     assert summary["chosen"] in CANDIDATES
-    assert summary["chosen"] == max(CANDIDATES, key=lambda m: grid[summary["learning_rates"][m]][m])
+    assert summary["chosen"] == max(CANDIDATES, key=lambda m: grid[lrs[m]][m])
+    assert "T = 1:" in text and "T = 0.5:" in text
+    seed_data = [(tmp_path / "runs" / "T0.5" / f"seed-{s}" / "data" / "train.jsonl").read_text() for s in (0, 1)]
+    assert seed_data[0] != seed_data[1]  # each seed is its own draw of the task
     assert set(summary["aim"]) == {0.5, 1.0} and all(p["n"] == 2 for p in summary["aim"].values())
     saved = json.loads((tmp_path / "runs" / "study.json").read_text())
     assert saved["claims"] == summary["claims"]
@@ -57,12 +64,16 @@ def test_study_seeds_are_a_count_or_a_list_and_reach_the_runs(tmp_path, monkeypa
     out = str(tmp_path / "somewhere" / "runs")
     for seeds in ("5,6", "3"):
         assert main(["study", "claims", "--profile", "quick", "--seeds", seeds, "--output_dir", out]) == 0
+    assert main(["study", "claims", "--profile", "quick", "--first_seed", "100", "--output_dir", out]) == 0
+    assert main(["study", "claims", "--profile", "quick", "--first_seed", "7", "--seeds", "2", "--output_dir", out]) == 0
     assert calls == [
         ([5, 6], "deltapref study claims --profile quick --seeds 5,6"),
         ([0, 1, 2], "deltapref study claims --profile quick --seeds 3"),
+        ([100, 101, 102], "deltapref study claims --profile quick --first_seed 100"),
+        ([7, 8], "deltapref study claims --profile quick --seeds 2 --first_seed 7"),
     ]
-    for bad in ("1", "4,4", "x"):
-        assert main(["study", "claims", "--seeds", bad]) == 2
+    for bad in (["--seeds", "1"], ["--seeds", "4,4"], ["--seeds", "x"], ["--seeds", "3,4", "--first_seed", "1"]):
+        assert main(["study", "claims", *bad]) == 2
 
 
 def test_seed_lists_and_machine_description():

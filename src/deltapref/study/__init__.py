@@ -1,8 +1,9 @@
 """``deltapref study claims``: every RDO and DRDO claim measured over seeds on the built-in task.
 
-1. Validation: each learning rate of the grid runs every method on a separate draw of the task
-   (seed 1000, T = 0.5); each method gets its best rate there, and the magnitude-aware
-   configuration the study backs is chosen there too. Test seeds never inform a choice.
+1. Validation: for each label temperature, each learning rate of the grid runs every method on a
+   separate draw of the task (seed 1000); each method gets its best rate per temperature there,
+   and the magnitude-aware configuration the study backs is chosen there too (at T = 0.5). Test
+   seeds never inform a choice.
 2. Test: for each label temperature and seed, one cached pipeline runs data, SFT, scorers,
    scoring, every method and the gold-reward report.
 3. Claims: paired t intervals over seeds and a verdict per comparison (one primary comparison per
@@ -45,11 +46,18 @@ class StudyConfig(Options):
         "seeds per temperature: a count N (seeds 0..N-1) or a comma list (e.g. 5,6,7,8,9 to check the verdicts "
         "on fresh seeds; the validation draw that picks learning rates stays seed 1000); default: the profile's count",
     )
+    first_seed: int = option(None, "run N seeds from this one (S..S+N-1, N from --seeds or the profile) instead of 0")
 
     def __post_init__(self):
         super().__post_init__()
-        if self.seeds is not None and len(seed_list(self.seeds)) < 2:
+        if self.seeds is not None and "," in self.seeds and self.first_seed is not None:
+            raise ValueError("--first_seed takes a count from --seeds, not a list: give one or the other")
+        if len(self.seed_list()) < 2:
             raise ValueError("--seeds: a paired interval needs at least 2 seeds")
+
+    def seed_list(self) -> list[int]:
+        seeds = seed_list(self.seeds) if self.seeds else list(range(PROFILES[self.profile]["seeds"]))
+        return [s + self.first_seed for s in seeds] if self.first_seed is not None else seeds
 
     output_dir: str = option(None, "where the runs go (default: runs/study-claims-PROFILE)")
     results: str = option(None, "markdown file whose claims section is (re)written (default: OUTPUT/RESULTS.md)")
@@ -77,24 +85,33 @@ def interior_learning_rates(grid: tuple[float, ...], validate, names) -> tuple[d
     return best(), dict(sorted(tried.items()))
 
 
-def run_study(profile: dict, seeds: list[int], out: Path, results: Path, command: str) -> dict:
-    started = time.time()
+def validated_learning_rates(profile: dict, temperature: float, out: Path) -> tuple[dict, dict]:
+    """Each method's learning rate at one label temperature, chosen inside the (widened) grid on
+    the validation draw. Returns (rate per method, with a "default"; every rate's rewards)."""
+    main = temperature == MAIN
 
     def validate(lr: float) -> dict:
-        recipe = claims_recipe(profile, MAIN, VALIDATION_SEED, {"default": lr}, main=True)
-        report = _run(recipe, out / "validation" / f"lr-{lr:g}")
+        recipe = claims_recipe(profile, temperature, VALIDATION_SEED, {"default": lr}, main=main)
+        report = _run(recipe, out / "validation" / f"T{temperature:g}" / f"lr-{lr:g}")
         return {m: p["mean"] for m, p in report["policies"].items()}
 
-    names = methods(MAIN, True, profile["epochs"], profile["splits"])
-    best, lr_grid = interior_learning_rates(profile["lrs"], validate, names)
-    lrs = {"default": profile["lrs"][0], **best}
-    chosen = max(CANDIDATES, key=lambda m: lr_grid[lrs[m]][m])
+    names = methods(temperature, main, profile["epochs"], profile["splits"])
+    best, tried = interior_learning_rates(profile["lrs"], validate, names)
+    return {"default": profile["lrs"][0], **best}, tried
+
+
+def run_study(profile: dict, seeds: list[int], out: Path, results: Path, command: str) -> dict:
+    started = time.time()
+    lrs, lr_grid = {}, {}
+    for t in profile["temperatures"]:
+        lrs[t], lr_grid[t] = validated_learning_rates(profile, t, out)
+    chosen = max(CANDIDATES, key=lambda m: lr_grid[MAIN][lrs[MAIN][m]][m])
     reports, noise = {}, {}
     for t in profile["temperatures"]:
         reports[t], noise[t] = {}, {}
         for seed in seeds:
             run_dir = out / f"T{t:g}" / f"seed-{seed}"
-            reports[t][seed] = _run(claims_recipe(profile, t, seed, lrs, main=t == MAIN), run_dir)
+            reports[t][seed] = _run(claims_recipe(profile, t, seed, lrs[t], main=t == MAIN), run_dir)
             noise[t][seed] = {
                 regime: _noise(run_dir / stage) for regime, stage in SCORING.items() if (run_dir / stage).exists()
             }
@@ -167,22 +184,25 @@ def markdown(summary: dict, runs: Runs) -> str:
     for t, rows in summary["methods"].items():
         lines += [f"### Every method, T = {t:g}", ""]
         lines += _table(["method", "mean gold reward", "− DPO (paired)", "− SFT (paired)"], rows)
-    grid = summary["lr_grid"]
     lines += [
         "### Learning rates (validation draw; what was tried)",
         "",
-        f"The profile's grid, widened by one step at a time (at most {WIDEN_STEPS} per side) while a method's best "
-        "rate was on its edge; a choice still on an edge is marked *(edge)*.",
+        f"Per label temperature, validation reward of each rate tried: the profile's grid, widened by one step at "
+        f"a time (at most {WIDEN_STEPS} per side) while a method's best rate was on its edge; a choice still on "
+        "an edge is marked *(edge)*.",
         "",
     ]
-    lines += _table(
-        ["method", *[f"lr {lr:g}" for lr in grid], "chosen"],
-        [
-            [m, *[f"{grid[lr][m]:.3f}" for lr in grid], _chosen(summary["learning_rates"][m], grid)]
-            for m in summary["learning_rates"]
-            if m != "default"
-        ],
-    )
+    for t, grid in summary["lr_grid"].items():
+        chosen_lrs = summary["learning_rates"][t]
+        lines += [f"T = {t:g}:", ""]
+        lines += _table(
+            ["method", *[f"lr {lr:g}" for lr in grid], "chosen"],
+            [
+                [m, *[f"{grid[lr][m]:.3f}" for lr in grid], _chosen(chosen_lrs[m], grid)]
+                for m in chosen_lrs
+                if m != "default"
+            ],
+        )
     return "\n".join(lines)
 
 
@@ -207,7 +227,7 @@ def write_section(path: Path, body: str) -> None:
 def study(config: StudyConfig) -> int:
     """Entry point of ``deltapref study``."""
     profile = PROFILES[config.profile]
-    seeds = seed_list(config.seeds) if config.seeds else list(range(profile["seeds"]))
+    seeds = config.seed_list()
     out = Path(config.output_dir or f"runs/study-claims-{config.profile}")
     results = Path(config.results) if config.results else out / "RESULTS.md"
     command = command_line("deltapref study claims", config, skip=("output_dir", "results"))
