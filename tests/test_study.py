@@ -65,7 +65,8 @@ def test_study_seeds_are_a_count_or_a_list_and_reach_the_runs(tmp_path, monkeypa
     for seeds in ("5,6", "3"):
         assert main(["study", "claims", "--profile", "quick", "--seeds", seeds, "--output_dir", out]) == 0
     assert main(["study", "claims", "--profile", "quick", "--first_seed", "100", "--output_dir", out]) == 0
-    assert main(["study", "claims", "--profile", "quick", "--first_seed", "7", "--seeds", "2", "--output_dir", out]) == 0
+    fresh = ["--first_seed", "7", "--seeds", "2"]
+    assert main(["study", "claims", "--profile", "quick", *fresh, "--output_dir", out]) == 0
     assert calls == [
         ([5, 6], "deltapref study claims --profile quick --seeds 5,6"),
         ([0, 1, 2], "deltapref study claims --profile quick --seeds 3"),

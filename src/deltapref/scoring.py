@@ -21,11 +21,12 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .coefficients import Weighting, coefficients_of_rows
-from .columns import DIFF, ENSEMBLE_REWARD, ORACLE_REWARD, REF_LOGP, REFERENCE_BLOCKS, REWARD, ref_logp
+from .columns import ENSEMBLE_REWARD, REF_LOGP, REFERENCE_BLOCKS, REWARD, ref_logp
 from .data.loading import load_preferences, read_records, save_dataset, write_jsonl
 from .data.schema import DataError
 from .data.splits import fold_of
 from .models import check_role, load_causal_lm, load_scorer, load_tokenizer, scorer_members
+from .objectives import SCORER_OBJECTIVES
 from .outputs import check_output, exclusive, write_text
 from .policy.reference import pair_reference_logps
 from .provenance import describe, read_meta, reference_identity
@@ -34,21 +35,25 @@ from .scorers.inference import balanced_differences, pair_differences, pointwise
 logger = logging.getLogger(__name__)
 
 
+def scorer_models(config) -> dict[str, str]:
+    """Scorer kind -> the trained model directory this run scores with (each kind's own option)."""
+    named = {kind: getattr(config, o.score_option) for kind, o in SCORER_OBJECTIVES.items()}
+    return {kind: path for kind, path in named.items() if path}
+
+
 def produced_columns(config) -> dict[str, dict]:
     """Column name -> provenance for everything this run adds."""
     columns: dict[str, dict] = {}
-    if config.reward_model:
-        columns.update({c: {"model": describe(config.reward_model)} for c in REWARD})
+    for kind, path in scorer_models(config).items():
+        objective = SCORER_OBJECTIVES[kind]
+        origin = {"model": describe(path), **({"order": config.difference_order} if objective.pairwise else {})}
+        columns.update({c: origin for c in objective.columns})
     members = config.ensemble_members()
     if members:
         ensemble = {"ensemble": [describe(m) for m in members]}
         columns.update({c: ensemble for c in ENSEMBLE_REWARD})
         if not config.reward_model:
             columns.update({c: dict(ensemble, reduce="mean") for c in REWARD})
-    if config.difference_model:
-        columns[DIFF] = {"model": describe(config.difference_model), "order": config.difference_order}
-    if config.oracle:
-        columns.update({c: {"model": describe(config.oracle)} for c in ORACLE_REWARD})
     if config.reference_model:
         reference = {
             "reference": reference_identity(config.reference_model, config.reference_model, config.tokenization)
@@ -81,23 +86,23 @@ def _score_chunk(rows: list[dict], config, models: dict[str, list], following: d
     def rewards(key):
         return scored(key, pointwise_rewards, prompts, chosen), scored(key, pointwise_rewards, prompts, rejected)
 
-    if "reward" in models:
-        for name, values in zip(REWARD, rewards("reward")):
-            put(name, values)
+    score_pairs = balanced_differences if config.difference_order == "balanced" else pair_differences
+    for kind, objective in SCORER_OBJECTIVES.items():
+        if kind in models:
+            if objective.pairwise:
+                (column,) = objective.columns
+                put(column, scored(kind, score_pairs, prompts, chosen, rejected))
+            else:
+                for name, values in zip(objective.columns, rewards(kind)):
+                    put(name, values)
     members = sorted(k for k in models if k.startswith("member"))
     if members:
         both = [rewards(k) for k in members]
         for side, name in enumerate(ENSEMBLE_REWARD):
             put(name, [list(v) for v in zip(*(s[side] for s in both))])
-        if "reward" not in models:
+        if not config.reward_model:
             for mean, member_values in zip(REWARD, ENSEMBLE_REWARD):
                 put(mean, [sum(v) / len(v) for v in (o[member_values] for o in out)])
-    if "difference" in models:
-        score_pairs = balanced_differences if config.difference_order == "balanced" else pair_differences
-        put(DIFF, scored("difference", score_pairs, prompts, chosen, rejected))
-    if "oracle" in models:
-        for name, values in zip(ORACLE_REWARD, rewards("oracle")):
-            put(name, values)
     if "reference" in models:
         ((model, tokenizer),) = models["reference"]
         values = pair_reference_logps(model, tokenizer, rows, following, tok, config.batch_size)
@@ -111,11 +116,7 @@ def _score_chunk(rows: list[dict], config, models: dict[str, list], following: d
 
 def _model_specs(config) -> list[tuple[str, str, str]]:
     """(key, directory, role) of every model a scoring run uses."""
-    specs = [
-        ("reward", config.reward_model, "reward"),
-        ("difference", config.difference_model, "difference"),
-        ("oracle", config.oracle, "oracle"),
-    ]
+    specs = [(kind, path, kind) for kind, path in scorer_models(config).items()]
     specs += [(f"member{i:03d}", m, "reward") for i, m in enumerate(config.ensemble_members())]
     specs.append(("reference", config.reference_model, "policy"))
     return [spec for spec in specs if spec[1]]

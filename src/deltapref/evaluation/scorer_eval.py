@@ -20,7 +20,7 @@ def evaluate_scorer(
     pairwise = SCORER_OBJECTIVES[kind].pairwise
     paths = scorer_members(model_dir)
     for path in paths:
-        check_role(path, "difference" if pairwise else "reward")
+        check_role(path, kind)
     members = [load_scorer(path) for path in paths]
     rows, _ = load_preferences(data, format=format)
     folds = [fold_of(row, len(members)) for row in rows]

@@ -1,6 +1,8 @@
 """Objectives as units (``base.py`` says what a unit declares). Adding one is a new class
 and one line in a registry below."""
 
+from typing import Literal
+
 from .base import PolicyObjective, PolicyOutputs, pair_coefficients
 from .options import LossOptions, ScorerOptions
 from .policy import DPO, DRDO, EDPO, IPO, KTO, SFT
@@ -11,6 +13,7 @@ POLICY_OBJECTIVES: dict[str, PolicyObjective] = {
     o.name: o for o in (SFT(), DPO(), IPO(), RRHF(), KTO(), EDPO(), DRDO())
 }
 SCORER_OBJECTIVES: dict[str, ScorerObjective] = {o.name: o for o in (RewardModel(), DifferenceModel(), Oracle())}
+ScorerKind = Literal[tuple(SCORER_OBJECTIVES)]  # the kinds an option may name, read from the registry
 
 __all__ = [
     "POLICY_OBJECTIVES",
@@ -18,6 +21,7 @@ __all__ = [
     "LossOptions",
     "PolicyObjective",
     "PolicyOutputs",
+    "ScorerKind",
     "ScorerObjective",
     "ScorerOptions",
     "pair_coefficients",

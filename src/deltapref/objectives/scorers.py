@@ -1,6 +1,9 @@
 """The scorer objectives as units: Bradley–Terry reward model, RDO difference model, DRDO
 oracle. Each declares how a pair is tokenized, which sequences a batch stacks, its forward pass,
-and ``compute(outputs, batch, options) -> (loss, metrics)`` calling its pure loss."""
+and ``compute(outputs, batch, options) -> (loss, metrics)`` calling its pure loss; and for
+``score``, ``evaluate`` and the report: the ``deltapref score`` option that passes a trained
+model of the kind, the role it is checked for, its scoring pass (pointwise r(x, y) or one pair
+d(x, y1, y2)) and the columns it writes (its Δ: ``coefficients.SOURCES`` under its name)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import torch
 
 from .. import losses as L
 from ..batching import pad, sequence_logps
+from ..coefficients import SOURCES
 from ..config import TokenizationConfig
 from ..data.scorer_inputs import PairSequence, difference_ids, is_encoder_tokenizer, pointwise_ids, uses_segments
 from ..errors import OptionError
@@ -89,6 +93,12 @@ class ScorerObjective:
     causal_lm: bool = False  # True: a causal LM with a reward head; False: a num_labels=1 classifier
     pairwise: bool = False  # True: scores a pair in one sequence, d(x, y1, y2); False: r(x, y)
     preference_loss: str = "loss"  # the logged metric holding the pairwise cross-entropy
+    score_option: str = ""  # the ``deltapref score`` option that passes a trained model of this kind
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """What ``score`` writes for this kind: (chosen, rejected) rewards, or the one pair column."""
+        return SOURCES[self.name].columns
 
     def diagnostics(self, log_history: list[dict]) -> list[str]:
         """Warnings about a finished run: a preference loss that never left ln 2 (the scorer
@@ -135,6 +145,7 @@ class RewardModel(ScorerObjective):
     """Bradley–Terry, with an optional per-pair margin column."""
 
     name = "reward"
+    score_option = "reward_model"
 
     def compute(self, outputs, batch, options):
         chosen, rejected = outputs.chunk(2)
@@ -148,6 +159,7 @@ class Oracle(ScorerObjective):
 
     name = "oracle"
     causal_lm = True
+    score_option = "oracle"
 
     def sequences(self, rows, options):
         sequences, extra = super().sequences(rows, options)
@@ -178,6 +190,7 @@ class DifferenceModel(ScorerObjective):
     name = "difference"
     pairwise = True
     preference_loss = "loss_main"
+    score_option = "difference_model"
 
     @staticmethod
     def uses_reverse(options: ScorerOptions) -> bool:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from typing import Literal
 
 from ..config import Options, TokenizationConfig, option
 from ..evaluation.completions import build_judges, pair_up, policy_quality, read_completions
 from ..evaluation.judges import compare
 from ..evaluation.scorer_eval import evaluate_scorer
+from ..objectives import ScorerKind
 from ..outputs import write_text
 
 
@@ -87,7 +87,7 @@ def evaluate_compare(config: CompareConfig) -> int:
 @dataclass
 class ScorerEvalConfig(TokenizationConfig):
     model: str = option(None, "scorer directory")
-    kind: Literal["reward", "difference", "oracle"] = option("reward", "the scorer's kind")
+    kind: ScorerKind = option("reward", "the scorer's kind")
     data: str = option(None, "labeled pairs")
     batch_size: int = option(32, "scoring batch size", gt=0)
     output: str = option(None, "write the report as JSON here")

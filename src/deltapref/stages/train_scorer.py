@@ -28,7 +28,7 @@ from ..models import (
     model_dtype,
     unwrap,
 )
-from ..objectives import SCORER_OBJECTIVES, ScorerOptions
+from ..objectives import SCORER_OBJECTIVES, ScorerKind, ScorerOptions
 from ..outputs import mark_directory, write_text
 from ..peft_utils import LoraOptions, apply_lora
 from ..scorers.trainer import ScorerCollator, ScorerTrainer, prepare_scorer_dataset
@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ScorerConfig(ScorerOptions, LoraOptions, ModelDataOptions):
-    kind: Literal["reward", "difference", "oracle", "ensemble"] = option(
+    kind: Literal[ScorerKind, "ensemble"] = option(
         "reward",
         "reward (Bradley-Terry), difference (RDO pair model), oracle (DRDO), "
         "or ensemble (several reward models differing by seed)",
