@@ -587,3 +587,23 @@ def test_duplicates_are_counted_and_dropped_on_request(capsys, fixtures, tmp_pat
         == 0
     )
     assert "2 repeated row(s) dropped" in capsys.readouterr().out and len(rows_of(tmp_path / "o.jsonl")) == len(rows)
+
+
+def test_loaders_and_sampling_leave_the_callers_random_state_alone(builtin_task):
+    """Model loaders and generation seed their own work and give torch's random state back: two
+    loads with one seed build the same weights, and the caller's next random number is unchanged."""
+    from deltapref.models import load_causal_lm, load_sequence_scorer, load_tokenizer
+    from deltapref.policy.generation import generate_completions
+
+    tokenizer = load_tokenizer(str(builtin_task / "tokenizer"))
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    policy = load_causal_lm("tiny:32:1", tokenizer, seed=5)
+    scorer = load_sequence_scorer("tiny:32:1", tokenizer, seed=5)
+    generate_completions(policy, tokenizer, ["q: 3 5 ."], max_new_tokens=4, seed=9, progress=False)
+    assert torch.equal(torch.rand(3), expected)
+    again = load_causal_lm("tiny:32:1", tokenizer, seed=5)
+    assert all(torch.equal(a, b) for a, b in zip(policy.state_dict().values(), again.state_dict().values()))
+    other = load_sequence_scorer("tiny:32:1", tokenizer, seed=6)
+    assert not torch.equal(next(scorer.parameters()), next(other.parameters()))

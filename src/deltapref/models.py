@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -124,19 +125,30 @@ def load_tokenizer(name: str, trust_remote_code: bool = False):
     return tokenizer
 
 
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Run the block with torch's generators (CPU and every GPU) seeded, and give the caller's
+    random state back afterwards."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
 def load_sequence_scorer(
     name: str, tokenizer, *, seed: int = 0, trust_remote_code: bool = False, dtype: torch.dtype = torch.float32
 ):
-    """A scalar scorer (``num_labels=1``); ``tiny`` builds one from scratch."""
-    if is_tiny(name):
-        torch.manual_seed(seed)
-        config = tiny_config(tokenizer, name)
-        config.num_labels = 1
-        return AutoModelForSequenceClassification.from_config(config, dtype=dtype)
-    torch.manual_seed(seed)  # the new head's init follows the seed (ensembles differ by it)
-    model = from_pretrained(
-        AutoModelForSequenceClassification, name, num_labels=1, trust_remote_code=trust_remote_code, dtype=dtype
-    )
+    """A scalar scorer (``num_labels=1``); ``tiny`` builds one from scratch. New weights (a tiny
+    model, a pretrained backbone's new head) follow ``seed`` (ensembles differ by it); the
+    caller's random state is left as it was."""
+    with seeded(seed):
+        if is_tiny(name):
+            config = tiny_config(tokenizer, name)
+            config.num_labels = 1
+            return AutoModelForSequenceClassification.from_config(config, dtype=dtype)
+        model = from_pretrained(
+            AutoModelForSequenceClassification, name, num_labels=1, trust_remote_code=trust_remote_code, dtype=dtype
+        )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model
@@ -151,14 +163,15 @@ def load_causal_lm(
     trust_remote_code: bool = False,
     dtype: torch.dtype = torch.float32,
 ):
-    """A causal LM, optionally with its scalar ``reward_head`` (restored when saved, else new)."""
-    torch.manual_seed(seed)
-    if is_tiny(name):
-        model = AutoModelForCausalLM.from_config(tiny_config(tokenizer, name), dtype=dtype)
-    else:
-        model = from_pretrained(AutoModelForCausalLM, name, trust_remote_code=trust_remote_code, dtype=dtype)
-    if reward_head:
-        attach_reward_head(model, Path(resolve(name)) if not is_tiny(name) else None)
+    """A causal LM, optionally with its scalar ``reward_head`` (restored when saved, else new);
+    new weights follow ``seed`` and the caller's random state is left as it was."""
+    with seeded(seed):
+        if is_tiny(name):
+            model = AutoModelForCausalLM.from_config(tiny_config(tokenizer, name), dtype=dtype)
+        else:
+            model = from_pretrained(AutoModelForCausalLM, name, trust_remote_code=trust_remote_code, dtype=dtype)
+        if reward_head:
+            attach_reward_head(model, Path(resolve(name)) if not is_tiny(name) else None)
     return model
 
 

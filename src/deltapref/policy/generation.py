@@ -9,6 +9,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from ..data.loading import load_preferences, read_records
 from ..data.schema import DataError
 from ..data.tokenization import encode_prompt
+from ..models import seeded
 
 KEEP = ("id", "prompt")
 
@@ -81,27 +82,31 @@ def generate_completions(
     ending at the end-of-turn token or the first stop string (``None``: :func:`default_stops`)."""
     model.eval()
     stops = default_stops(prompts) if stops is None else stops
-    device = next(model.parameters()).device
     encoded = [encode_prompt(tokenizer, p)[-max_prompt_length:] for p in prompts]
-    torch.manual_seed(seed)
+    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else {"do_sample": False}
     out = []
-    for start in tqdm(range(0, len(encoded), batch_size), desc="generating", unit="batch", disable=not progress):
-        batch = encoded[start : start + batch_size]
-        width = max(len(ids) for ids in batch)
-        input_ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(ids)) + ids for ids in batch], device=device)
-        attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=device)
-        sampling = (
-            dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else {"do_sample": False}
-        )
-        if stops:
-            sampling["stopping_criteria"] = StoppingCriteriaList([StopStrings(tokenizer, stops, width)])
-        generated = model.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            max_new_tokens=max_new_tokens,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            **sampling,
-        )
-        out.extend(tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True))
+    with seeded(seed):  # sampling follows the seed; the caller's random state is kept
+        for start in tqdm(range(0, len(encoded), batch_size), desc="generating", unit="batch", disable=not progress):
+            out += _generate_batch(
+                model, tokenizer, encoded[start : start + batch_size], max_new_tokens, stops, sampling
+            )
     return [cut_at_stops(text, stops).strip() for text in out]
+
+
+def _generate_batch(model, tokenizer, batch: list[list[int]], max_new_tokens: int, stops, sampling: dict) -> list[str]:
+    """Left-padded ``batch`` of prompt ids -> decoded new tokens, stopping at ``stops``."""
+    device = next(model.parameters()).device
+    width = max(len(ids) for ids in batch)
+    input_ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(ids)) + ids for ids in batch], device=device)
+    attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=device)
+    if stops:
+        sampling = dict(sampling, stopping_criteria=StoppingCriteriaList([StopStrings(tokenizer, stops, width)]))
+    generated = model.generate(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        max_new_tokens=max_new_tokens,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **sampling,
+    )
+    return tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)
