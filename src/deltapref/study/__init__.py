@@ -63,26 +63,35 @@ class StudyConfig(Options):
     results: str = option(None, "markdown file whose claims section is (re)written (default: OUTPUT/RESULTS.md)")
 
 
-WIDEN_STEPS = 2  # grid steps added at most on each side while a method's best rate is on an edge
+WIDEN_STEPS = 4  # grid steps added at most on each side, for a method whose best rate is on its edge
 
 
 def interior_learning_rates(grid: tuple[float, ...], validate, names) -> tuple[dict, dict]:
     """Each method's best learning rate on the validation draw, from a geometric ``grid`` that is
-    widened by one step below (above) while any method's best rate is the smallest (largest)
-    tried, at most ``WIDEN_STEPS`` times per side. ``validate(lr)`` maps a rate to
-    {method: validation reward}. Returns (best rate per method, every rate's rewards)."""
-    tried = {lr: validate(lr) for lr in grid}
-    best = lambda: {m: max(tried, key=lambda lr: tried[lr][m]) for m in names}  # noqa: E731
+    widened, for each method whose best rate is the smallest (largest) it has tried, by one step
+    below (above), at most ``WIDEN_STEPS`` times. ``validate(lr, methods)`` maps a rate to
+    {method: validation reward} for those methods (a widened rate runs only the methods that
+    need it). Returns (best rate per method, {rate: rewards of the methods run at it})."""
+    tried = {lr: validate(lr, list(names)) for lr in grid}
+
+    def best(method):
+        return max((lr for lr in tried if method in tried[lr]), key=lambda lr: tried[lr][method])
+
     if len(grid) < 2:
-        return best(), tried
+        return {m: best(m) for m in names}, tried
     step = sorted(grid)[1] / sorted(grid)[0]
     for _ in range(WIDEN_STEPS):
-        chosen, low, high = best(), min(tried), max(tried)
-        edges = [lr * f for lr, f in ((low, 1 / step), (high, step)) if lr in chosen.values()]
-        if not edges:
+        wanted: dict[float, list[str]] = {}
+        for method in names:
+            rates, chosen = [lr for lr in tried if method in tried[lr]], best(method)
+            if chosen in (min(rates), max(rates)):
+                beyond = chosen * (step if chosen == max(rates) else 1 / step)
+                wanted.setdefault(float(f"{beyond:.6g}"), []).append(method)
+        if not wanted:
             break
-        tried.update({lr: validate(lr) for lr in edges})
-    return best(), dict(sorted(tried.items()))
+        for lr, methods_there in wanted.items():
+            tried.setdefault(lr, {}).update(validate(lr, methods_there))
+    return {m: best(m) for m in names}, dict(sorted(tried.items()))
 
 
 def validated_learning_rates(profile: dict, temperature: float, out: Path) -> tuple[dict, dict]:
@@ -90,8 +99,8 @@ def validated_learning_rates(profile: dict, temperature: float, out: Path) -> tu
     the validation draw. Returns (rate per method, with a "default"; every rate's rewards)."""
     main = temperature == MAIN
 
-    def validate(lr: float) -> dict:
-        recipe = claims_recipe(profile, temperature, VALIDATION_SEED, {"default": lr}, main=main)
+    def validate(lr: float, only: list[str]) -> dict:
+        recipe = claims_recipe(profile, temperature, VALIDATION_SEED, {"default": lr}, main=main, only=only)
         report = _run(recipe, out / "validation" / f"T{temperature:g}" / f"lr-{lr:g}")
         return {m: p["mean"] for m, p in report["policies"].items()}
 
@@ -187,9 +196,9 @@ def markdown(summary: dict, runs: Runs) -> str:
     lines += [
         "### Learning rates (validation draw; what was tried)",
         "",
-        f"Per label temperature, validation reward of each rate tried: the profile's grid, widened by one step at "
-        f"a time (at most {WIDEN_STEPS} per side) while a method's best rate was on its edge; a choice still on "
-        "an edge is marked *(edge)*.",
+        f"Per label temperature, validation reward of each rate tried: the profile's grid, widened for each method "
+        f"by one step at a time (at most {WIDEN_STEPS} per side) while its best rate was on the edge of the rates it "
+        "had tried (— : not run at that rate); a choice still on an edge is marked *(edge)*.",
         "",
     ]
     for t, grid in summary["lr_grid"].items():
@@ -198,7 +207,7 @@ def markdown(summary: dict, runs: Runs) -> str:
         lines += _table(
             ["method", *[f"lr {lr:g}" for lr in grid], "chosen"],
             [
-                [m, *[f"{grid[lr][m]:.3f}" for lr in grid], _chosen(chosen_lrs[m], grid)]
+                [m, *[f"{grid[lr][m]:.3f}" if m in grid[lr] else "—" for lr in grid], _chosen(m, chosen_lrs[m], grid)]
                 for m in chosen_lrs
                 if m != "default"
             ],
@@ -206,8 +215,9 @@ def markdown(summary: dict, runs: Runs) -> str:
     return "\n".join(lines)
 
 
-def _chosen(lr: float, grid: dict) -> str:
-    return f"{lr:g}" + (" (edge)" if lr in (min(grid), max(grid)) else "")
+def _chosen(method: str, lr: float, grid: dict) -> str:
+    rates = [rate for rate in grid if method in grid[rate]]
+    return f"{lr:g}" + (" (edge)" if lr in (min(rates), max(rates)) else "")
 
 
 START, END = "<!-- claims:start -->", "<!-- claims:end -->"
