@@ -16,6 +16,7 @@ TINY = {
     "splits": True,
     "sft_epochs": 1,
     "scorer_epochs": 1,
+    "widen": 0,  # no widening keeps the test short (widening: test_learning_rates_are_chosen_inside_a_widened_grid)
 }
 VERDICTS = {"reproduced", "not reproduced", "inconclusive", "smaller", "larger"}
 
@@ -34,7 +35,8 @@ def test_study_writes_every_claim_with_a_verdict_and_keeps_the_rest(tmp_path):
     for t, grid in summary["lr_grid"].items():
         for method, lr in summary["learning_rates"][t].items():
             if method != "default":
-                assert grid[lr][method] == max(grid[other][method] for other in grid)  # chosen on validation
+                run_at = [rewards[method] for rewards in grid.values() if method in rewards]
+                assert grid[lr][method] == max(run_at)  # chosen on validation, among the rates it ran at
     assert "drdo-head" in summary["learning_rates"][0.5] and "drdo-head" not in summary["learning_rates"][1.0]
     assert (tmp_path / "runs" / "validation" / "T1" / "lr-0.0005").is_dir()
     grid, lrs = summary["lr_grid"][0.5], summary["learning_rates"][0.5]
@@ -143,3 +145,9 @@ def test_learning_rates_are_chosen_inside_a_widened_grid():
     assert widened[3.125e-5] == ["far"]  # dpo's best is interior by now: not run further
     assert max(tried) == 8e-3 and "drdo" not in tried[8e-3]
     assert len(calls) == len({lr for lr, _ in calls})  # no rate is run twice
+
+    from deltapref.study.recipes import claims_recipe
+
+    recipe = claims_recipe(TINY, 0.5, 0, {"default": 1e-3}, main=True, only=["dpo", "rrhf"])
+    aligned = {name for name, stage in recipe["stages"].items() if stage["command"] == "align"}
+    assert aligned == {"dpo", "rrhf"}  # a widened rate trains only the methods on that edge

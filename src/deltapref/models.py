@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from pathlib import Path
@@ -24,6 +23,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 
 from .aliases import resolve
 from .errors import ModelLoadError, ModelRoleError
+from .randomness import seeded
 
 logger = logging.getLogger(__name__)
 
@@ -123,16 +123,6 @@ def load_tokenizer(name: str, trust_remote_code: bool = False):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
-
-
-@contextlib.contextmanager
-def seeded(seed: int):
-    """Run the block with torch's generators (CPU and every GPU) seeded, and give the caller's
-    random state back afterwards."""
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
 
 
 def load_sequence_scorer(

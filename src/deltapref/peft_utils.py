@@ -15,12 +15,14 @@ class LoraOptions(Options):
     lora_target_modules: str = option("all-linear", "modules LoRA adapts (comma list or all-linear)")
 
 
-def apply_lora(model, options: LoraOptions, task_type: str, modules_to_save: list[str] | None = None):
+def apply_lora(model, options: LoraOptions, task_type: str, modules_to_save: list[str] | None = None, *, seed: int):
     """Wrap ``model`` with LoRA adapters when ``options.lora_r > 0``; heads listed in
-    ``modules_to_save`` stay fully trainable."""
+    ``modules_to_save`` stay fully trainable. The adapters' initial weights follow ``seed``."""
     if options.lora_r <= 0:
         return model
     from peft import LoraConfig, get_peft_model
+
+    from .randomness import seeded
 
     targets = options.lora_target_modules
     config = LoraConfig(
@@ -31,4 +33,5 @@ def apply_lora(model, options: LoraOptions, task_type: str, modules_to_save: lis
         task_type=task_type,
         modules_to_save=modules_to_save,
     )
-    return get_peft_model(model, config)
+    with seeded(seed):
+        return get_peft_model(model, config)

@@ -9,7 +9,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from ..data.loading import load_preferences, read_records
 from ..data.schema import DataError
 from ..data.tokenization import encode_prompt
-from ..models import seeded
+from ..randomness import seeded
 
 KEEP = ("id", "prompt")
 

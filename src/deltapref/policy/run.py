@@ -170,7 +170,8 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
         )
         del reference
     reference_seconds = time.time() - reference_started
-    model = apply_lora(model, config, "CAUSAL_LM", modules_to_save=["reward_head"] if student_head else None)
+    heads = ["reward_head"] if student_head else None
+    model = apply_lora(model, config, "CAUSAL_LM", modules_to_save=heads, seed=args.seed)
     reads = (set(PAIR_NUMBERS) | set(objective.required_columns(options))) - set(PAIR_LISTS)
     numbers = tuple(c for c in dataset.column_names if c in reads)
     collator = PolicyCollator(

@@ -72,11 +72,11 @@ def _build(config: ScorerConfig, objective, tokenizer, seed: int):
             trust_remote_code=config.trust_remote_code,
             dtype=dtype,
         )
-        return apply_lora(model, config, "CAUSAL_LM", modules_to_save=["reward_head"])
+        return apply_lora(model, config, "CAUSAL_LM", modules_to_save=["reward_head"], seed=seed)
     model = load_sequence_scorer(
         config.model, tokenizer, seed=seed, trust_remote_code=config.trust_remote_code, dtype=dtype
     )
-    return apply_lora(model, config, "SEQ_CLS")
+    return apply_lora(model, config, "SEQ_CLS", seed=seed)
 
 
 def train_one(config: ScorerConfig, args: TrainingArguments) -> dict:

@@ -66,10 +66,10 @@ class StudyConfig(Options):
 WIDEN_STEPS = 4  # grid steps added at most on each side, for a method whose best rate is on its edge
 
 
-def interior_learning_rates(grid: tuple[float, ...], validate, names) -> tuple[dict, dict]:
+def interior_learning_rates(grid: tuple[float, ...], validate, names, steps: int = WIDEN_STEPS) -> tuple[dict, dict]:
     """Each method's best learning rate on the validation draw, from a geometric ``grid`` that is
     widened, for each method whose best rate is the smallest (largest) it has tried, by one step
-    below (above), at most ``WIDEN_STEPS`` times. ``validate(lr, methods)`` maps a rate to
+    below (above), at most ``steps`` times. ``validate(lr, methods)`` maps a rate to
     {method: validation reward} for those methods (a widened rate runs only the methods that
     need it). Returns (best rate per method, {rate: rewards of the methods run at it})."""
     tried = {lr: validate(lr, list(names)) for lr in grid}
@@ -80,7 +80,7 @@ def interior_learning_rates(grid: tuple[float, ...], validate, names) -> tuple[d
     if len(grid) < 2:
         return {m: best(m) for m in names}, tried
     step = sorted(grid)[1] / sorted(grid)[0]
-    for _ in range(WIDEN_STEPS):
+    for _ in range(steps):
         wanted: dict[float, list[str]] = {}
         for method in names:
             rates, chosen = [lr for lr in tried if method in tried[lr]], best(method)
@@ -105,7 +105,7 @@ def validated_learning_rates(profile: dict, temperature: float, out: Path) -> tu
         return {m: p["mean"] for m, p in report["policies"].items()}
 
     names = methods(temperature, main, profile["epochs"], profile["splits"])
-    best, tried = interior_learning_rates(profile["lrs"], validate, names)
+    best, tried = interior_learning_rates(profile["lrs"], validate, names, profile.get("widen", WIDEN_STEPS))
     return {"default": profile["lrs"][0], **best}, tried
 
 
@@ -197,8 +197,8 @@ def markdown(summary: dict, runs: Runs) -> str:
         "### Learning rates (validation draw; what was tried)",
         "",
         f"Per label temperature, validation reward of each rate tried: the profile's grid, widened for each method "
-        f"by one step at a time (at most {WIDEN_STEPS} per side) while its best rate was on the edge of the rates it "
-        "had tried (— : not run at that rate); a choice still on an edge is marked *(edge)*.",
+        f"by one step at a time (at most {profile.get('widen', WIDEN_STEPS)} per side) while its best rate was on "
+        "the edge of the rates it had tried (— : not run at that rate); a choice still on an edge is marked *(edge)*.",
         "",
     ]
     for t, grid in summary["lr_grid"].items():
