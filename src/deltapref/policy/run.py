@@ -6,27 +6,24 @@ were computed by the same reference), train with ``AlignTrainer``, save the mode
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import resource
 import time
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import torch
 from transformers import TrainingArguments
 
 from .. import coefficients
 from ..columns import PAIR_LISTS, PAIR_NUMBERS, ref_logp
-from ..data.loading import load_preferences
 from ..data.schema import DataError
 from ..model_card import write_run_card
-from ..models import check_role, disable_dropout, load_causal_lm, load_tokenizer, model_dtype
+from ..models import check_role, load_causal_lm, load_tokenizer, model_dtype
 from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyObjective
-from ..outputs import write_text
 from ..peft_utils import apply_lora
 from ..provenance import identity_mismatch, read_meta, reference_identity
-from ..training import check_step_size, check_training_args, claimed_output_dir, final_save, resolve_learning_rate
+from ..training import check_training_args, claimed_output_dir, final_save
+from ..training_run import load_training_data, ready_for_training, run_summary, save_summary
 from .data import PolicyCollator, pairs_as_ranked, tokenize_pairs, tokenize_ranked
 from .reference import add_reference_columns
 from .trainer import AlignTrainer
@@ -118,20 +115,8 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
     started = time.time()
     objective = POLICY_OBJECTIVES[options.loss]
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
-    data, report = load_preferences(
-        config.train_data,
-        format=config.format,
-        skip_bad_rows=config.skip_bad_rows,
-        numeric_columns=objective.required_columns(options),
-    )
-    logger.info(report.summary())
-    check_step_size(args, len(data), config.train_data)
-    if objective.ranked and "responses" not in data.column_names:
-        data = pairs_as_ranked(data)
-    check_columns(objective, options, data.column_names, config.train_data)
-    weights_mean = None
-    if options.coef and options.coef_normalize:
-        data, options, weights_mean = normalized_weights(data, objective, options, config.train_data)
+    data, report = load_training_data(config, args, objective.required_columns(options))
+    data, options, weights_mean = _checked(data, objective, options, config.train_data)
     reference_path = run.reference_model or config.model
     precomputed = usable_reference_columns(
         objective,
@@ -142,51 +127,19 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
         config.tokenizer or reference_path,
         config.tokenization,
     )
-    if objective.ranked:
-        dataset = tokenize_ranked(data, tokenizer, config.tokenization)
-    else:
-        dataset = tokenize_pairs(data, tokenizer, config.tokenization, with_kl="kl" in objective.blocks)
+    dataset = _tokenized(data, tokenizer, objective, config)
     student_head = objective.student_head(options)
-    dtype = model_dtype(config.dtype)
-    model = load_causal_lm(
-        config.model,
-        tokenizer,
-        reward_head=student_head,
-        seed=args.seed,
-        trust_remote_code=config.trust_remote_code,
-        dtype=dtype,
-    )
-    resolve_learning_rate(args, model.config, config.lora_r > 0)
-    if config.disable_dropout:
-        disable_dropout(model)
-    if model.generation_config is not None:
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-        model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model = _policy_model(config, args, tokenizer, student_head)
     reference_started = time.time()
     if objective.uses_reference(options) and not precomputed:
-        reference = load_causal_lm(run.reference_model, tokenizer) if run.reference_model else model
-        dataset = add_reference_columns(
-            dataset, reference, tokenizer.pad_token_id, objective.blocks, run.ref_batch_size, run.share_prefix
-        )
-        del reference
+        dataset = _with_reference(dataset, model, tokenizer, objective, run)
     reference_seconds = time.time() - reference_started
     heads = ["reward_head"] if student_head else None
-    model = apply_lora(model, config, "CAUSAL_LM", modules_to_save=heads, seed=args.seed)
-    reads = (set(PAIR_NUMBERS) | set(objective.required_columns(options))) - set(PAIR_LISTS)
-    numbers = tuple(c for c in dataset.column_names if c in reads)
-    collator = PolicyCollator(
-        tokenizer.pad_token_id,
-        blocks=objective.blocks,
-        ranked=objective.ranked,
-        share_prefix=run.share_prefix and not student_head,
-        reward_column=options.coef or "scores",
-        numbers=numbers,
-    )
     trainer = AlignTrainer(
-        model=model,
+        model=apply_lora(model, config, "CAUSAL_LM", modules_to_save=heads, seed=args.seed),
         args=args,
         train_dataset=dataset,
-        data_collator=collator,
+        data_collator=_collator(dataset, tokenizer, objective, options, run.share_prefix and not student_head),
         processing_class=tokenizer,
         options=options,
     )
@@ -198,21 +151,77 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
     summary = {
         "loss": options.loss,
         "options": {f.name: getattr(options, f.name) for f in fields(LossOptions)},
-        "train_rows": len(data),
-        "skipped_rows": report.skipped,
-        "duplicate_rows": report.duplicates,
-        "weights_mean_before_normalization": weights_mean,
-        "steps": result.global_step,
-        **trainer.whole_run,
-        "diagnostics": diagnostics,
-        "warnings": warnings,
-        "reference_seconds": reference_seconds,
-        "wall_seconds": time.time() - started,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "log_history": trainer.state.log_history,
+        **run_summary(
+            trainer,
+            result,
+            data,
+            report,
+            weights_mean_before_normalization=weights_mean,
+            diagnostics=diagnostics,
+            warnings=warnings,
+            reference_seconds=reference_seconds,
+            wall_seconds=time.time() - started,
+            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        ),
     }
-    if args.should_save:
-        write_text(Path(args.output_dir) / "train_summary.json", json.dumps(summary, indent=2) + "\n")
+    save_summary(args, "train_summary.json", summary)
     method = options.loss + (f"+rc({options.coef})" if options.coef else "")
     write_run_card(config, args, kind="policy", stage=run.command, method=method, summary=summary)
     return summary
+
+
+def _checked(data, objective: PolicyObjective, options: LossOptions, source: str):
+    """The data in the objective's layout (pairs as ranked lists for a ranked objective), its
+    columns checked, and with ``--coef_normalize`` the normalized weights. Returns (data, the
+    options that read it, the weights' mean before normalization or None)."""
+    if objective.ranked and "responses" not in data.column_names:
+        data = pairs_as_ranked(data)
+    check_columns(objective, options, data.column_names, source)
+    if options.coef and options.coef_normalize:
+        return normalized_weights(data, objective, options, source)
+    return data, options, None
+
+
+def _tokenized(data, tokenizer, objective: PolicyObjective, config):
+    if objective.ranked:
+        return tokenize_ranked(data, tokenizer, config.tokenization)
+    return tokenize_pairs(data, tokenizer, config.tokenization, with_kl="kl" in objective.blocks)
+
+
+def _policy_model(config, args: TrainingArguments, tokenizer, student_head: bool):
+    """The policy to train (with the DRDO student's reward head when the objective reads one),
+    its generation config ending and padding as the tokenizer does."""
+    model = load_causal_lm(
+        config.model,
+        tokenizer,
+        reward_head=student_head,
+        seed=args.seed,
+        trust_remote_code=config.trust_remote_code,
+        dtype=model_dtype(config.dtype),
+    )
+    ready_for_training(model, config, args)
+    if model.generation_config is not None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model
+
+
+def _with_reference(dataset, model, tokenizer, objective: PolicyObjective, run: RunOptions):
+    """``ref_logp_<block>`` columns from ``run.reference_model``, or from the policy before training."""
+    reference = load_causal_lm(run.reference_model, tokenizer) if run.reference_model else model
+    return add_reference_columns(
+        dataset, reference, tokenizer.pad_token_id, objective.blocks, run.ref_batch_size, run.share_prefix
+    )
+
+
+def _collator(dataset, tokenizer, objective: PolicyObjective, options: LossOptions, share_prefix: bool):
+    """Batches in the objective's layout carrying the numeric columns it reads."""
+    reads = (set(PAIR_NUMBERS) | set(objective.required_columns(options))) - set(PAIR_LISTS)
+    return PolicyCollator(
+        tokenizer.pad_token_id,
+        blocks=objective.blocks,
+        ranked=objective.ranked,
+        share_prefix=share_prefix,
+        reward_column=options.coef or "scores",
+        numbers=tuple(c for c in dataset.column_names if c in reads),
+    )

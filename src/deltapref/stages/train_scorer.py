@@ -21,7 +21,6 @@ from ..model_card import write_run_card
 from ..models import (
     CROSS_FIT,
     check_role,
-    disable_dropout,
     load_causal_lm,
     load_sequence_scorer,
     load_tokenizer,
@@ -32,7 +31,8 @@ from ..objectives import SCORER_OBJECTIVES, ScorerKind, ScorerOptions
 from ..outputs import mark_directory, write_text
 from ..peft_utils import LoraOptions, apply_lora
 from ..scorers.trainer import ScorerCollator, ScorerTrainer, prepare_scorer_dataset
-from ..training import check_step_size, check_training_args, claimed_output_dir, final_save, resolve_learning_rate
+from ..training import check_training_args, claimed_output_dir, final_save
+from ..training_run import load_training_data, ready_for_training, run_summary, save_summary
 
 logger = logging.getLogger(__name__)
 
@@ -91,25 +91,17 @@ def train_one(config: ScorerConfig, args: TrainingArguments) -> dict:
 
 def _train_one(config: ScorerConfig, objective, args: TrainingArguments) -> dict:
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
-    train, report = load_preferences(
-        config.train_data,
-        format=config.format,
-        skip_bad_rows=config.skip_bad_rows,
-        numeric_columns=[config.margin_column] if config.margin_column else [],
-    )
-    logger.info(report.summary())
+    margins = [config.margin_column] if config.margin_column else []
+    train, report = load_training_data(config, args, margins)
     if config.margin_column and config.margin_column not in train.column_names:
         raise DataError(f"has no column {config.margin_column} (--margin_column)", source=config.train_data)
-    check_step_size(args, len(train), config.train_data)
     if config.eval_data:  # checked now, not after training
         load_preferences(config.eval_data, format=config.format)
     model = _build(config, objective, tokenizer, args.seed)
-    resolve_learning_rate(args, unwrap(model).config, config.lora_r > 0)
+    ready_for_training(model, config, args)
     config = objective.resolved(config, tokenizer, unwrap(model).config)
     for name, value in objective.saved_settings(config).items():
         setattr(unwrap(model).config, name, value)
-    if config.disable_dropout:
-        disable_dropout(model)
     dataset = prepare_scorer_dataset(
         train, tokenizer, objective, objective.tokenization(config), args.seed, config.margin_column
     )
@@ -124,16 +116,8 @@ def _train_one(config: ScorerConfig, objective, args: TrainingArguments) -> dict
     )
     result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     final_save(trainer, args.output_dir, config.kind)
-    summary = {
-        "kind": config.kind,
-        "train_rows": len(train),
-        "skipped_rows": report.skipped,
-        "duplicate_rows": report.duplicates,
-        "steps": result.global_step,
-        **trainer.whole_run,
-        "warnings": objective.diagnostics(trainer.state.log_history),
-        "log_history": trainer.state.log_history,
-    }
+    warnings = objective.diagnostics(trainer.state.log_history)
+    summary = {"kind": config.kind, **run_summary(trainer, result, train, report, warnings=warnings)}
     if config.eval_data and args.should_save:
         summary["eval"] = evaluate_scorer(
             args.output_dir,
@@ -143,8 +127,7 @@ def _train_one(config: ScorerConfig, objective, args: TrainingArguments) -> dict
             format=config.format,
             batch_size=args.per_device_eval_batch_size,
         )
-    if args.should_save:
-        write_text(Path(args.output_dir) / "scorer_eval.json", json.dumps(summary, indent=2) + "\n")
+    save_summary(args, "scorer_eval.json", summary)
     write_run_card(
         config,
         args,
