@@ -150,3 +150,13 @@ def test_cli_evaluate_policy_and_compare(tmp_path, capsys):
         == 0
     )
     assert json.loads((tmp_path / "c.json").read_text())["win"] == 20
+
+
+def test_report_text_forms_are_written_once():
+    """The run report, the sweep and the study share one table writer and one interval form."""
+    from deltapref.report.text import estimate, markdown_table
+
+    assert markdown_table(["by |score|", "n"], [["0-1", 3]]) == ["| by \\|score\\| | n |", "|---|---|", "| 0-1 | 3 |"]
+    assert estimate({"mean": 0.5, "low": 0.25, "high": 0.75}) == "0.500 [0.250, 0.750]"
+    assert estimate({"mean": 0.05, "low": -0.01, "high": 0.11}, sign="+") == "+0.050 [-0.010, +0.110]"
+    assert estimate({"mean": 0.1234, "low": None}, digits=2) == "0.12"

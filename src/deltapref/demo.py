@@ -73,53 +73,49 @@ def generation_stages(policies: list[str], seed: int) -> dict:
     }
 
 
-def demo_recipe(quick: bool = False, seed: int = 0) -> dict:
-    """The demo as a pipeline recipe."""
-    p = PROFILES["quick" if quick else "full"]
-    train = {"seed": seed, "disable_tqdm": True, "logging_steps": 10}
+LENGTHS = {"max_length": 128, "max_prompt_length": 32}
+
+
+def task_stages(seed: int, profile: dict, data_args: dict | None = None) -> dict:
+    """The stages every run on the built-in task starts with (the demo's and the claims study's):
+    the task's data, SFT of the tiny policy, the reward and difference models, the oracle (from
+    the SFT model), and the training pairs scored by all three."""
+    train = {"seed": seed, "disable_tqdm": True, "logging_steps": 10, **LENGTHS}
     scorer = dict(
         train,
         model=POLICY_MODEL,
         tokenizer="{data}/tokenizer",
         train_data="{data}/train.jsonl",
         eval_data="{data}/test.jsonl",
-        num_train_epochs=p["scorer_epochs"],
+        num_train_epochs=profile["scorer_epochs"],
         learning_rate=1e-3,
-        max_length=128,
-        max_prompt_length=32,
     )
-    stages = {
-        "data": {"command": "data synth", "args": {"seed": seed, "n_train": p["n_train"], "n_test": p["n_test"]}},
-        "sft": {
-            "command": "sft",
-            "args": dict(
-                train,
-                model=POLICY_MODEL,
-                tokenizer="{data}/tokenizer",
-                train_data="{data}/train.jsonl",
-                num_train_epochs=p["sft_epochs"],
-                learning_rate=2e-3,
-                max_length=128,
-                max_prompt_length=32,
-            ),
-        },
+    sizes = {"seed": seed, "n_train": profile["n_train"], "n_test": profile["n_test"]}
+    sft = dict(train, model=POLICY_MODEL, tokenizer="{data}/tokenizer", train_data="{data}/train.jsonl")
+    score = {"input": "{data}/train.jsonl", "output": "{here}/train_scored.jsonl", **LENGTHS}
+    return {
+        "data": {"command": "data synth", "args": {**sizes, **(data_args or {})}},
+        "sft": {"command": "sft", "args": dict(sft, num_train_epochs=profile["sft_epochs"], learning_rate=2e-3)},
         "reward": {"command": "train-scorer", "args": dict(scorer, kind="reward")},
         "difference": {"command": "train-scorer", "args": dict(scorer, kind="difference")},
         "oracle": {"command": "train-scorer", "args": dict(scorer, kind="oracle", model="{sft}", tokenizer=None)},
+        "score": {
+            "command": "score",
+            "args": dict(score, reward_model="{reward}", difference_model="{difference}", oracle="{oracle}"),
+        },
     }
-    score_args = {
-        "input": "{data}/train.jsonl",
-        "output": "{here}/train_scored.jsonl",
-        "reward_model": "{reward}",
-        "difference_model": "{difference}",
-        "oracle": "{oracle}",
-        "max_length": 128,
-        "max_prompt_length": 32,
-    }
-    if p["ensemble"]:
-        stages["ensemble"] = {"command": "train-scorer", "args": dict(scorer, kind="ensemble", eval_data=None)}
-        score_args["ensemble"] = "{ensemble}"
-    stages["score"] = {"command": "score", "args": score_args}
+
+
+def demo_recipe(quick: bool = False, seed: int = 0) -> dict:
+    """The demo as a pipeline recipe."""
+    p = PROFILES["quick" if quick else "full"]
+    train = {"seed": seed, "disable_tqdm": True, "logging_steps": 10}
+    stages = task_stages(seed, p)
+    if p["ensemble"]:  # trained before scoring, which then reads it too
+        score = stages.pop("score")
+        scorer = dict(stages["reward"]["args"], kind="ensemble", eval_data=None)
+        stages["ensemble"] = {"command": "train-scorer", "args": scorer}
+        stages["score"] = {"command": "score", "args": dict(score["args"], ensemble="{ensemble}")}
     for name, method in METHODS.items():
         data = "{data}/ranked_train.jsonl" if method["loss"] == "rrhf" else "{score}/train_scored.jsonl"
         args = dict(

@@ -28,6 +28,7 @@ from .errors import DeltaprefError
 from .evaluation.stats import paired_difference, t_interval
 from .outputs import write_text
 from .pipeline import PipelineError, load_recipe, run_pipeline
+from .report.text import estimate, markdown_table
 from .stages import match
 
 BUILT_IN = {"demo": False, "demo-quick": True}  # recipe name -> quick
@@ -157,50 +158,43 @@ def aggregate_scorers(runs: list[dict], baseline: str) -> dict:
     return out
 
 
-def _fmt(entry: dict, digits: int = 3) -> str:
-    if entry.get("low") is None:
-        return f"{entry['mean']:.{digits}f}"
-    return f"{entry['mean']:.{digits}f} [{entry['low']:.{digits}f}, {entry['high']:.{digits}f}]"
-
-
 def markdown(summary: dict, command: str) -> str:
     seeds, base = summary["seeds"], summary["baseline"]
-    lines = [
-        f"# Sweep over seeds {', '.join(map(str, seeds))}",
-        "",
-        f"Made by `{command}`.",
-        "",
-    ]
+    lines = [f"# Sweep over seeds {', '.join(map(str, seeds))}", "", f"Made by `{command}`.", ""]
     if summary["methods"]:
         lines += [
             f"Mean {summary['reward']} reward per method (95% t interval over {len(seeds)} seeds) and the paired "
             f"difference to {base} (same seed, same data).",
             "",
-            f"| method | mean reward | difference to {base} | seeds won | interval excludes 0 |",
-            "|---|---|---|---|---|",
         ]
-    for method, entry in summary["methods"].items():
-        paired = entry.get("vs_baseline")
-        diff = _fmt(paired) if paired else "—"
-        won = f"{paired['wins']}/{len(seeds)}" if paired else "—"
-        excludes = ("yes" if paired["excludes_zero"] else "no") if paired else "—"
-        lines.append(f"| {method} | {_fmt(entry)} | {diff} | {won} | {excludes} |")
+        rows = []
+        for method, entry in summary["methods"].items():
+            paired = entry.get("vs_baseline")
+            if paired:
+                versus = [
+                    estimate(paired),
+                    f"{paired['wins']}/{len(seeds)}",
+                    "yes" if paired["excludes_zero"] else "no",
+                ]
+            rows.append([method, estimate(entry), *(versus if paired else ["—"] * 3)])
+        head = ["method", "mean reward", f"difference to {base}", "seeds won", "interval excludes 0"]
+        lines += markdown_table(head, rows)
     if summary["scorers"]:
-        versus = f"accuracy − {summary['scorer_baseline']} (paired)"
-        lines += ["", f"| scorer | {' | '.join(SCORER_METRICS)} | {versus} | by \\|score\\| bucket, pooled |"]
-        lines.append("|---" * (len(SCORER_METRICS) + 3) + "|")
+        rows = []
         for name, metrics in summary["scorers"].items():
-            cells = [_fmt(metrics[m]) if m in metrics else "—" for m in SCORER_METRICS]
+            cells = [estimate(metrics[m]) if m in metrics else "—" for m in SCORER_METRICS]
             paired = metrics.get("accuracy_vs_baseline")
-            cells.append(f"{_fmt(paired)}, {paired['wins']}/{paired['n']} runs" if paired else "—")
+            cells.append(f"{estimate(paired)}, {paired['wins']}/{paired['n']} runs" if paired else "—")
             buckets = metrics.get("by_bucket_pooled", [])
             cells.append(
                 " / ".join(f"{b['bucket']}: {b['accuracy']:.3f} ({b['pairs']})" for b in buckets if b["pairs"])
             )
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            rows.append([name, *cells])
+        versus = f"accuracy − {summary['scorer_baseline']} (paired)"
+        lines += ["", *markdown_table(["scorer", *SCORER_METRICS, versus, "by |score| bucket, pooled"], rows)]
     if summary["noise"]:
-        lines += ["", "| weights | AUROC for label agrees with gold |", "|---|---|"]
-        lines += [f"| {name} | {_fmt(entry)} |" for name, entry in summary["noise"].items()]
+        rows = [[name, estimate(entry)] for name, entry in summary["noise"].items()]
+        lines += ["", *markdown_table(["weights", "AUROC for label agrees with gold"], rows)]
     return "\n".join(lines) + "\n"
 
 

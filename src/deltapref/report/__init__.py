@@ -16,6 +16,7 @@ from ..outputs import write_text
 from .collect import collect
 from .plots import make_plots
 from .tables import make_tables
+from .text import markdown_table
 
 
 def build_report(output_dir: str | Path, stages: dict, options: dict) -> dict:
@@ -29,12 +30,8 @@ def build_report(output_dir: str | Path, stages: dict, options: dict) -> dict:
     title = options.get("title", "deltapref run report")
     md = [f"# {title}", ""]
 
-    def cells(values):
-        return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
-
     for caption, head, rows in tables:
-        md += [f"## {caption}", "", cells(head), "|" + "---|" * len(head)]
-        md += [cells(r) for r in rows] + [""]
+        md += [f"## {caption}", "", *markdown_table(head, rows), ""]
     md += [f"![{caption}]({name})" for name, caption in plots]
     write_text(out / "report.md", "\n".join(md) + "\n")
     parts = [

@@ -27,7 +27,8 @@ from ..outputs import write_text
 from ..pipeline import run_pipeline
 from ..provenance import machine
 from ..report.collect import weights_and_noise
-from .claims import MAIN, Runs, claim_rows, fmt, method_table
+from ..report.text import estimate, markdown_table
+from .claims import MAIN, Runs, claim_rows, method_table
 from .recipes import PROFILES, VALIDATION_SEED, claims_recipe, methods
 
 CANDIDATES = ("dpo-rc-reward", "dpo-rc-diff", "dpo-madpo-reward", "edpo", "drdo")  # magnitude-aware, no gold
@@ -153,9 +154,8 @@ def _noise(stage_dir: Path) -> dict:
     return weights_and_noise(rows, 1.0)[1]
 
 
-def _table(head: list[str], rows: list[list[str]]) -> list[str]:
-    cells = lambda values: "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"  # noqa: E731
-    return [cells(head), "|" + "---|" * len(head), *map(cells, rows), ""]
+def table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return [*markdown_table(head, rows), ""]
 
 
 def markdown(summary: dict, runs: Runs) -> str:
@@ -176,7 +176,7 @@ def markdown(summary: dict, runs: Runs) -> str:
         "*not reproduced* = on the other side, *inconclusive* = it contains it.",
         "",
     ]
-    lines += _table(["claim", "what", "paper", "ours", "comparison", "verdict"], summary["claims"])
+    lines += table(["claim", "what", "paper", "ours", "comparison", "verdict"], summary["claims"])
     chosen = summary["chosen"]
     lines += [
         "### A magnitude-aware configuration against DPO",
@@ -186,13 +186,18 @@ def markdown(summary: dict, runs: Runs) -> str:
         "",
     ]
     aim = [
-        [f"T = {t:g}", fmt(p), f"{p['wins']}/{p['n']}", "yes" if p["low"] is not None and p["low"] > 0 else "no"]
+        [
+            f"T = {t:g}",
+            estimate(p, sign="+"),
+            f"{p['wins']}/{p['n']}",
+            "yes" if p["low"] is not None and p["low"] > 0 else "no",
+        ]
         for t, p in summary["aim"].items()
     ]
-    lines += _table(["labels", f"{chosen} − DPO (gold reward)", "seeds won", "interval above 0"], aim)
+    lines += table(["labels", f"{chosen} − DPO (gold reward)", "seeds won", "interval above 0"], aim)
     for t, rows in summary["methods"].items():
         lines += [f"### Every method, T = {t:g}", ""]
-        lines += _table(["method", "mean gold reward", "− DPO (paired)", "− SFT (paired)"], rows)
+        lines += table(["method", "mean gold reward", "− DPO (paired)", "− SFT (paired)"], rows)
     lines += [
         "### Learning rates (validation draw; what was tried)",
         "",
@@ -204,7 +209,7 @@ def markdown(summary: dict, runs: Runs) -> str:
     for t, grid in summary["lr_grid"].items():
         chosen_lrs = summary["learning_rates"][t]
         lines += [f"T = {t:g}:", ""]
-        lines += _table(
+        lines += table(
             ["method", *[f"lr {lr:g}" for lr in grid], "chosen"],
             [
                 [m, *[f"{grid[lr][m]:.3f}" if m in grid[lr] else "—" for lr in grid], _chosen(m, chosen_lrs[m], grid)]

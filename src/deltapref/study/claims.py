@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..evaluation.stats import holm, paired_difference, t_interval
+from ..report.text import estimate
 
 MAIN = 0.5
 
@@ -23,14 +24,6 @@ def verdict(summary: dict, threshold: float = 0.0) -> str:
     if summary["high"] < threshold:
         return "not reproduced"
     return "inconclusive"
-
-
-def fmt(summary: dict, digits: int = 3, sign: str = "+") -> str:
-    """``mean [low, high]`` (signed by default: a difference)."""
-    f = f"{sign}.{digits}f"
-    if summary.get("low") is None:
-        return f"{summary['mean']:{f}}"
-    return f"{summary['mean']:{f}} [{summary['low']:{f}}, {summary['high']:{f}}]"
 
 
 class Runs:
@@ -123,7 +116,7 @@ def rows_of(comparisons: list[Comparison]) -> list[list[str]]:
             fixed = corrected(c, len(secondary))
             role = f"secondary (1 of {len(secondary)})"
             if fixed.get("low") is not None:
-                role += f": corrected {fmt(fixed, sign='')}, Holm p {adjusted[id(c)]:.3f}"
+                role += f": corrected {estimate(fixed)}, Holm p {adjusted[id(c)]:.3f}"
             rows.append([c.claim, c.text, c.paper, c.ours, role, decide(fixed, c)])
     return rows
 
@@ -139,7 +132,7 @@ def versus(runs: Runs, claim: str, text: str, paper: str, t: float, method: str,
     if not (runs.has(t, method) and runs.has(t, baseline)):
         return []
     p = runs.paired(t, method, baseline)
-    return [Comparison(claim, text, paper, f"{fmt(p)} gold reward, {p['wins']}/{p['n']} seeds", p)]
+    return [Comparison(claim, text, paper, f"{estimate(p, sign='+')} gold reward, {p['wins']}/{p['n']} seeds", p)]
 
 
 def policy_claims(runs: Runs) -> list[Comparison]:
@@ -168,11 +161,11 @@ def scorer_claims(runs: Runs) -> list[Comparison]:
         ),
     ):
         p = paired_difference(accuracy["difference"], accuracy[other])
-        ours = f"{np.mean(accuracy['difference']):.3f} vs {np.mean(accuracy[other]):.3f}: {fmt(p)}"
+        ours = f"{np.mean(accuracy['difference']):.3f} vs {np.mean(accuracy[other]):.3f}: {estimate(p, sign='+')}"
         out.append(Comparison("C3", text, paper, ours, p))
     for name in ("difference", "reward"):
         rise = bucket_rise(runs, name)
-        ours = " / ".join(f"{a:.3f}" for a in bucket_means(runs, name)) + f"; top − bottom {fmt(rise)}"
+        ours = " / ".join(f"{a:.3f}" for a in bucket_means(runs, name)) + f"; top − bottom {estimate(rise, sign='+')}"
         out.append(
             Comparison(
                 "C4",
@@ -223,7 +216,8 @@ def epoch_claims(runs: Runs, epochs: tuple[int, ...]) -> list[Comparison]:
         for m in ("dpo", "dpo-rc-reward")
     }
     p = paired_difference(drop["dpo-rc-reward"], drop["dpo"])
-    ours = f"DPO {np.mean(drop['dpo']):+.3f}, DPO+rc {np.mean(drop['dpo-rc-reward']):+.3f}; difference {fmt(p)}"
+    change = f"DPO {np.mean(drop['dpo']):+.3f}, DPO+rc {np.mean(drop['dpo-rc-reward']):+.3f}"
+    ours = f"{change}; difference {estimate(p, sign='+')}"
     text = f"DPO+rc overfits noisy labels less (change in gold reward from 1 to {last} epochs)"
     return [Comparison("C6", text, "RDO appendix", ours, p)]
 
@@ -288,8 +282,8 @@ def method_table(runs: Runs, t: float) -> list[list[str]]:
     names = list(runs.reports[t][seeds[0]]["policies"])
     rows = []
     for name in names:
-        mean = fmt(t_interval(runs.reward(t, name)), sign="")
-        versus_dpo = fmt(runs.paired(t, name, "dpo")) if name != "dpo" else "—"
-        versus_sft = fmt(runs.paired(t, name, "sft")) if name != "sft" else "—"
+        mean = estimate(t_interval(runs.reward(t, name)))
+        versus_dpo = estimate(runs.paired(t, name, "dpo"), sign="+") if name != "dpo" else "—"
+        versus_sft = estimate(runs.paired(t, name, "sft"), sign="+") if name != "sft" else "—"
         rows.append([name, mean, versus_dpo, versus_sft])
     return rows

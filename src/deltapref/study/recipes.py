@@ -5,7 +5,7 @@ from the same grid."""
 
 from __future__ import annotations
 
-from ..demo import generation_stages
+from ..demo import LENGTHS, generation_stages, task_stages
 
 PROFILES = {
     "quick": {
@@ -31,8 +31,6 @@ PROFILES = {
         "scorer_epochs": 4,
     },
 }
-MODEL = "tiny:64:2"
-LENGTHS = {"max_length": 128, "max_prompt_length": 32}
 VALIDATION_SEED = 1000  # a separate draw of the task: learning rates are chosen on it, never on the test seeds
 
 
@@ -85,45 +83,9 @@ def claims_recipe(
     """The whole study for one (temperature, seed): data, SFT, scorers, scoring, every method (or
     the methods in ``only``), generation on the held-out prompts, and the gold-reward report."""
     train = {"seed": seed, "disable_tqdm": True, "logging_steps": 10, **LENGTHS}
-    scorer = dict(
-        train,
-        model=MODEL,
-        tokenizer="{data}/tokenizer",
-        train_data="{data}/train.jsonl",
-        eval_data="{data}/test.jsonl",
-        num_train_epochs=profile["scorer_epochs"],
-        learning_rate=1e-3,
-    )
-    stages = {
-        "data": {
-            "command": "data synth",
-            "args": {
-                "seed": seed,
-                "n_train": profile["n_train"],
-                "n_test": profile["n_test"],
-                "temperature": temperature,
-            },
-        },
-        "sft": {
-            "command": "sft",
-            "args": dict(
-                train,
-                model=MODEL,
-                tokenizer="{data}/tokenizer",
-                learning_rate=2e-3,
-                train_data="{data}/train.jsonl",
-                num_train_epochs=profile["sft_epochs"],
-            ),
-        },
-        "reward": {"command": "train-scorer", "args": dict(scorer, kind="reward")},
-        "difference": {"command": "train-scorer", "args": dict(scorer, kind="difference")},
-        "oracle": {"command": "train-scorer", "args": dict(scorer, kind="oracle", model="{sft}", tokenizer=None)},
-    }
-    score = {"input": "{data}/train.jsonl", "output": "{here}/train_scored.jsonl", **LENGTHS}
-    stages["score"] = {
-        "command": "score",
-        "args": dict(score, reward_model="{reward}", difference_model="{difference}", oracle="{oracle}"),
-    }
+    stages = task_stages(seed, profile, {"temperature": temperature})
+    scorer, score = stages["reward"]["args"], stages["score"]["args"]
+    score = {k: score[k] for k in ("input", "output", *LENGTHS)}
     if main:
         stages["difference-noreg"] = {
             "command": "train-scorer",
