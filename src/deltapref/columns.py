@@ -21,6 +21,7 @@ def ref_logp(block: str) -> str:
 
 
 REF_LOGP = tuple(ref_logp(block) for block in REFERENCE_BLOCKS)
+REF_CHOSEN, REF_REJECTED, REF_KL = REF_LOGP
 
 # numbers a policy batch may carry (PAIR_NUMBERS) and per-member lists (PAIR_LISTS)
 PAIR_NUMBERS = (*REF_LOGP, COEF, DIFF, *REWARD, *ORACLE_REWARD)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..columns import GOLD_REWARD
 from ..config import Options, option
 from ..outputs import write_text
 from .loading import write_jsonl
@@ -161,8 +162,8 @@ class _Generator:
             "chosen": chosen,
             "rejected": rejected,
             "confidence": confidence,
-            "gold_reward_chosen": round(rc, 6),
-            "gold_reward_rejected": round(rr, 6),
+            GOLD_REWARD[0]: round(rc, 6),
+            GOLD_REWARD[1]: round(rr, 6),
         }
         responses = [first, second] + [self.response(prompt) for _ in range(self.config.k_ranked - 2)]
         scores = [
@@ -186,8 +187,8 @@ def label_noise_by_gap(rows: list[dict], edges=(0.0, 0.25, 0.5, 1.0, 2.0, math.i
     """Share of pairs whose label disagrees with the gold reward, by |gold gap| bucket."""
     table = []
     for low, high in zip(edges[:-1], edges[1:]):
-        bucket = [r for r in rows if low <= abs(r["gold_reward_chosen"] - r["gold_reward_rejected"]) < high]
-        wrong = sum(r["gold_reward_chosen"] < r["gold_reward_rejected"] for r in bucket)
+        bucket = [r for r in rows if low <= abs(r[GOLD_REWARD[0]] - r[GOLD_REWARD[1]]) < high]
+        wrong = sum(r[GOLD_REWARD[0]] < r[GOLD_REWARD[1]] for r in bucket)
         table.append(
             {
                 "gap_low": low,
@@ -233,7 +234,7 @@ def write_task(config: SyntheticTaskConfig, output_dir: str | Path) -> dict:
 
 def summarize_task(task: dict[str, list[dict]], config: SyntheticTaskConfig) -> dict:
     train = task["train"]
-    gaps = [r["gold_reward_chosen"] - r["gold_reward_rejected"] for r in train]
+    gaps = [r[GOLD_REWARD[0]] - r[GOLD_REWARD[1]] for r in train]
     return {
         "config": asdict(config),
         "sizes": {name: len(rows) for name, rows in task.items()},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from .. import losses as L
-from ..columns import ENSEMBLE_REWARD, ORACLE_REWARD, REWARD
+from ..columns import ENSEMBLE_REWARD, ORACLE_REWARD, REF_CHOSEN, REF_KL, REF_REJECTED, REWARD
 from .base import Metrics, PolicyObjective, PolicyOutputs, identity, pair_coefficients
 from .diagnostics import policy_movement, reward_length_tracking
 from .options import LossOptions
@@ -55,7 +55,7 @@ class ReferencePairObjective(PairObjective):
 
     def per_pair(self, outputs, batch, options, coef, metrics, reduce_mean):
         chosen, rejected = outputs.block(0), outputs.block(1)
-        ref_c, ref_r = batch["ref_logp_chosen"], batch["ref_logp_rejected"]
+        ref_c, ref_r = batch[REF_CHOSEN], batch[REF_REJECTED]
         h_c, h_r = (chosen - ref_c).detach(), (rejected - ref_r).detach()
         metrics.update(
             rewards_chosen=options.beta * h_c,
@@ -76,7 +76,7 @@ class DPO(ReferencePairObjective):
 
     def loss(self, outputs, batch, options, coef, metrics, reduce_mean):
         return L.dpo_loss(
-            outputs.block(0), outputs.block(1), batch["ref_logp_chosen"], batch["ref_logp_rejected"], options.beta, coef
+            outputs.block(0), outputs.block(1), batch[REF_CHOSEN], batch[REF_REJECTED], options.beta, coef
         )
 
 
@@ -93,8 +93,8 @@ class IPO(ReferencePairObjective):
         return L.ipo_loss(
             outputs.block(0) / lc,
             outputs.block(1) / lr,
-            batch["ref_logp_chosen"] / lc,
-            batch["ref_logp_rejected"] / lr,
+            batch[REF_CHOSEN] / lc,
+            batch[REF_REJECTED] / lr,
             options.tau,
             coef,
         )
@@ -108,11 +108,11 @@ class KTO(ReferencePairObjective):
     blocks = ("chosen", "rejected", "kl")
 
     def loss(self, outputs, batch, options, coef, metrics, reduce_mean):
-        z_ref = L.kto_reference_point(outputs.block(2), batch["ref_logp_kl"])
+        z_ref = L.kto_reference_point(outputs.block(2), batch[REF_KL])
         z_ref = reduce_mean(z_ref.detach().clone())
         metrics["kl_reference"] = z_ref
         policy = torch.cat([outputs.block(0), outputs.block(1)])
-        ref = torch.cat([batch["ref_logp_chosen"], batch["ref_logp_rejected"]])
+        ref = torch.cat([batch[REF_CHOSEN], batch[REF_REJECTED]])
         desirable = torch.arange(policy.shape[0], device=policy.device) < outputs.rows
         both = None if coef is None else torch.cat([coef, coef])
         return L.kto_loss(policy, ref, desirable, z_ref, options.beta, options.kto_lambda_d, options.kto_lambda_u, both)
@@ -134,8 +134,8 @@ class EDPO(ReferencePairObjective):
         per_pair = L.edpo_loss(
             outputs.block(0),
             outputs.block(1),
-            batch["ref_logp_chosen"],
-            batch["ref_logp_rejected"],
+            batch[REF_CHOSEN],
+            batch[REF_REJECTED],
             first,
             second,
             options.beta,
@@ -181,7 +181,7 @@ class DRDO(PairObjective):
         if options.student_reward == "logp_mean":
             chosen, rejected = chosen / outputs.block(0, outputs.counts), rejected / outputs.block(1, outputs.counts)
         elif options.student_reward == "implicit":
-            chosen, rejected = chosen - batch["ref_logp_chosen"], rejected - batch["ref_logp_rejected"]
+            chosen, rejected = chosen - batch[REF_CHOSEN], rejected - batch[REF_REJECTED]
         return options.student_beta() * chosen, options.student_beta() * rejected
 
     def per_pair(self, outputs, batch, options, coef, metrics, reduce_mean):
