@@ -1,7 +1,7 @@
 """The prepared accelerator check: one script, one NVIDIA GPU, about 8 minutes, no network.
 
     python benchmarks/gpu_check.py --output gpu-check             # on the GPU machine
-    python benchmarks/gpu_check.py --dry_run --output /tmp/check  # CPU, tiny sizes, fp32 (tested in CI)
+    python benchmarks/gpu_check.py --dry_run --output gpu-check-dry  # CPU, tiny sizes, fp32 (tested in CI)
 
 It prints, and writes as ``gpu_check.json`` + ``gpu_check.md`` under ``--output`` after every
 check (so a run cut short keeps what it measured):
@@ -42,6 +42,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
+from deltapref.columns import DIFF, ORACLE_REWARD  # noqa: E402
+from deltapref.outputs import write_text  # noqa: E402
+from deltapref.report.text import markdown_table  # noqa: E402
+
 # Architectures timed with random weights: SmolLM2-135M's config and a Llama-3.2-1B-like one.
 ARCHITECTURES = {
     "smollm2-135m": dict(hidden_size=576, num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
@@ -79,24 +83,33 @@ class Report:
                 row = {"status": "failed", "detail": last[:500]}
         row = {"check": name, **row, "seconds": round(time.time() - started, 2)}
         self.rows.append(row)
-        numbers = {k: v for k, v in row.items() if k not in ("check", "status", "detail", "seconds")}
+        numbers = _numbers(row)
         print(f"[{row['status']:>11}] {name}: {row.get('detail', '')} {json.dumps(numbers) if numbers else ''}")
-        self.write()
+        write_text(self.output / "gpu_check.json", json.dumps(self.rows, indent=2) + "\n")
+        write_text(self.output / "gpu_check.md", self.markdown() + "\n")
         return row
 
-    def write(self) -> None:
-        for name, text in (("gpu_check.json", json.dumps(self.rows, indent=2)), ("gpu_check.md", self.markdown())):
-            partial = self.output / f".{name}.partial"
-            partial.write_text(text + "\n")
-            partial.replace(self.output / name)
-
     def markdown(self) -> str:
-        lines = ["| check | status | detail | numbers | s |", "|---|---|---|---|---|"]
-        for row in self.rows:
-            numbers = ", ".join(f"{k} {v}" for k, v in row.items() if k not in ("check", "status", "detail", "seconds"))
-            detail = str(row.get("detail", "")).replace("|", "\\|")
-            lines.append(f"| {row['check']} | {row['status']} | {detail} | {numbers} | {row['seconds']} |")
-        return "\n".join(lines)
+        rows = [
+            [
+                r["check"],
+                r["status"],
+                r.get("detail", ""),
+                ", ".join(f"{k} {v}" for k, v in _numbers(r).items()),
+                r["seconds"],
+            ]
+            for r in self.rows
+        ]
+        return "\n".join(markdown_table(["check", "status", "detail", "numbers", "s"], rows))
+
+
+def _numbers(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in ("check", "status", "detail", "seconds")}
+
+
+def _losses_row(run: dict) -> dict:
+    finite = bool(run["losses"]) and all(math.isfinite(x) for x in run["losses"])
+    return {"status": "ok" if finite else "failed", "detail": f"losses {[round(x, 4) for x in run['losses']]}"}
 
 
 def environment() -> dict:
@@ -164,8 +177,8 @@ def pairs_file(tokenizer, size: dict, path: Path) -> Path:
     rows = []
     for _ in range(size["pairs"]):
         rows.append({"prompt": text(size["prompt"]), "chosen": " " + text(size["response"]),
-                     "rejected": " " + text(size["response"]), "diff": rng.gauss(0, 1),
-                     "oracle_reward_chosen": rng.gauss(0.5, 1), "oracle_reward_rejected": rng.gauss(0, 1)})  # fmt: skip
+                     "rejected": " " + text(size["response"]), DIFF: rng.gauss(0, 1),
+                     ORACLE_REWARD[0]: rng.gauss(0.5, 1), ORACLE_REWARD[1]: rng.gauss(0, 1)})  # fmt: skip
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -254,9 +267,7 @@ def align_run(model_dir: Path, size: dict, device: str, loss: str, coef: str | N
 
 
 def step_check(model_dir: Path, size: dict, device: str, loss: str, coef: str | None) -> dict:
-    run = align_run(model_dir, size, device, loss, coef)
-    finite = bool(run["losses"]) and all(math.isfinite(x) for x in run["losses"])
-    return {"status": "ok" if finite else "failed", "detail": f"losses {[round(x, 4) for x in run['losses']]}"}
+    return _losses_row(align_run(model_dir, size, device, loss, coef))
 
 
 def trl_run(model_dir: Path, size: dict, device: str, precompute: bool) -> dict:
@@ -334,9 +345,7 @@ def sharded_worker(kind: str, model_dir: Path) -> dict:
         overrides = {
             "deepspeed": {**zero2, "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto"}
         }
-    run = align_run(model_dir, size, "cuda", "dpo", **overrides)
-    finite = bool(run["losses"]) and all(math.isfinite(x) for x in run["losses"])
-    return {"status": "ok" if finite else "failed", "detail": f"losses {[round(x, 4) for x in run['losses']]}"}
+    return _losses_row(align_run(model_dir, size, "cuda", "dpo", **overrides))
 
 
 def main() -> int:

@@ -74,6 +74,7 @@ def generation_stages(policies: list[str], seed: int) -> dict:
 
 
 LENGTHS = {"max_length": 128, "max_prompt_length": 32}
+SCORE_TRAIN = {"input": "{data}/train.jsonl", "output": "{here}/train_scored.jsonl", **LENGTHS}  # score's I/O
 
 
 def task_stages(seed: int, profile: dict, data_args: dict | None = None) -> dict:
@@ -92,7 +93,6 @@ def task_stages(seed: int, profile: dict, data_args: dict | None = None) -> dict
     )
     sizes = {"seed": seed, "n_train": profile["n_train"], "n_test": profile["n_test"]}
     sft = dict(train, model=POLICY_MODEL, tokenizer="{data}/tokenizer", train_data="{data}/train.jsonl")
-    score = {"input": "{data}/train.jsonl", "output": "{here}/train_scored.jsonl", **LENGTHS}
     return {
         "data": {"command": "data synth", "args": {**sizes, **(data_args or {})}},
         "sft": {"command": "sft", "args": dict(sft, num_train_epochs=profile["sft_epochs"], learning_rate=2e-3)},
@@ -101,7 +101,7 @@ def task_stages(seed: int, profile: dict, data_args: dict | None = None) -> dict
         "oracle": {"command": "train-scorer", "args": dict(scorer, kind="oracle", model="{sft}", tokenizer=None)},
         "score": {
             "command": "score",
-            "args": dict(score, reward_model="{reward}", difference_model="{difference}", oracle="{oracle}"),
+            "args": dict(SCORE_TRAIN, reward_model="{reward}", difference_model="{difference}", oracle="{oracle}"),
         },
     }
 

@@ -5,7 +5,7 @@ from the same grid."""
 
 from __future__ import annotations
 
-from ..demo import LENGTHS, generation_stages, task_stages
+from ..demo import LENGTHS, SCORE_TRAIN, generation_stages, task_stages
 
 PROFILES = {
     "quick": {
@@ -84,8 +84,7 @@ def claims_recipe(
     the methods in ``only``), generation on the held-out prompts, and the gold-reward report."""
     train = {"seed": seed, "disable_tqdm": True, "logging_steps": 10, **LENGTHS}
     stages = task_stages(seed, profile, {"temperature": temperature})
-    scorer, score = stages["reward"]["args"], stages["score"]["args"]
-    score = {k: score[k] for k in ("input", "output", *LENGTHS)}
+    scorer, score = stages["reward"]["args"], SCORE_TRAIN
     if main:
         stages["difference-noreg"] = {
             "command": "train-scorer",
