@@ -165,8 +165,9 @@ def test_lora_trains_and_saves_merged(scored_task, tmp_path):
     assert not any("lora" in name for name in merged.state_dict())
 
 
+@pytest.mark.parametrize("pack", [False, True])
 @pytest.mark.parametrize("with_kl, ranked", [(False, False), (True, False), (False, True)])
-def test_prefix_sharing_gives_the_same_logps(scored_task, with_kl, ranked):
+def test_prefix_sharing_gives_the_same_logps(scored_task, with_kl, ranked, pack):
     import datasets
 
     from deltapref.batching import batch_logps
@@ -183,20 +184,29 @@ def test_prefix_sharing_gives_the_same_logps(scored_task, with_kl, ranked):
     batch = [data[i] for i in range(12)]
     blocks = ("chosen", "rejected", "kl") if with_kl else ("chosen", "rejected")
     with torch.no_grad():
-        shared = batch_logps(model, PolicyCollator(0, blocks, ranked=ranked, share_prefix=True)(batch))
+        shared = batch_logps(model, PolicyCollator(0, blocks, ranked=ranked, share_prefix=True, pack=pack)(batch))
         plain = batch_logps(model, PolicyCollator(0, blocks, ranked=ranked, share_prefix=False)(batch))
     assert (shared[0] - plain[0]).abs().max() < 1e-5, (shared[0] - plain[0]).abs().max()
     assert torch.equal(shared[1], plain[1])
 
 
-def test_prefix_sharing_trains_like_unshared(scored_task, tmp_path):
+def test_prefix_sharing_and_packing_train_like_unshared(scored_task, tmp_path):
     curves = []
-    for share in (True, False):
+    for share, pack in ((False, False), (True, False), (True, True), (False, True)):
         summary = run(
-            scored_task, tmp_path, "dpo", "diff", name=f"share{share}", share_prefix=share, max_steps=6, logging_steps=2
+            scored_task,
+            tmp_path,
+            "dpo",
+            "diff",
+            name=f"share{share}-pack{pack}",
+            share_prefix=share,
+            pack=pack,
+            max_steps=6,
+            logging_steps=2,
         )
         curves.append([e["loss"] for e in summary["log_history"] if "loss" in e])
-    assert curves[0] == pytest.approx(curves[1], rel=1e-4)
+    for curve in curves[1:]:
+        assert curve == pytest.approx(curves[0], rel=1e-4)
 
 
 @pytest.mark.parametrize("share", [True, False])

@@ -120,9 +120,9 @@ def test_primary_comparison_at_95_and_secondaries_corrected():
 
 
 def test_learning_rates_are_chosen_inside_a_widened_grid():
-    """A method whose best rate is on the edge of the rates it has tried gets one more step beyond
-    it, run for the methods that need it only, until its best is interior (or the widening budget
-    is spent); interior choices add nothing."""
+    """One grid shared by every method: while some method's best rate is on an edge, the grid gains
+    one step beyond that edge (every method runs there), until every best is interior or the
+    widening budget of that side is spent; an interior-only grid adds nothing."""
     import math
 
     from deltapref.study import WIDEN_STEPS, interior_learning_rates
@@ -130,24 +130,19 @@ def test_learning_rates_are_chosen_inside_a_widened_grid():
     peaks = {"dpo": 1e-4, "drdo": 5e-4, "far": 1e-7, "rrhf": 4e-3}  # validation reward peaks at these rates
     calls = []
 
-    def validate(lr, methods):
-        calls.append((lr, sorted(methods)))
-        return {m: -abs(math.log(lr / peaks[m])) for m in methods}
+    def validate(lr):
+        calls.append(lr)
+        return {m: -abs(math.log(lr / peaks[m])) for m in peaks}
 
     best, tried = interior_learning_rates((2.5e-4, 5e-4, 1e-3), validate, list(peaks))
-    assert best["drdo"] == 5e-4 and best["dpo"] == pytest.approx(1.25e-4)  # inside after one step down
-    assert best["rrhf"] == pytest.approx(4e-3)  # two steps up
+    assert best["drdo"] == 5e-4 and best["dpo"] == pytest.approx(1.25e-4)  # inside after two steps down
+    assert best["rrhf"] == pytest.approx(4e-3)  # inside after three steps up
     assert best["far"] == min(tried) == pytest.approx(2.5e-4 / 2**WIDEN_STEPS)  # budget spent: still on the edge
-    assert calls[:3] == [(lr, sorted(peaks)) for lr in (2.5e-4, 5e-4, 1e-3)]
-    widened = dict(calls[3:])
-    assert widened[1.25e-4] == ["dpo", "far"] and widened[2e-3] == ["rrhf"] and widened[4e-3] == ["rrhf"]
-    assert widened[6.25e-5] == ["dpo", "far"]  # 1.25e-4 was dpo's edge, so it checks one step below
-    assert widened[3.125e-5] == ["far"]  # dpo's best is interior by now: not run further
-    assert max(tried) == 8e-3 and "drdo" not in tried[8e-3]
-    assert len(calls) == len({lr for lr, _ in calls})  # no rate is run twice
+    assert max(tried) == pytest.approx(8e-3)  # one step past rrhf's best, then the high side stops
+    assert len(calls) == len(set(calls)) == 3 + WIDEN_STEPS + 3  # no rate is run twice
+    assert all(set(rewards) == set(peaks) for rewards in tried.values())  # every method at every rate
 
-    from deltapref.study.recipes import claims_recipe
-
-    recipe = claims_recipe(TINY, 0.5, 0, {"default": 1e-3}, main=True, only=["dpo", "rrhf"])
-    aligned = {name for name, stage in recipe["stages"].items() if stage["command"] == "align"}
-    assert aligned == {"dpo", "rrhf"}  # a widened rate trains only the methods on that edge
+    calls.clear()
+    peaks.update(dpo=5e-4, far=5e-4, rrhf=5e-4)
+    interior_learning_rates((2.5e-4, 5e-4, 1e-3), validate, list(peaks))
+    assert calls == [2.5e-4, 5e-4, 1e-3]

@@ -62,8 +62,7 @@ def _reduce(token_logps: torch.Tensor, mask: torch.Tensor, unlikelihood: bool) -
 
 def batch_logps(model, batch: dict[str, torch.Tensor], unlikelihood: bool = False) -> tuple[torch.Tensor, ...]:
     """Response log-prob sums and token counts (and with ``unlikelihood`` the sums of log(1 − p))
-    for a padded batch (shared-prefix or not; a shared-prefix batch's responses come block by
-    block, like the unshared batch's rows)."""
+    for a batch of ``response_batch`` (any layout; the responses come block by block)."""
     rows, source, targets, mask = _scored_tokens(batch)
     logits = _scored_logits(model, _model_inputs(model, batch), rows, source)
     token = -F.cross_entropy(logits.float(), targets, reduction="none")
@@ -72,6 +71,21 @@ def batch_logps(model, batch: dict[str, torch.Tensor], unlikelihood: bool = Fals
     if "source_pos" in batch:
         return tuple(x.transpose(0, 1).reshape(-1) for x in sums)
     return sums
+
+
+BLOCK_MASK_ATTENTION = ("eager", "sdpa")  # implementations that apply an arbitrary 4-D mask as given
+
+
+def attention_implementation(model) -> str:
+    """The attention implementation the model runs (``config._attn_implementation``)."""
+    return str(getattr(unwrap(model).config, "_attn_implementation", None) or "eager")
+
+
+def takes_block_mask(model) -> bool:
+    """Whether the model's attention serves the block masks of prefix sharing and packing:
+    FlashAttention takes no arbitrary mask, and FlexAttention failed on them here (the GPU
+    check measures it per machine)."""
+    return attention_implementation(model) in BLOCK_MASK_ATTENTION
 
 
 def _model_inputs(model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -112,64 +126,109 @@ _LOGITS_NOT_FROM_HIDDEN: weakref.WeakSet = weakref.WeakSet()
 
 
 def _scored_tokens(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """For every response token: its row, the position whose logits predict it, and its id;
+    """For every response token: the row and position whose logits predict it, and its id;
     plus the mask (B, K, L) or (B, T − 1) that places them."""
     if "source_pos" in batch:
-        source, targets, mask = batch["source_pos"], batch["target_ids"], batch["target_mask"]
-    else:
-        ids = batch["input_ids"]
-        mask = batch["response_mask"][:, 1:].bool()
-        source = torch.arange(ids.shape[1] - 1, device=ids.device).expand_as(mask)
-        targets = ids[:, 1:]
-    rows = torch.arange(mask.shape[0], device=mask.device).view(-1, *[1] * (mask.dim() - 1)).expand_as(mask)
-    return rows[mask], source[mask], targets[mask], mask
+        mask = batch["target_mask"]
+        return batch["source_row"][mask], batch["source_pos"][mask], batch["target_ids"][mask], mask
+    ids = batch["input_ids"]
+    mask = batch["response_mask"][:, 1:].bool()
+    source = torch.arange(ids.shape[1] - 1, device=ids.device).expand_as(mask)
+    rows = torch.arange(mask.shape[0], device=mask.device).unsqueeze(1).expand_as(mask)
+    return rows[mask], source[mask], ids[:, 1:][mask], mask
 
 
-def shared_prefix_batch(
-    prompts: list[list[int]], blocks: list[list[list[int]]], pad_id: int
+def response_batch(
+    prompts: list[list[int]], blocks: list[list[list[int]]], pad_id: int, share_prefix: bool = True, pack: bool = False
 ) -> dict[str, torch.Tensor]:
-    """Prefix sharing: each row is ``prompt + response_1 + ... + response_K`` with a block
-    attention mask (every response sees the prompt and itself, never another response) and
-    position ids that restart after the prompt, so each response is scored exactly as in
-    ``prompt + response`` while the prompt is encoded once.
+    """The batch that scores each prompt's K responses (``blocks[i]``), in one of four exact
+    layouts: one row per (prompt, response), or with ``share_prefix`` one row per prompt holding
+    its responses as blocks; with ``pack`` those units are packed into as few rows as the longest
+    unit's width allows (first-fit decreasing), so padding is left only at row ends. Every layout
+    gives each response the log-probs of ``prompt + response`` alone; ``batch_logps`` returns
+    them block by block in every layout."""
+    if not share_prefix and not pack:
+        k = len(blocks[0])
+        return join_prompt_responses(prompts * k, [b[j] for j in range(k) for b in blocks], pad_id)
+    return _block_batch(_units(prompts, blocks, share_prefix), len(prompts), len(blocks[0]), pad_id, pack)
 
-    Returns ``input_ids`` (B, T), a boolean ``attention_mask`` (B, 1, T, T), ``position_ids``,
-    and per response ``target_ids``/``source_pos``/``target_mask`` (B, K, L): the token, the
-    position whose logits predict it (the last prompt token for a response's first token) and
-    which entries are real.
+
+def _units(prompts: list[list[int]], blocks: list[list[list[int]]], share_prefix: bool) -> list[tuple]:
+    """Sequences that attend only within themselves, as (prompt, [((prompt index, response
+    index), response)]): a prompt with all its responses, or a prompt with one of them."""
+    if share_prefix:
+        return [(p, [((i, j), r) for j, r in enumerate(b)]) for i, (p, b) in enumerate(zip(prompts, blocks))]
+    return [(prompts[i], [((i, j), blocks[i][j])]) for j in range(len(blocks[0])) for i in range(len(prompts))]
+
+
+def _rows(lengths: list[int], pack: bool) -> list[list[int]]:
+    """Unit indices per row: one unit a row, or first-fit decreasing into rows as wide as the
+    longest unit (deterministic: ties keep input order)."""
+    if not pack:
+        return [[u] for u in range(len(lengths))]
+    width = max(lengths)
+    rows: list[list[int]] = []
+    free: list[int] = []
+    for u in sorted(range(len(lengths)), key=lambda u: -lengths[u]):
+        fits = next((r for r, space in enumerate(free) if lengths[u] <= space), None)
+        if fits is None:
+            rows.append([u])
+            free.append(width - lengths[u])
+        else:
+            rows[fits].append(u)
+            free[fits] -= lengths[u]
+    return rows
+
+
+def _block_batch(units: list[tuple], count: int, k: int, pad_id: int, pack: bool) -> dict[str, torch.Tensor]:
+    """Rows of units with a block attention mask (a response sees its prompt and itself, never
+    another response or unit) and position ids that restart at every unit and after its prompt.
+
+    Returns ``input_ids`` (R, T), a boolean ``attention_mask`` (R, 1, T, T), ``position_ids``,
+    and per response ``target_ids``/``source_row``/``source_pos``/``target_mask`` (count, K, L):
+    the token, the row and position whose logits predict it (the prompt's last position for a
+    response's first token) and which entries are real.
     """
-    k = len(blocks[0])
-    rows = [p + [t for block in b for t in block] for p, b in zip(prompts, blocks)]
-    width = max(len(r) for r in rows)
-    longest = max(len(block) for b in blocks for block in b)
-    input_ids = pad(rows, pad_id, width)
+    lengths = [len(p) + sum(len(r) for _, r in members) for p, members in units]
+    rows = _rows(lengths, pack)
+    width = max(sum(lengths[u] for u in row) for row in rows)
+    longest = max(len(r) for _, members in units for _, r in members)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     allowed = torch.zeros(len(rows), width, width, dtype=torch.bool)
     position_ids = torch.zeros(len(rows), width, dtype=torch.long)
-    target_ids = torch.full((len(rows), k, longest), pad_id, dtype=torch.long)
-    source_pos = torch.zeros(len(rows), k, longest, dtype=torch.long)
-    target_mask = torch.zeros(len(rows), k, longest, dtype=torch.bool)
-    causal = torch.ones(width, width, dtype=torch.bool).tril()
-    for i, (prompt, row_blocks) in enumerate(zip(prompts, blocks)):
-        n = len(prompt)
-        allowed[i, :, :n] = True
-        position_ids[i, :n] = torch.arange(n)
-        start = n
-        for j, block in enumerate(row_blocks):
-            end = start + len(block)
-            allowed[i, start:end, start:end] = True
-            position_ids[i, start:end] = torch.arange(n, n + len(block))
-            target_ids[i, j, : len(block)] = torch.as_tensor(block, dtype=torch.long)
-            source_pos[i, j, : len(block)] = torch.tensor([n - 1] + list(range(start, end - 1)), dtype=torch.long)
-            target_mask[i, j, : len(block)] = True
-            start = end
-        allowed[i, start:, :] = False  # padding attends nowhere ...
-        allowed[i, start:, start:] = torch.eye(width - start, dtype=torch.bool)  # ... but itself (no NaN rows)
-    allowed &= causal
+    target_ids = torch.full((count, k, longest), pad_id, dtype=torch.long)
+    source_row = torch.zeros(count, k, longest, dtype=torch.long)
+    source_pos = torch.zeros(count, k, longest, dtype=torch.long)
+    target_mask = torch.zeros(count, k, longest, dtype=torch.bool)
+    for r, row in enumerate(rows):
+        offset = 0
+        for u in row:
+            prompt, members = units[u]
+            n = len(prompt)
+            input_ids[r, offset : offset + n] = torch.as_tensor(prompt, dtype=torch.long)
+            allowed[r, offset : offset + lengths[u], offset : offset + n] = True
+            position_ids[r, offset : offset + n] = torch.arange(n)
+            start = offset + n
+            for (i, j), response in members:
+                end = start + len(response)
+                tokens = torch.as_tensor(response, dtype=torch.long)
+                input_ids[r, start:end] = tokens
+                allowed[r, start:end, start:end] = True
+                position_ids[r, start:end] = torch.arange(n, n + len(response))
+                target_ids[i, j, : len(response)] = tokens
+                source_row[i, j] = r
+                source_pos[i, j, : len(response)] = torch.tensor([offset + n - 1] + list(range(start, end - 1)))
+                target_mask[i, j, : len(response)] = True
+                start = end
+            offset = start
+        allowed[r, offset:, offset:] = torch.eye(width - offset, dtype=torch.bool)  # padding sees itself only
+    allowed &= torch.ones(width, width, dtype=torch.bool).tril()
     return {
         "input_ids": input_ids,
         "attention_mask": allowed.unsqueeze(1),
         "position_ids": position_ids,
         "target_ids": target_ids,
+        "source_row": source_row,
         "source_pos": source_pos,
         "target_mask": target_mask,
     }

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import datasets
 import torch
 
-from ..batching import join_prompt_responses, shared_prefix_batch
+from ..batching import response_batch
 from ..columns import PAIR_LISTS, PAIR_NUMBERS, REWARD
 from ..data.tokenization import TokenizationConfig, encode_pair, encode_prompt, encode_response, truncate
 
@@ -73,13 +73,14 @@ class PolicyCollator:
     blocks: tuple[str, ...] = ("chosen", "rejected")  # response columns NAME_ids per row, in order
     ranked: bool = False
     share_prefix: bool = True
+    pack: bool = False
     reward_column: str = "scores"
     numbers: tuple[str, ...] = field(default=PAIR_NUMBERS)
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         if self.ranked:
             return self._ranked(rows)
-        batch = self._join([r["prompt_ids"] for r in rows], [[r[f"{b}_ids"] for b in self.blocks] for r in rows])
+        batch = self._batch([r["prompt_ids"] for r in rows], [[r[f"{b}_ids"] for b in self.blocks] for r in rows])
         for name in self.numbers:
             if name in rows[0] and rows[0][name] is not None:
                 batch[name] = torch.tensor([float(r[name]) for r in rows])
@@ -91,7 +92,7 @@ class PolicyCollator:
     def _ranked(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         k = max(len(r["responses_ids"]) for r in rows)
         blocks = [r["responses_ids"] + [r["responses_ids"][0]] * (k - len(r["responses_ids"])) for r in rows]
-        batch = self._join([r["prompt_ids"] for r in rows], blocks)
+        batch = self._batch([r["prompt_ids"] for r in rows], blocks)
         valid = [i < len(r["responses_ids"]) for r in rows for i in range(k)]
 
         def matrix(column):
@@ -102,10 +103,5 @@ class PolicyCollator:
         batch["valid"] = torch.tensor(valid).view(len(rows), k)
         return batch
 
-    def _join(self, prompts: list[list[int]], blocks: list[list[list[int]]]) -> dict[str, torch.Tensor]:
-        """One row per prompt with its responses as blocks (prefix sharing), or one row per
-        (prompt, response) ordered block by block."""
-        if self.share_prefix:
-            return shared_prefix_batch(prompts, blocks, self.pad_id)
-        k = len(blocks[0])
-        return join_prompt_responses(prompts * k, [b[j] for j in range(k) for b in blocks], self.pad_id)
+    def _batch(self, prompts: list[list[int]], blocks: list[list[list[int]]]) -> dict[str, torch.Tensor]:
+        return response_batch(prompts, blocks, self.pad_id, self.share_prefix, self.pack)

@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import distributed
-from ..batching import batch_logps, join_prompt_responses, shared_prefix_batch
+from ..batching import batch_logps, response_batch
 from ..columns import ref_logp
 from ..data.tokenization import encode_pair, truncate
 
@@ -26,9 +26,11 @@ def response_logps(
     pad_id: int,
     batch_size: int = 16,
     share_prefix: bool = True,
+    pack: bool = False,
 ) -> list[list[float]]:
     """log π(y|x) summed over response tokens for every response of every prompt, in input
-    order. With ``share_prefix`` a prompt is encoded once for all its responses. Under a
+    order, in ``response_batch``'s layout (prefix sharing: a prompt encoded once for all its
+    responses; packing: no padding but at row ends). Under a
     launcher each process scores every world-th batch and the results are gathered."""
     model.eval()
     device = next(model.parameters()).device
@@ -42,12 +44,7 @@ def response_logps(
         unit="batch",
         disable=not distributed.is_main(),
     ):
-        if share_prefix:
-            batch = shared_prefix_batch([prompts[i] for i in index], [blocks[i] for i in index], pad_id)
-        else:
-            batch = join_prompt_responses(
-                [prompts[i] for i in index] * k, [blocks[i][j] for j in range(k) for i in index], pad_id
-            )
+        batch = response_batch([prompts[i] for i in index], [blocks[i] for i in index], pad_id, share_prefix, pack)
         sums, _ = batch_logps(model, {name: value.to(device) for name, value in batch.items()})
         sums = sums.float().cpu().view(k, len(index))
         found.update({i: sums[:, n].tolist() for n, i in enumerate(index)})
@@ -65,10 +62,11 @@ def add_reference_columns(
     names: tuple[str, ...] = ("chosen", "rejected"),
     batch_size: int = 16,
     share_prefix: bool = True,
+    pack: bool = False,
 ) -> datasets.Dataset:
     """Add ``ref_logp_NAME`` for each response block NAME (``NAME_ids`` columns) of a tokenized dataset."""
     blocks = [list(row) for row in zip(*(dataset[f"{name}_ids"] for name in names))]
-    values = response_logps(model, dataset["prompt_ids"], blocks, pad_id, batch_size, share_prefix)
+    values = response_logps(model, dataset["prompt_ids"], blocks, pad_id, batch_size, share_prefix, pack)
     for j, name in enumerate(names):
         if ref_logp(name) in dataset.column_names:
             dataset = dataset.remove_columns(ref_logp(name))

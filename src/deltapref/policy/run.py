@@ -15,6 +15,7 @@ import torch
 from transformers import TrainingArguments
 
 from .. import coefficients
+from ..batching import attention_implementation, takes_block_mask
 from ..columns import PAIR_LISTS, PAIR_NUMBERS, ref_logp
 from ..data.schema import DataError
 from ..model_card import write_run_card
@@ -37,6 +38,7 @@ class RunOptions:
     """How a run computes what it needs besides the objective's options."""
 
     share_prefix: bool = False
+    pack: bool = False
     reference_model: str | None = None
     ref_batch_size: int = 32
     merge_lora: bool = True
@@ -135,11 +137,12 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
         dataset = _with_reference(dataset, model, tokenizer, objective, run)
     reference_seconds = time.time() - reference_started
     heads = ["reward_head"] if student_head else None
+    share_prefix, pack = (False, False) if student_head else layout(model, run)
     trainer = AlignTrainer(
         model=apply_lora(model, config, "CAUSAL_LM", modules_to_save=heads, seed=args.seed),
         args=args,
         train_dataset=dataset,
-        data_collator=_collator(dataset, tokenizer, objective, options, run.share_prefix and not student_head),
+        data_collator=_collator(dataset, tokenizer, objective, options, share_prefix, pack),
         processing_class=tokenizer,
         options=options,
     )
@@ -210,11 +213,24 @@ def _with_reference(dataset, model, tokenizer, objective: PolicyObjective, run: 
     """``ref_logp_<block>`` columns from ``run.reference_model``, or from the policy before training."""
     reference = load_causal_lm(run.reference_model, tokenizer) if run.reference_model else model
     return add_reference_columns(
-        dataset, reference, tokenizer.pad_token_id, objective.blocks, run.ref_batch_size, run.share_prefix
+        dataset, reference, tokenizer.pad_token_id, objective.blocks, run.ref_batch_size, *layout(reference, run)
     )
 
 
-def _collator(dataset, tokenizer, objective: PolicyObjective, options: LossOptions, share_prefix: bool):
+def layout(model, run: RunOptions) -> tuple[bool, bool]:
+    """(share_prefix, pack) as asked, where the model's attention takes a block mask; else the
+    one-row-per-response layout, said in one line (never a silently ignored mask)."""
+    asked = (run.share_prefix, run.pack)
+    if any(asked) and not takes_block_mask(model):
+        logger.warning(
+            "%s attention takes no block mask: one row per response instead of prefix sharing/packing",
+            attention_implementation(model),
+        )
+        return False, False
+    return asked
+
+
+def _collator(dataset, tokenizer, objective: PolicyObjective, options: LossOptions, share_prefix: bool, pack: bool):
     """Batches in the objective's layout carrying the numeric columns it reads."""
     reads = (set(PAIR_NUMBERS) | set(objective.required_columns(options))) - set(PAIR_LISTS)
     return PolicyCollator(
@@ -222,6 +238,7 @@ def _collator(dataset, tokenizer, objective: PolicyObjective, options: LossOptio
         blocks=objective.blocks,
         ranked=objective.ranked,
         share_prefix=share_prefix,
+        pack=pack,
         reward_column=options.coef or "scores",
         numbers=tuple(c for c in dataset.column_names if c in reads),
     )

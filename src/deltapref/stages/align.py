@@ -38,12 +38,17 @@ class AlignConfig(LossOptions, PolicyConfig):
         "encode each prompt once per pair/list (block attention mask, restarted "
         "positions; exact) instead of once per response; off for a DRDO student head",
     )
+    pack: bool = option(
+        False,
+        "padding-free batches: pack each batch's sequences into as few rows as the longest one's "
+        "width allows (block attention mask; exact, same pairs per batch)",
+    )
     merge_lora: bool = option(True, "merge LoRA weights into the saved model")
 
 
 def train_aligned(config: AlignConfig, args: TrainingArguments) -> dict:
     """Align ``config.model`` as configured; returns the run's summary."""
-    run = RunOptions(config.share_prefix, config.reference_model, config.ref_batch_size, config.merge_lora)
+    run = RunOptions(config.share_prefix, config.pack, config.reference_model, config.ref_batch_size, config.merge_lora)
     return run_policy_training(config, args, config, run)
 
 

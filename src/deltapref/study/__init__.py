@@ -64,34 +64,33 @@ class StudyConfig(Options):
     results: str = option(None, "markdown file whose claims section is (re)written (default: OUTPUT/RESULTS.md)")
 
 
-WIDEN_STEPS = 4  # grid steps added at most on each side, for a method whose best rate is on its edge
+WIDEN_STEPS = 4  # grid steps added at most on each side while some method's best rate is on that edge
 
 
 def interior_learning_rates(grid: tuple[float, ...], validate, names, steps: int = WIDEN_STEPS) -> tuple[dict, dict]:
-    """Each method's best learning rate on the validation draw, from a geometric ``grid`` that is
-    widened, for each method whose best rate is the smallest (largest) it has tried, by one step
-    below (above), at most ``steps`` times. ``validate(lr, methods)`` maps a rate to
-    {method: validation reward} for those methods (a widened rate runs only the methods that
-    need it). Returns (best rate per method, {rate: rewards of the methods run at it})."""
-    tried = {lr: validate(lr, list(names)) for lr in grid}
+    """Each method's best learning rate on the validation draw, from one geometric ``grid`` shared
+    by every method (equal tuning budgets): while some method's best rate is the grid's smallest
+    (largest), the grid gains one step below (above), at most ``steps`` times a side, and every
+    method runs at the new rate. ``validate(lr)`` maps a rate to {method: validation reward}.
+    Returns (best rate per method, {rate: rewards})."""
+    tried = {lr: validate(lr) for lr in grid}
 
     def best(method):
-        return max((lr for lr in tried if method in tried[lr]), key=lambda lr: tried[lr][method])
+        return max(tried, key=lambda lr: tried[lr][method])
 
     if len(grid) < 2:
         return {m: best(m) for m in names}, tried
     step = sorted(grid)[1] / sorted(grid)[0]
-    for _ in range(steps):
-        wanted: dict[float, list[str]] = {}
-        for method in names:
-            rates, chosen = [lr for lr in tried if method in tried[lr]], best(method)
-            if chosen in (min(rates), max(rates)):
-                beyond = chosen * (step if chosen == max(rates) else 1 / step)
-                wanted.setdefault(float(f"{beyond:.6g}"), []).append(method)
+    added = {"low": 0, "high": 0}
+    while True:
+        chosen = {best(m) for m in names}
+        edges = [("low", min(tried), 1 / step), ("high", max(tried), step)]
+        wanted = [(side, edge * factor) for side, edge, factor in edges if edge in chosen and added[side] < steps]
         if not wanted:
             break
-        for lr, methods_there in wanted.items():
-            tried.setdefault(lr, {}).update(validate(lr, methods_there))
+        for side, lr in wanted:
+            added[side] += 1
+            tried[float(f"{lr:.6g}")] = validate(float(f"{lr:.6g}"))
     return {m: best(m) for m in names}, dict(sorted(tried.items()))
 
 
@@ -100,8 +99,8 @@ def validated_learning_rates(profile: dict, temperature: float, out: Path) -> tu
     the validation draw. Returns (rate per method, with a "default"; every rate's rewards)."""
     main = temperature == MAIN
 
-    def validate(lr: float, only: list[str]) -> dict:
-        recipe = claims_recipe(profile, temperature, VALIDATION_SEED, {"default": lr}, main=main, only=only)
+    def validate(lr: float) -> dict:
+        recipe = claims_recipe(profile, temperature, VALIDATION_SEED, {"default": lr}, main=main)
         report = _run(recipe, out / "validation" / f"T{temperature:g}" / f"lr-{lr:g}")
         return {m: p["mean"] for m, p in report["policies"].items()}
 
@@ -201,9 +200,9 @@ def markdown(summary: dict, runs: Runs) -> str:
     lines += [
         "### Learning rates (validation draw; what was tried)",
         "",
-        f"Per label temperature, validation reward of each rate tried: the profile's grid, widened for each method "
-        f"by one step at a time (at most {profile.get('widen', WIDEN_STEPS)} per side) while its best rate was on "
-        "the edge of the rates it had tried (— : not run at that rate); a choice still on an edge is marked *(edge)*.",
+        "Per label temperature, validation reward of every method at every rate: one grid shared by all methods "
+        f"(equal tuning budgets), widened by one step at a time (at most {profile.get('widen', WIDEN_STEPS)} per "
+        "side) while some method's best rate was on its edge; a choice still on an edge is marked *(edge)*.",
         "",
     ]
     for t, grid in summary["lr_grid"].items():
@@ -212,7 +211,7 @@ def markdown(summary: dict, runs: Runs) -> str:
         lines += table(
             ["method", *[f"lr {lr:g}" for lr in grid], "chosen"],
             [
-                [m, *[f"{grid[lr][m]:.3f}" if m in grid[lr] else "—" for lr in grid], _chosen(m, chosen_lrs[m], grid)]
+                [m, *[f"{grid[lr][m]:.3f}" for lr in grid], _chosen(m, chosen_lrs[m], grid)]
                 for m in chosen_lrs
                 if m != "default"
             ],
@@ -221,8 +220,7 @@ def markdown(summary: dict, runs: Runs) -> str:
 
 
 def _chosen(method: str, lr: float, grid: dict) -> str:
-    rates = [rate for rate in grid if method in grid[rate]]
-    return f"{lr:g}" + (" (edge)" if lr in (min(rates), max(rates)) else "")
+    return f"{lr:g}" + (" (edge)" if lr in (min(grid), max(grid)) else "")
 
 
 START, END = "<!-- claims:start -->", "<!-- claims:end -->"

@@ -77,11 +77,9 @@ def methods(temperature: float, main: bool, epochs: tuple[int, ...], splits: boo
     return out
 
 
-def claims_recipe(
-    profile: dict, temperature: float, seed: int, lrs: dict[str, float], main: bool, only: list[str] | None = None
-) -> dict:
-    """The whole study for one (temperature, seed): data, SFT, scorers, scoring, every method (or
-    the methods in ``only``), generation on the held-out prompts, and the gold-reward report."""
+def claims_recipe(profile: dict, temperature: float, seed: int, lrs: dict[str, float], main: bool) -> dict:
+    """The whole study for one (temperature, seed): data, SFT, scorers, scoring, every method,
+    generation on the held-out prompts, and the gold-reward report."""
     train = {"seed": seed, "disable_tqdm": True, "logging_steps": 10, **LENGTHS}
     stages = task_stages(seed, profile, {"temperature": temperature})
     scorer, score = stages["reward"]["args"], SCORE_TRAIN
@@ -100,7 +98,6 @@ def claims_recipe(
         if profile["splits"]:
             stages["split"] = {"command": "data split", "args": {"input": "{score}/train_scored.jsonl"}}
     policies = methods(temperature, main, profile["epochs"], profile["splits"])
-    policies = {name: args for name, args in policies.items() if only is None or name in only}
     for name, method in policies.items():
         args = dict(train, model="{sft}", learning_rate=lrs.get(name, lrs["default"]), beta=0.1, **method)
         args.setdefault("num_train_epochs", 1)
