@@ -39,6 +39,8 @@ from _common import (  # noqa: E402
     summarize,
 )
 
+MAIN = ("deltapref dpo", "deltapref dpo, packed")  # what --main_only keeps besides TRL's two modes
+
 
 def training_args(a, output_dir, sampling="sequential"):
     return cpu_trainer_args(
@@ -104,6 +106,7 @@ def worker_deltapref(a) -> dict:
         max_length=a.max_length,
         max_prompt_length=a.max_length // 2,
         share_prefix=a.share_prefix,
+        pack=a.pack,
         ref_batch_size=a.batch_size * 2,
         lora_r=a.lora_r,
     )
@@ -172,10 +175,11 @@ def main() -> None:
     parser.add_argument("--coef", default=None)
     parser.add_argument("--sampling", default="sequential", help="train_sampling_strategy of a deltapref worker")
     parser.add_argument("--share_prefix", type=lambda s: s == "true", default=True)
+    parser.add_argument("--pack", action="store_true", help="deltapref: pack sequences into rows (block mask)")
     parser.add_argument("--precompute", action="store_true", help="a TRL worker with precompute_ref_log_probs")
     parser.add_argument("--model", default="random", help="random (a Llama of --hidden/--layers) or smollm2")
     parser.add_argument("--lora_r", type=int, default=0, help="LoRA rank for both trainers (0: full fine-tune)")
-    parser.add_argument("--main_only", action="store_true", help="only TRL's two modes and deltapref dpo")
+    parser.add_argument("--main_only", action="store_true", help="only TRL's two modes and deltapref dpo (packed too)")
     a = parser.parse_args()
     if a.worker:
         print(json.dumps({"trl": worker_trl, "deltapref": worker_deltapref, "check": worker_check}[a.worker](a)))
@@ -249,11 +253,12 @@ def main() -> None:
         "trl DPOTrainer, precomputed ref": ["--worker", "trl", "--precompute"],
         "deltapref dpo": ["--worker", "deltapref"],
         "deltapref dpo+rc": ["--worker", "deltapref", "--coef", "difference"],
+        "deltapref dpo, packed": ["--worker", "deltapref", "--pack"],
         "deltapref dpo, no prefix sharing": ["--worker", "deltapref", "--share_prefix", "false"],
         "deltapref dpo, length-grouped": ["--worker", "deltapref", "--sampling", "group_by_length"],
     }
     if a.main_only:
-        runs = {name: extra for name, extra in runs.items() if name.startswith("trl") or name == "deltapref dpo"}
+        runs = {name: extra for name, extra in runs.items() if name.startswith("trl") or name in MAIN}
     results = {name: [] for name in runs}
     for _ in range(a.repeats):
         for name, extra in runs.items():  # interleaved so drift hits every peer alike

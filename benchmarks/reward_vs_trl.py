@@ -64,7 +64,8 @@ def worker_deltapref(a) -> dict:
 
     from deltapref.data.scorer_inputs import pointwise_ids
     from deltapref.models import load_tokenizer
-    from deltapref.stages.train_scorer import ScorerConfig, train_one
+    from deltapref.scorer_run import train_one
+    from deltapref.stages.train_scorer import ScorerConfig
 
     config = ScorerConfig(
         kind="reward",

@@ -118,12 +118,12 @@ def test_split_names_a_missing_confidence_field_and_the_columns_there(capsys, fi
 
 
 def test_ctrl_c_says_interrupted_and_exits_130(capsys, scored_task, tmp_path, monkeypatch):
-    import deltapref.stages.train_scorer as train_scorer
+    import deltapref.scorer_run as scorer_run
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_scorer.ScorerTrainer, "train", interrupt)
+    monkeypatch.setattr(scorer_run.ScorerTrainer, "train", interrupt)
     out = tmp_path / "rm"
     argv = ["train-scorer", "--kind", "reward", "--model", "tiny:32:1", "--tokenizer", str(scored_task["sft"])]
     assert main(argv + ["--train_data", scored_task["data"], "--output_dir", str(out), *ALIGN]) == 130

@@ -18,8 +18,9 @@ from deltapref.evaluation.scorer_metrics import auroc, order_report
 from deltapref.evaluation.stats import paired_difference
 from deltapref.models import load_scorer
 from deltapref.objectives import POLICY_OBJECTIVES, LossOptions, PolicyOutputs, pair_coefficients
+from deltapref.scorer_run import train_one
 from deltapref.scorers.inference import pointwise_rewards
-from deltapref.stages.train_scorer import ScorerConfig, train_one
+from deltapref.stages.train_scorer import ScorerConfig
 
 
 def sig(x):

@@ -10,8 +10,9 @@ from deltapref.cli import main
 from deltapref.data.schema import DataError
 from deltapref.models import load_causal_lm
 from deltapref.objectives import SCORER_OBJECTIVES
+from deltapref.scorer_run import train_one
 from deltapref.stages.score import ScoreConfig, score
-from deltapref.stages.train_scorer import ScorerConfig, train_one
+from deltapref.stages.train_scorer import ScorerConfig
 
 
 def args(tmp_path, name, **overrides):

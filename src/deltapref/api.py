@@ -85,11 +85,12 @@ def train_scorer(**options: Any) -> dict:
     """Train a reward model, difference model, oracle (``kind``) or an ensemble into
     ``output_dir`` (``deltapref train-scorer``). Returns the training summary (with ``eval``,
     the held-out metrics, when ``eval_data`` is given); for an ensemble, its members' paths."""
+    from .scorer_run import train_one
     from .stages import train_scorer as stage
 
     config, args = build_configs("train-scorer", options)
     if config.kind != "ensemble" and not config.cross_fit:
-        return stage.train_one(config, args)
+        return train_one(config, args)
     stage.train_scorer(config, args)
     return {"output_dir": args.output_dir}
 

@@ -1,40 +1,20 @@
-"""Stage ``deltapref train-scorer``: reward model, difference model, oracle, or an ensemble of
-reward models, then a held-out evaluation written beside the model (``scorer_eval.json``)."""
+"""Stage ``deltapref train-scorer``: its config and entry point (the runs: ``scorer_run``) —
+reward model, difference model, oracle, or an ensemble of reward models, each evaluated on
+held-out pairs (``scorer_eval.json`` beside the model)."""
 
 from __future__ import annotations
 
-import json
-import logging
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Literal
 
 from transformers import TrainingArguments
 
 from ..config import ModelDataOptions, option
-from ..data.loading import load_preferences, write_jsonl
-from ..data.schema import DataError
-from ..data.splits import fold_of
 from ..distributed import say
-from ..evaluation.scorer_eval import evaluate_scorer
-from ..model_card import write_run_card
-from ..models import (
-    CROSS_FIT,
-    check_role,
-    load_causal_lm,
-    load_sequence_scorer,
-    load_tokenizer,
-    model_dtype,
-    unwrap,
-)
-from ..objectives import SCORER_OBJECTIVES, ScorerKind, ScorerOptions
-from ..outputs import mark_directory, write_text
-from ..peft_utils import LoraOptions, apply_lora
-from ..scorers.trainer import ScorerCollator, ScorerTrainer, prepare_scorer_dataset
-from ..training import check_training_args, claimed_output_dir, final_save
-from ..training_run import load_training_data, ready_for_training, run_summary, save_summary
-
-logger = logging.getLogger(__name__)
+from ..objectives import ScorerKind, ScorerOptions
+from ..peft_utils import LoraOptions
+from ..scorer_run import train_cross_fit, train_ensemble, train_one
+from ..training import claimed_output_dir
 
 
 @dataclass
@@ -61,136 +41,14 @@ class ScorerConfig(ScorerOptions, LoraOptions, ModelDataOptions):
             raise ValueError("--cross_fit works with one scorer kind (reward, difference or oracle), not ensemble")
 
 
-def _build(config: ScorerConfig, objective, tokenizer, seed: int):
-    dtype = model_dtype(config.dtype)
-    if objective.causal_lm:
-        model = load_causal_lm(
-            config.model,
-            tokenizer,
-            reward_head=True,
-            seed=seed,
-            trust_remote_code=config.trust_remote_code,
-            dtype=dtype,
-        )
-        return apply_lora(model, config, "CAUSAL_LM", modules_to_save=["reward_head"], seed=seed)
-    model = load_sequence_scorer(
-        config.model, tokenizer, seed=seed, trust_remote_code=config.trust_remote_code, dtype=dtype
-    )
-    return apply_lora(model, config, "SEQ_CLS", seed=seed)
-
-
-def train_one(config: ScorerConfig, args: TrainingArguments) -> dict:
-    """Train one scorer of ``config.kind`` (not ensemble) into ``args.output_dir``."""
-    check_training_args(args)
-    objective = SCORER_OBJECTIVES[config.kind]
-    if objective.causal_lm:
-        check_role(config.model, "policy")  # the oracle starts from a causal LM
-    with claimed_output_dir(args, config.overwrite_output_dir):
-        return _train_one(config, objective, args)
-
-
-def _train_one(config: ScorerConfig, objective, args: TrainingArguments) -> dict:
-    tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
-    margins = [config.margin_column] if config.margin_column else []
-    train, report = load_training_data(config, args, margins)
-    if config.margin_column and config.margin_column not in train.column_names:
-        raise DataError(f"has no column {config.margin_column} (--margin_column)", source=config.train_data)
-    if config.eval_data:  # checked now, not after training
-        load_preferences(config.eval_data, format=config.format)
-    model = _build(config, objective, tokenizer, args.seed)
-    ready_for_training(model, config, args)
-    config = objective.resolved(config, tokenizer, unwrap(model).config)
-    for name, value in objective.saved_settings(config).items():
-        setattr(unwrap(model).config, name, value)
-    dataset = prepare_scorer_dataset(
-        train, tokenizer, objective, objective.tokenization(config), args.seed, config.margin_column
-    )
-    trainer = ScorerTrainer(
-        model=model,
-        args=args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        data_collator=ScorerCollator(tokenizer.pad_token_id, objective, config),
-        objective=objective,
-        options=config,
-    )
-    result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    final_save(trainer, args.output_dir, config.kind)
-    warnings = objective.diagnostics(trainer.state.log_history)
-    summary = {"kind": config.kind, **run_summary(trainer, result, train, report, warnings=warnings)}
-    if config.eval_data and args.should_save:
-        summary["eval"] = evaluate_scorer(
-            args.output_dir,
-            config.kind,
-            config.eval_data,
-            config.tokenization,
-            format=config.format,
-            batch_size=args.per_device_eval_batch_size,
-        )
-    save_summary(args, "scorer_eval.json", summary)
-    write_run_card(
-        config,
-        args,
-        kind=config.kind,
-        stage="train-scorer",
-        method=config.kind,
-        summary=summary,
-        metrics=summary.get("eval"),
-    )
-    return summary
-
-
 def train_scorer(config: ScorerConfig, args: TrainingArguments) -> int:
     """Entry point of ``deltapref train-scorer``."""
-    if config.cross_fit:
-        with claimed_output_dir(args, config.overwrite_output_dir):
-            train_cross_fit(config, args)
-        return 0
-    if config.kind != "ensemble":
-        summary = train_one(config, args)
-        _print_eval(config.kind, args.output_dir, summary)
+    if config.kind != "ensemble" and not config.cross_fit:
+        _print_eval(config.kind, args.output_dir, train_one(config, args))
         return 0
     with claimed_output_dir(args, config.overwrite_output_dir):
-        members = _train_members(config, args)
-    write_text(Path(args.output_dir) / "ensemble.json", json.dumps({"members": members}, indent=2) + "\n")
+        (train_cross_fit if config.cross_fit else train_ensemble)(config, args, _print_eval)
     return 0
-
-
-def train_cross_fit(config: ScorerConfig, args: TrainingArguments) -> None:
-    """K fold scorers in OUTPUT/fold-i, each trained on the pairs outside its fold (written to
-    its ``train.jsonl``), and ``cross_fit.json`` listing them."""
-    rows, report = load_preferences(config.train_data, format=config.format, skip_bad_rows=config.skip_bad_rows)
-    logger.info(report.summary())
-    folds = [fold_of(row, config.cross_fit) for row in rows]
-    members = []
-    for fold in range(config.cross_fit):
-        member = Path(args.output_dir) / f"fold-{fold}"
-        mark_directory(member)
-        train = rows.select([i for i, f in enumerate(folds) if f != fold])
-        write_jsonl(train, member / "train.jsonl")
-        summary = train_one(
-            replace(config, cross_fit=0, train_data=str(member / "train.jsonl"), format="auto"),
-            replace(args, output_dir=str(member)),
-        )
-        _print_eval(f"cross-fit fold {fold} ({len(train)} of {len(rows)} pairs)", str(member), summary)
-        members.append(member.name)
-    manifest = {
-        "folds": config.cross_fit,
-        "kind": config.kind,
-        "members": members,
-        "assignment": "sha256 of [prompt, chosen, rejected] modulo folds (deltapref.data.splits.fold_of)",
-    }
-    write_text(Path(args.output_dir) / CROSS_FIT, json.dumps(manifest, indent=2) + "\n")
-
-
-def _train_members(config: ScorerConfig, args: TrainingArguments) -> list[str]:
-    members = []
-    for i in range(config.ensemble_size):
-        member_dir = str(Path(args.output_dir) / f"member-{i}")
-        summary = train_one(replace(config, kind="reward"), replace(args, output_dir=member_dir, seed=args.seed + i))
-        _print_eval(f"ensemble member {i}", member_dir, summary)
-        members.append(f"member-{i}")
-    return members
 
 
 def _print_eval(name: str, output_dir: str, summary: dict) -> None:
