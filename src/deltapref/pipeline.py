@@ -36,7 +36,7 @@ from pathlib import Path
 from . import __version__
 from .config import option, read_yaml
 from .errors import DeltaprefError
-from .outputs import check_name, mark_directory
+from .outputs import check_name, mark_directory, write_text
 from .stages import STAGES, match, parse, run
 
 logger = logging.getLogger(__name__)
@@ -183,6 +183,36 @@ def check_stage(name: str, argv: list[str]) -> None:
         raise PipelineError(f"stage '{name}': invalid options ({error})") from None
 
 
+def _stage_key(stage: dict, args: dict, upstream: dict[str, str]) -> str:
+    """The cache key of a stage run: its command, resolved arguments, launcher, the keys of the
+    stages it reads and deltapref's version."""
+    identity = {
+        "command": stage["command"],
+        "args": args,
+        "launcher": stage.get("launcher"),
+        "upstream": upstream,
+        "version": __version__,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _run_unless_cached(name: str, stage: dict, args: dict, key: str, here: Path, logs: Path, force) -> dict:
+    """Run the stage into ``here`` unless its marker holds ``key`` (and it is not forced)."""
+    marker = here / MARKER
+    cached = marker.exists() and json.loads(marker.read_text()).get("key") == key and name not in force
+    started = time.time()
+    if cached:
+        print(f"[pipeline] {name}: cached ({key})")
+    else:
+        print(f"[pipeline] {name}: deltapref {stage['command']} ...")
+        mark_directory(here)
+        marker.unlink(missing_ok=True)
+        run_stage(name, _argv(stage["command"], args), logs / f"{name}.log", stage.get("launcher"))
+        done = {"key": key, "command": stage["command"], "args": args, "seconds": time.time() - started}
+        write_text(marker, json.dumps(done, indent=2))
+    return {"cached": cached, "seconds": json.loads(marker.read_text())["seconds"]}
+
+
 def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozenset(), dry_run: bool = False) -> dict:
     """Run every stage of ``recipe`` under ``output_dir``; returns name -> {dir, key, cached, seconds}.
     With ``dry_run`` every stage is resolved and validated, and nothing runs."""
@@ -198,53 +228,18 @@ def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozens
         args = _resolve(dict(stage.get("args") or {}), dirs, here, name, used)
         if _stage_command(name, stage["command"]).has_option("output_dir"):
             args.setdefault("output_dir", str(here))
-        key = hashlib.sha256(
-            json.dumps(
-                {
-                    "command": stage["command"],
-                    "args": args,
-                    "launcher": stage.get("launcher"),
-                    "upstream": {u: keys[u] for u in sorted(used)},
-                    "version": __version__,
-                },
-                sort_keys=True,
-            ).encode()
-        ).hexdigest()[:16]
+        key = _stage_key(stage, args, {u: keys[u] for u in sorted(used)})
         if dry_run:
-            argv = _argv(stage["command"], args)
             check_stage(name, _argv(stage["command"], _without_gpu_flags(args)))
-            print(f"[dry-run] {name}: deltapref {shlex.join(argv)}")
-            dirs[name], keys[name] = here, key
-            results[name] = {"dir": str(here), "key": key, "command": stage["command"], "args": args}
-            continue
-        marker = here / MARKER
-        cached = marker.exists() and json.loads(marker.read_text()).get("key") == key and name not in force
-        started = time.time()
-        if cached:
-            print(f"[pipeline] {name}: cached ({key})")
+            print(f"[dry-run] {name}: deltapref {shlex.join(_argv(stage['command'], args))}")
+            run = {}
         else:
-            print(f"[pipeline] {name}: deltapref {stage['command']} ...")
-            mark_directory(here)
-            marker.unlink(missing_ok=True)
-            run_stage(name, _argv(stage["command"], args), output_dir / "logs" / f"{name}.log", stage.get("launcher"))
-            marker.write_text(
-                json.dumps(
-                    {"key": key, "command": stage["command"], "args": args, "seconds": time.time() - started}, indent=2
-                )
-            )
-        seconds = json.loads(marker.read_text())["seconds"]
+            run = _run_unless_cached(name, stage, args, key, here, output_dir / "logs", force)
         dirs[name], keys[name] = here, key
-        results[name] = {
-            "dir": str(here),
-            "key": key,
-            "cached": cached,
-            "seconds": seconds,
-            "command": stage["command"],
-            "args": args,
-        }
+        results[name] = {"dir": str(here), "key": key, **run, "command": stage["command"], "args": args}
     if dry_run:
         return results
-    (output_dir / "pipeline.json").write_text(json.dumps({"recipe": recipe, "stages": results}, indent=2))
+    write_text(output_dir / "pipeline.json", json.dumps({"recipe": recipe, "stages": results}, indent=2))
     if recipe.get("report"):
         from .report import build_report
 

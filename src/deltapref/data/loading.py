@@ -118,6 +118,41 @@ def _kind(value) -> str:
     return "messages" if isinstance(value, list) else type(value).__name__
 
 
+def _check_row(row: dict, number: int, kinds: dict, numeric_columns, first_with: dict) -> None:
+    """One normalized row: a valid pair or ranked list, each text column holding one kind (text
+    or messages) in every row, and finite numbers in ``numeric_columns`` once a row has them."""
+    (validate_ranked if is_ranked(row) else validate_pair)(row)
+    for name in ("prompt", "chosen", "rejected"):
+        if name in row:
+            first = kinds.setdefault(name, (_kind(row[name]), number))
+            if first[0] != _kind(row[name]):
+                raise DataError(
+                    f"is {_kind(row[name])} but row {first[1]} holds {first[0]}; one column must hold one kind",
+                    field=name,
+                )
+    for name in numeric_columns:
+        if row.get(name) is not None:
+            check_numbers(row[name], name)
+            first_with.setdefault(name, number)
+        elif name in first_with:
+            raise DataError(f"is missing (row {first_with[name]} has it)", field=name)
+
+
+def _check_complete(rows: list[dict], report: ValidationReport, numeric_columns, first_with: dict) -> None:
+    """Refuse a load that kept no rows, or whose numeric column starts after the first rows."""
+    source = report.source
+    if not rows:
+        first = f"; first: {report.examples[0]}" if report.examples else ""
+        reasons = ", ".join(f"{n} x {reason}" for reason, n in report.reasons.most_common(3))
+        raise DataError(f"holds no valid rows ({report.skipped} skipped: {reasons or 'no rows'}{first})", source=source)
+    missing = [n for n in numeric_columns if n in first_with and any(r.get(n) is None for r in rows)]
+    if missing:  # a column that starts after row 1: rows before it lack it
+        raise DataError(
+            f"column {missing[0]} is missing in some rows (first present in row {first_with[missing[0]]})",
+            source=source,
+        )
+
+
 def load_preferences(
     source: str,
     *,
@@ -151,24 +186,9 @@ def load_preferences(
         try:
             if not isinstance(raw, dict):
                 raise DataError(f"must be a JSON object, got {type(raw).__name__}")
-            if adapter is None:
-                adapter = ADAPTERS[detect_format(raw)]
+            adapter = adapter or ADAPTERS[detect_format(raw)]
             row = adapter(raw)
-            (validate_ranked if is_ranked(row) else validate_pair)(row)
-            for name in ("prompt", "chosen", "rejected"):
-                if name in row:
-                    first = kinds.setdefault(name, (_kind(row[name]), number))
-                    if first[0] != _kind(row[name]):
-                        raise DataError(
-                            f"is {_kind(row[name])} but row {first[1]} holds {first[0]}; one column must hold one kind",
-                            field=name,
-                        )
-            for name in numeric_columns:
-                if row.get(name) is not None:
-                    check_numbers(row[name], name)
-                    first_with.setdefault(name, number)
-                elif name in first_with:
-                    raise DataError(f"is missing (row {first_with[name]} has it)", field=name)
+            _check_row(row, number, kinds, numeric_columns, first_with)
         except DataError as error:
             error = DataError(error.reason, source=source, row=number, field=error.field)
             empty = error.field in ("chosen", "rejected") and error.reason in EMPTY
@@ -187,16 +207,7 @@ def load_preferences(
             break
     report.kept = len(rows)
     report.duplicates_dropped = drop_duplicates
-    if not rows:
-        first = f"; first: {report.examples[0]}" if report.examples else ""
-        reasons = ", ".join(f"{n} x {reason}" for reason, n in report.reasons.most_common(3))
-        raise DataError(f"holds no valid rows ({report.skipped} skipped: {reasons or 'no rows'}{first})", source=source)
-    missing = [n for n in numeric_columns if n in first_with and any(r.get(n) is None for r in rows)]
-    if missing:  # a column that starts after row 1: rows before it lack it
-        raise DataError(
-            f"column {missing[0]} is missing in some rows (first present in row {first_with[missing[0]]})",
-            source=source,
-        )
+    _check_complete(rows, report, numeric_columns, first_with)
     return datasets.Dataset.from_list(rows), report
 
 
