@@ -2,78 +2,79 @@
 
 from __future__ import annotations
 
+Table = tuple[str, list[str], list[list[str]]]
+ORDER_FLAG = " (FLAGGED: order-insensitive)"
+
 
 def _fmt(value, digits=3):
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def make_tables(results: dict, baselines: list[str]) -> list[tuple[str, list[str], list[list[str]]]]:
-    tables = []
+def _win_cell(policy: dict, baseline: str) -> str:
+    versus = policy.get(f"vs_{baseline}")
+    if versus is None:
+        return "—"
+    return f"{versus['win_rate']:.3f} ({versus['win']}/{versus['tie']}/{versus['loss']})"
+
+
+def _policy_table(results: dict, baselines: list[str]) -> Table:
     head = (
         ["method", f"mean {results['reward']} reward", "95% CI"]
         + [f"win rate vs {b}" for b in baselines]
         + ["steps/s", "train loss"]
     )
-    rows = []
-    for name, p in results["policies"].items():
-        wins = [
-            (
-                f"{p[f'vs_{b}']['win_rate']:.3f} ({p[f'vs_{b}']['win']}/{p[f'vs_{b}']['tie']}/{p[f'vs_{b}']['loss']})"
-                if f"vs_{b}" in p
-                else "—"
-            )
-            for b in baselines
+    rows = [
+        [name, _fmt(p["mean"]), f"[{_fmt(p['low'])}, {_fmt(p['high'])}]"]
+        + [_win_cell(p, b) for b in baselines]
+        + [_fmt(p.get("steps_per_second"), 1), _fmt(p.get("train_loss"))]
+        for name, p in results["policies"].items()
+    ]
+    return "Policies (win rate = (wins + ties/2)/n; counts are win/tie/loss)", head, rows
+
+
+def _scorer_table(scorers: dict) -> Table:
+    head = ["scorer", "kind", "accuracy", "vs gold", "ECE"]
+    head += ["mean |d(x,y,y)|", "mean |d(a,b)+d(b,a)|", "order dependence"]
+    rows = [
+        [
+            n,
+            s["kind"],
+            _fmt(s["accuracy"]),
+            _fmt(s.get("gold_accuracy")),
+            _fmt(s["ece"]),
+            _fmt(s.get("mean_abs_d_same")),
+            _fmt(s.get("mean_abs_antisymmetry")),
+            _fmt(s.get("order_dependence"), 2) + (ORDER_FLAG if s.get("order_insensitive") else ""),
         ]
-        rows.append(
-            [name, _fmt(p["mean"]), f"[{_fmt(p['low'])}, {_fmt(p['high'])}]"]
-            + wins
-            + [_fmt(p.get("steps_per_second"), 1), _fmt(p.get("train_loss"))]
-        )
-    tables.append(("Policies (win rate = (wins + ties/2)/n; counts are win/tie/loss)", head, rows))
+        for n, s in scorers.items()
+    ]
+    return "Scorers (held-out pairs; a difference model's accuracy is order-balanced)", head, rows
+
+
+def _bucket_table(scorers: dict) -> Table:
+    buckets = [b["bucket"] for b in next(iter(scorers.values()))["by_bucket"]]
+    head = ["scorer"] + [f"|score| {b}" for b in buckets]
+    rows = [[n] + [f"{_fmt(b['accuracy'])} (n={b['pairs']})" for b in s["by_bucket"]] for n, s in scorers.items()]
+    return "Accuracy by |score| bucket", head, rows
+
+
+def _noise_table(noise: dict) -> Table:
+    head = ["weights", "AUROC (label agrees with gold)", "mean weight, correct labels", "mean weight, wrong labels"]
+    rows = [
+        [n, _fmt(v["auroc"]), _fmt(v["mean_weight_correct"]), _fmt(v["mean_weight_wrong"])] for n, v in noise.items()
+    ]
+    first = next(iter(noise.values()))
+    caption = (
+        f"Weights vs label noise (train pairs; {first['wrong_labels']} of {first['pairs']} labels disagree with gold)"
+    )
+    return caption, head, rows
+
+
+def make_tables(results: dict, baselines: list[str]) -> list[Table]:
+    """Every table the run report holds, as (caption, header, rows), in report order."""
+    tables = [_policy_table(results, baselines)]
     if results["scorers"]:
-        head = [
-            "scorer",
-            "kind",
-            "accuracy",
-            "vs gold",
-            "ECE",
-            "mean |d(x,y,y)|",
-            "mean |d(a,b)+d(b,a)|",
-            "order dependence",
-        ]
-        rows = [
-            [
-                n,
-                s["kind"],
-                _fmt(s["accuracy"]),
-                _fmt(s.get("gold_accuracy")),
-                _fmt(s["ece"]),
-                _fmt(s.get("mean_abs_d_same")),
-                _fmt(s.get("mean_abs_antisymmetry")),
-                _fmt(s.get("order_dependence"), 2)
-                + (" (FLAGGED: order-insensitive)" if s.get("order_insensitive") else ""),
-            ]
-            for n, s in results["scorers"].items()
-        ]
-        caption = "Scorers (held-out pairs; a difference model's accuracy is order-balanced)"
-        tables.append((caption, head, rows))
-        buckets = [b["bucket"] for b in next(iter(results["scorers"].values()))["by_bucket"]]
-        head = ["scorer"] + [f"|score| {b}" for b in buckets]
-        rows = [
-            [n] + [f"{_fmt(b['accuracy'])} (n={b['pairs']})" for b in s["by_bucket"]]
-            for n, s in results["scorers"].items()
-        ]
-        tables.append(("Accuracy by |score| bucket", head, rows))
+        tables += [_scorer_table(results["scorers"]), _bucket_table(results["scorers"])]
     if results.get("noise"):
-        head = ["weights", "AUROC (label agrees with gold)", "mean weight, correct labels", "mean weight, wrong labels"]
-        rows = [
-            [n, _fmt(v["auroc"]), _fmt(v["mean_weight_correct"]), _fmt(v["mean_weight_wrong"])]
-            for n, v in results["noise"].items()
-        ]
-        wrong = next(iter(results["noise"].values()))
-        caption = (
-            f"Weights vs label noise (train pairs; {wrong['wrong_labels']} of {wrong['pairs']} labels disagree "
-            "with gold)"
-        )
-        tables.append((caption, head, rows))
+        tables.append(_noise_table(results["noise"]))
     return tables
