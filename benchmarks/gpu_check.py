@@ -8,9 +8,9 @@ check (so a run cut short keeps what it measured):
 1. the environment: GPU, torch, CUDA, library versions, which of flash-attn / deepspeed / vllm /
    trl / datasets import;
 2. per attention implementation (eager, sdpa, flex_attention, flash_attention_2: those that load),
-   response log-probs of shared-prefix batches against the unshared (padded) computation, and
-   against eager, in fp32 and (GPU) bf16; an implementation that cannot serve the shared-prefix
-   block mask is reported ``unsupported`` with its error;
+   response log-probs of shared-prefix and of packed batches against the unshared (padded)
+   computation, and against eager, in fp32 and (GPU) bf16; an implementation that cannot serve
+   their block masks is reported ``unsupported`` with its error;
 3. bf16 DPO, DPO+rc and DRDO steps through ``align`` (finite losses);
 4. deltapref DPO against TRL's DPOTrainer (both reference modes) in pairs/s on SmolLM2-135M's and
    a ~1B Llama's architecture with random weights (the real weights are not needed for timing);
@@ -197,12 +197,12 @@ def attention_check(impl: str, model_dir: Path, size: dict, device: str, dtype: 
         return lines[-1]
     why = f"exit {done.returncode}: {(done.stderr.strip().splitlines() or ['no output'])[-1][:200]}"
     if any(line.get("padded") for line in lines):
-        return {"status": "unsupported", "detail": f"shared-prefix mask crashes it ({why})"}
+        return {"status": "unsupported", "detail": f"a block mask (shared prefix or packing) crashes it ({why})"}
     return {"status": "skipped", "detail": f"{impl} does not run here even unshared ({why})"}
 
 
 def attention_worker(impl: str, model_dir: Path, device: str, dtype_name: str, batch: int) -> dict:
-    """Shared-prefix vs unshared response log-probs with ``impl``, and both against eager fp32."""
+    """Shared-prefix and packed vs unshared response log-probs with ``impl``, all against eager fp32."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from deltapref.batching import batch_logps
@@ -215,9 +215,9 @@ def attention_worker(impl: str, model_dir: Path, device: str, dtype_name: str, b
     rows = list(tokenize_pairs(data.select(range(batch)), tokenizer, TokenizationConfig(4096, 2048)))
     dtype = getattr(torch, dtype_name)
 
-    def logps(implementation, share, kind):
+    def logps(implementation, share, kind, pack=False):
         model = AutoModelForCausalLM.from_pretrained(str(model_dir), attn_implementation=implementation, dtype=kind)
-        batch = PolicyCollator(tokenizer.pad_token_id, share_prefix=share)(rows)
+        batch = PolicyCollator(tokenizer.pad_token_id, share_prefix=share, pack=pack)(rows)
         with torch.no_grad():
             return batch_logps(model.to(device).eval(), {k: v.to(device) for k, v in batch.items()})[0].float().cpu()
 
@@ -229,12 +229,14 @@ def attention_worker(impl: str, model_dir: Path, device: str, dtype_name: str, b
     reference = logps("eager", False, torch.float32)
     try:
         shared = logps(impl, True, dtype)
+        packed = logps(impl, True, dtype, pack=True)
     except Exception as error:
-        return {"status": "unsupported", "detail": f"shared-prefix mask: {str(error).splitlines()[0][:200]}"}
+        return {"status": "unsupported", "detail": f"block mask: {str(error).splitlines()[0][:200]}"}
     scale = float(reference.abs().mean())
     tolerance = 1e-4 * scale if dtype == torch.float32 else 2e-2 * scale
     gaps = {
         "shared_vs_padded": float((shared - padded).abs().max()),
+        "packed_vs_padded": float((packed - padded).abs().max()),
         "vs_eager_fp32": float((shared - reference).abs().max()),
         "padded_vs_eager_fp32": float((padded - reference).abs().max()),
     }

@@ -26,9 +26,10 @@ def test_dry_run_runs_every_check_and_writes_its_summary(tmp_path):
     }
     assert all(row["status"] in {"ok", "skipped", "unsupported"} for row in rows.values()), rows
     assert "torch" in rows["environment"]["detail"]
-    for impl in ("eager", "sdpa"):  # the CPU paths deltapref uses: shared-prefix equals padded
+    for impl in ("eager", "sdpa"):  # the CPU paths deltapref uses: shared-prefix and packed equal padded
         row = rows[f"attention {impl} float32"]
         assert row["status"] == "ok" and float(row["shared_vs_padded"]) < 1e-3, row
+        assert float(row["packed_vs_padded"]) < 1e-3, row
     assert all(rows[f"step {name}"]["status"] == "ok" for name in ("dpo", "dpo+rc", "drdo"))
     assert "deltapref dpo pairs/s" in rows["timing tiny"]
     assert (tmp_path / "gpu_check.md").read_text().startswith("| check | status |")
