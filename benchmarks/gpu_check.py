@@ -25,6 +25,7 @@ wheel of ~40 MB, inside the 64 MiB carry limit) and ``pip install --no-index whe
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -215,11 +216,16 @@ def attention_worker(impl: str, model_dir: Path, device: str, dtype_name: str, b
     rows = list(tokenize_pairs(data.select(range(batch)), tokenizer, TokenizationConfig(4096, 2048)))
     dtype = getattr(torch, dtype_name)
 
+    @functools.cache
+    def model(implementation, kind):
+        loaded = AutoModelForCausalLM.from_pretrained(str(model_dir), attn_implementation=implementation, dtype=kind)
+        return loaded.to(device).eval()
+
     def logps(implementation, share, kind, pack=False):
-        model = AutoModelForCausalLM.from_pretrained(str(model_dir), attn_implementation=implementation, dtype=kind)
         batch = PolicyCollator(tokenizer.pad_token_id, share_prefix=share, pack=pack)(rows)
+        batch = {k: v.to(device) for k, v in batch.items()}
         with torch.no_grad():
-            return batch_logps(model.to(device).eval(), {k: v.to(device) for k, v in batch.items()})[0].float().cpu()
+            return batch_logps(model(implementation, kind), batch)[0].float().cpu()
 
     try:
         padded = logps(impl, False, dtype)
