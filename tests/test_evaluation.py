@@ -160,3 +160,28 @@ def test_report_text_forms_are_written_once():
     assert estimate({"mean": 0.5, "low": 0.25, "high": 0.75}) == "0.500 [0.250, 0.750]"
     assert estimate({"mean": 0.05, "low": -0.01, "high": 0.11}, sign="+") == "+0.050 [-0.010, +0.110]"
     assert estimate({"mean": 0.1234, "low": None}, digits=2) == "0.12"
+
+
+def test_report_shows_lengths_movement_and_drdo_diagnostics():
+    """The policy table carries each method's completion length; the training table how far each
+    policy moved and, for DRDO, its student vs oracle margins, their length correlations and the
+    run's warnings; a run without diagnostics gets no training table."""
+    from deltapref.report.tables import make_tables
+
+    base = {"mean": 0.4, "low": 0.3, "high": 0.5, "mean_length": 17.25, "steps_per_second": 0.2, "train_loss": 0.6}
+    moved = {"logps_chosen_first": -84.9, "logps_chosen_last": -81.3, "logps_rejected_first": -82.9}
+    moved |= {"logps_rejected_last": -87.6, "relative_movement": 0.055}
+    drdo = {**moved, "student_margin_mean": 0.0164, "oracle_margin_mean": 0.0808, "corr_student_oracle": 0.295}
+    drdo |= {"corr_student_length": -0.595, "corr_oracle_length": -0.488}
+    policies = {
+        "sft": dict(base),
+        "dpo": {**base, "diagnostics": moved, "warnings": []},
+        "drdo": {**base, "diagnostics": drdo, "warnings": ["the policy barely moved: ..."]},
+    }
+    tables = make_tables({"reward": "judge", "policies": policies, "scorers": {}}, [])
+    (_, head, rows), (caption, train_head, train_rows) = tables
+    assert head[3] == "mean length (words)" and rows[0][3] == "17.2"
+    assert caption.startswith("Training") and [r[0] for r in train_rows] == ["dpo", "drdo"]
+    assert train_rows[0][1:5] == ["-84.9 → -81.3", "-82.9 → -87.6", "5.5%", "—"]
+    assert train_rows[1][4:] == ["0.016 / 0.081", "0.29", "-0.59 / -0.49", "the policy barely moved: ..."]
+    assert len(make_tables({"reward": "gold", "policies": {"sft": dict(base)}, "scorers": {}}, [])) == 1

@@ -146,3 +146,31 @@ def test_learning_rates_are_chosen_inside_a_widened_grid():
     peaks.update(dpo=5e-4, far=5e-4, rrhf=5e-4)
     interior_learning_rates((2.5e-4, 5e-4, 1e-3), validate, list(peaks))
     assert calls == [2.5e-4, 5e-4, 1e-3]
+
+
+def test_learning_rates_are_chosen_on_the_mean_over_validation_draws(tmp_path, monkeypatch):
+    """With ``validation_draws`` 2 every rate runs on seeds 1000 and 1001 and each method's rate is
+    the best mean: one draw's preference can be outvoted; the first draw keeps its folder (so a
+    rerun with more draws reuses it) and no draw is a test seed."""
+    import deltapref.study as study
+    from deltapref.cli import main
+    from deltapref.study.recipes import methods
+
+    names = methods(0.5, True, TINY["epochs"], TINY["splits"])
+    by_draw = {"validation": {5e-4: 0.1, 2e-3: 0.0}, "validation-seed-1001": {5e-4: 0.0, 2e-3: 0.3}}
+    runs = []
+
+    def fake_run(recipe, run_dir):
+        draw, lr = run_dir.parts[-3], float(run_dir.name.removeprefix("lr-"))
+        runs.append((draw, recipe["stages"]["data"]["args"]["seed"], lr))
+        return {"policies": {m: {"mean": by_draw[draw][lr] if m == "dpo" else 0.0} for m in names}}
+
+    monkeypatch.setattr(study, "_run", fake_run)
+    profile = {**TINY, "validation_draws": 2}
+    lrs, grid = study.validated_learning_rates(profile, 0.5, tmp_path)
+    assert lrs["dpo"] == 2e-3 and grid[2e-3]["dpo"] == pytest.approx(0.15) and grid[5e-4]["dpo"] == pytest.approx(0.05)
+    assert sorted(runs) == sorted(
+        (draw, seed, lr) for draw, seed in (("validation", 1000), ("validation-seed-1001", 1001)) for lr in (5e-4, 2e-3)
+    )
+    assert study.validation_seeds(profile) == [1000, 1001] and study.validation_seeds(TINY) == [1000]
+    assert main(["study", "claims", "--profile", "quick", "--validation_draws", "0"]) == 2

@@ -44,6 +44,8 @@ def collect(stages: dict, options: dict) -> dict:
                 steps_per_second=summary["steps_per_second"],
                 peak_rss_mb=summary["peak_rss_mb"],
                 curve=[(e["step"], e["loss"]) for e in summary["log_history"] if "loss" in e],
+                diagnostics=summary.get("diagnostics") or {},
+                warnings=summary.get("warnings") or [],
             )
         results["policies"][name] = entry
     tie = options.get("tie_threshold", 0.0)

@@ -1,4 +1,5 @@
-"""The report's tables: policies with CIs and win rates, scorers, accuracy by |score|, weights vs label noise."""
+"""The report's tables: policies with CIs and win rates, how training moved them (and what DRDO's
+student distilled), scorers, accuracy by |score|, weights vs label noise."""
 
 from __future__ import annotations
 
@@ -21,15 +22,48 @@ def _policy_table(results: dict, baselines: list[str]) -> Table:
     head = (
         ["method", f"mean {results['reward']} reward", "95% CI"]
         + [f"win rate vs {b}" for b in baselines]
-        + ["steps/s", "train loss"]
+        + ["mean length (words)", "steps/s", "train loss"]
     )
     rows = [
         [name, _fmt(p["mean"]), f"[{_fmt(p['low'])}, {_fmt(p['high'])}]"]
         + [_win_cell(p, b) for b in baselines]
-        + [_fmt(p.get("steps_per_second"), 1), _fmt(p.get("train_loss"))]
+        + [_fmt(p.get("mean_length"), 1), _fmt(p.get("steps_per_second"), 1), _fmt(p.get("train_loss"))]
         for name, p in results["policies"].items()
     ]
     return "Policies (win rate = (wins + ties/2)/n; counts are win/tie/loss)", head, rows
+
+
+def _movement(d: dict, side: str) -> str:
+    first, last = d.get(f"logps_{side}_first"), d.get(f"logps_{side}_last")
+    return "—" if first is None or last is None else f"{first:.1f} → {last:.1f}"
+
+
+def _pair(d: dict, a: str, b: str, digits: int = 2) -> str:
+    return "—" if d.get(a) is None else f"{_fmt(d[a], digits)} / {_fmt(d.get(b), digits)}"
+
+
+def _training_table(policies: dict) -> Table:
+    """How far each trained policy moved, and for DRDO what its student distilled (student vs
+    oracle margins and how much the student's gaps track length), with the run's warnings."""
+    head = ["method", "log π(chosen)", "log π(rejected)", "moved", "student / oracle margin"]
+    head += ["corr(student, oracle)", "corr(Δ, Δlength) student / oracle", "warnings"]
+    rows = []
+    for name, p in policies.items():
+        d = p.get("diagnostics")
+        if not d:
+            continue
+        moved = "—" if d.get("relative_movement") is None else f"{d['relative_movement']:.1%}"
+        rows.append(
+            [name, _movement(d, "chosen"), _movement(d, "rejected"), moved]
+            + [_pair(d, "student_margin_mean", "oracle_margin_mean", 3)]
+            + [_fmt(d.get("corr_student_oracle"), 2), _pair(d, "corr_student_length", "corr_oracle_length")]
+            + ["; ".join(p.get("warnings") or []) or "—"]
+        )
+    caption = (
+        "Training (mean response log-probs, first → last logging window; moved = the larger change "
+        "relative to the start; margins and correlations over the traced pairs)"
+    )
+    return caption, head, rows
 
 
 def _scorer_table(scorers: dict) -> Table:
@@ -73,6 +107,8 @@ def _noise_table(noise: dict) -> Table:
 def make_tables(results: dict, baselines: list[str]) -> list[Table]:
     """Every table the run report holds, as (caption, header, rows), in report order."""
     tables = [_policy_table(results, baselines)]
+    if any(p.get("diagnostics") for p in results["policies"].values()):
+        tables.append(_training_table(results["policies"]))
     if results["scorers"]:
         tables += [_scorer_table(results["scorers"]), _bucket_table(results["scorers"])]
     if results.get("noise"):

@@ -1,9 +1,9 @@
 """``deltapref study claims``: every RDO and DRDO claim measured over seeds on the built-in task.
 
-1. Validation: for each label temperature, each learning rate of the grid runs every method on a
-   separate draw of the task (seed 1000); each method gets its best rate per temperature there,
-   and the magnitude-aware configuration the study backs is chosen there too (at T = 0.5). Test
-   seeds never inform a choice.
+1. Validation: for each label temperature, each learning rate of the grid runs every method on
+   separate draws of the task (seed 1000, and 1001, ... with ``--validation_draws``); each method
+   gets its best rate per temperature on its mean over the draws, and the magnitude-aware
+   configuration the study backs is chosen there too (at T = 0.5). Test seeds never inform a choice.
 2. Test: for each label temperature and seed, one cached pipeline runs data, SFT, scorers,
    scoring, every method and the gold-reward report.
 3. Claims: paired t intervals over seeds and a verdict per comparison (one primary comparison per
@@ -45,7 +45,8 @@ class StudyConfig(Options):
     seeds: str = option(
         None,
         "seeds per temperature: a count N (seeds 0..N-1) or a comma list (e.g. 5,6,7,8,9 to check the verdicts "
-        "on fresh seeds; the validation draw that picks learning rates stays seed 1000); default: the profile's count",
+        "on fresh seeds; the validation draws that pick learning rates stay seeds 1000, ...); "
+        "default: the profile's count",
     )
     first_seed: int = option(None, "run N seeds from this one (S..S+N-1, N from --seeds or the profile) instead of 0")
 
@@ -60,6 +61,12 @@ class StudyConfig(Options):
         seeds = seed_list(self.seeds) if self.seeds else list(range(PROFILES[self.profile]["seeds"]))
         return [s + self.first_seed for s in seeds] if self.first_seed is not None else seeds
 
+    validation_draws: int = option(
+        1,
+        "task draws (seeds 1000, 1001, ...) whose mean validation reward picks each learning rate and the "
+        "backed configuration: more draws, less chance that one draw's noise decides a rate",
+        ge=1,
+    )
     output_dir: str = option(None, "where the runs go (default: runs/study-claims-PROFILE)")
     results: str = option(None, "markdown file whose claims section is (re)written (default: OUTPUT/RESULTS.md)")
 
@@ -68,7 +75,7 @@ WIDEN_STEPS = 4  # grid steps added at most on each side while some method's bes
 
 
 def interior_learning_rates(grid: tuple[float, ...], validate, names, steps: int = WIDEN_STEPS) -> tuple[dict, dict]:
-    """Each method's best learning rate on the validation draw, from one geometric ``grid`` shared
+    """Each method's best learning rate on validation, from one geometric ``grid`` shared
     by every method (equal tuning budgets): while some method's best rate is the grid's smallest
     (largest), the grid gains one step below (above), at most ``steps`` times a side, and every
     method runs at the new rate. ``validate(lr)`` maps a rate to {method: validation reward}.
@@ -94,15 +101,30 @@ def interior_learning_rates(grid: tuple[float, ...], validate, names, steps: int
     return {m: best(m) for m in names}, dict(sorted(tried.items()))
 
 
+def validation_seeds(profile: dict) -> list[int]:
+    """The task draws that choose learning rates: seed 1000 and, with ``validation_draws`` K, the
+    next K − 1 (never a test seed: those count up from 0, or from ``--first_seed``)."""
+    return [VALIDATION_SEED + i for i in range(profile.get("validation_draws", 1))]
+
+
+def _validation_dir(out: Path, seed: int) -> Path:
+    # the first draw keeps its own folder, so a study rerun with more draws reuses its runs
+    return out / ("validation" if seed == VALIDATION_SEED else f"validation-seed-{seed}")
+
+
 def validated_learning_rates(profile: dict, temperature: float, out: Path) -> tuple[dict, dict]:
     """Each method's learning rate at one label temperature, chosen inside the (widened) grid on
-    the validation draw. Returns (rate per method, with a "default"; every rate's rewards)."""
+    its mean validation reward over the validation draws. Returns (rate per method, with a
+    "default"; every rate's mean rewards)."""
     main = temperature == MAIN
 
     def validate(lr: float) -> dict:
-        recipe = claims_recipe(profile, temperature, VALIDATION_SEED, {"default": lr}, main=main)
-        report = _run(recipe, out / "validation" / f"T{temperature:g}" / f"lr-{lr:g}")
-        return {m: p["mean"] for m, p in report["policies"].items()}
+        draws = []
+        for seed in validation_seeds(profile):
+            recipe = claims_recipe(profile, temperature, seed, {"default": lr}, main=main)
+            report = _run(recipe, _validation_dir(out, seed) / f"T{temperature:g}" / f"lr-{lr:g}")
+            draws.append({m: p["mean"] for m, p in report["policies"].items()})
+        return {m: sum(d[m] for d in draws) / len(draws) for m in draws[0]}
 
     names = methods(temperature, main, profile["epochs"], profile["splits"])
     best, tried = interior_learning_rates(profile["lrs"], validate, names, profile.get("widen", WIDEN_STEPS))
@@ -129,6 +151,7 @@ def run_study(profile: dict, seeds: list[int], out: Path, results: Path, command
         "command": command,
         "profile": profile,
         "seeds": seeds,
+        "validation_seeds": validation_seeds(profile),
         "learning_rates": lrs,
         "lr_grid": lr_grid,
         "chosen": chosen,
@@ -180,7 +203,7 @@ def markdown(summary: dict, runs: Runs) -> str:
     lines += [
         "### A magnitude-aware configuration against DPO",
         "",
-        f"Chosen on the validation draw (seed {VALIDATION_SEED}, T = 0.5) among {', '.join(CANDIDATES)}: "
+        f"Chosen on validation ({_draws(summary)}, T = 0.5) among {', '.join(CANDIDATES)}: "
         f"**{chosen}**. Its paired difference to DPO on the test seeds:",
         "",
     ]
@@ -198,9 +221,10 @@ def markdown(summary: dict, runs: Runs) -> str:
         lines += [f"### Every method, T = {t:g}", ""]
         lines += table(["method", "mean gold reward", "− DPO (paired)", "− SFT (paired)"], rows)
     lines += [
-        "### Learning rates (validation draw; what was tried)",
+        "### Learning rates (validation; what was tried)",
         "",
-        "Per label temperature, validation reward of every method at every rate: one grid shared by all methods "
+        f"Per label temperature, mean validation reward ({_draws(summary)}) of every method at every rate: "
+        "one grid shared by all methods "
         f"(equal tuning budgets), widened by one step at a time (at most {profile.get('widen', WIDEN_STEPS)} per "
         "side) while some method's best rate was on its edge; a choice still on an edge is marked *(edge)*.",
         "",
@@ -217,6 +241,13 @@ def markdown(summary: dict, runs: Runs) -> str:
             ],
         )
     return "\n".join(lines)
+
+
+def _draws(summary: dict) -> str:
+    seeds = summary.get("validation_seeds", [VALIDATION_SEED])
+    if len(seeds) == 1:
+        return f"one validation draw, seed {seeds[0]}"
+    return f"{len(seeds)} validation draws, seeds {seeds[0]}–{seeds[-1]}"
 
 
 def _chosen(method: str, lr: float, grid: dict) -> str:
@@ -239,7 +270,7 @@ def write_section(path: Path, body: str) -> None:
 
 def study(config: StudyConfig) -> int:
     """Entry point of ``deltapref study``."""
-    profile = PROFILES[config.profile]
+    profile = {**PROFILES[config.profile], "validation_draws": config.validation_draws}
     seeds = config.seed_list()
     out = Path(config.output_dir or f"runs/study-claims-{config.profile}")
     results = Path(config.results) if config.results else out / "RESULTS.md"
