@@ -76,3 +76,39 @@ def test_demo_quick_report_has_every_method(tmp_path):
     assert "mean length (words)" in text and "## Training" in text
     drdo_row = next(line for line in text.splitlines() if line.startswith("| drdo |") and "→" in line)
     assert " / " in drdo_row.split("|")[5]  # student / oracle margin
+
+
+def test_a_stage_with_changed_arguments_starts_clean_and_an_interrupted_one_resumes(tmp_path, capsys):
+    """Partial work of an attempt with the same key stays for the command to resume; whatever a
+    run with other arguments left (a score run's .parts, stale files) is cleared before the
+    stage reruns; the run's own folder names cannot name a stage."""
+    import pytest
+
+    from deltapref.pipeline import ATTEMPT, PipelineError
+
+    def recipe(seed):
+        parts = {"input": "{data}/train.jsonl", "seed": seed, "parts": "a=20,b=rest"}
+        return {
+            "stages": {
+                "data": {"command": "data synth", "args": {"n_train": 40, "n_test": 5}},
+                "split": {"command": "data partition", "args": parts},
+            }
+        }
+
+    run = tmp_path / "run"
+    first = run_pipeline(recipe(0), run)
+    stale = run / "split" / "out.jsonl.parts"
+    stale.mkdir()
+    (run / "split" / ATTEMPT).write_text(json.dumps({"key": first["split"]["key"]}))  # interrupted, same key
+    (run / "split" / ".deltapref-stage.json").unlink()
+    run_pipeline(recipe(0), run)
+    assert stale.is_dir() and not (run / "split" / ATTEMPT).exists()  # left for the command to resume
+    capsys.readouterr()
+    again = run_pipeline(recipe(1), run)
+    assert not stale.exists() and not again["split"]["cached"]
+    assert "split: arguments or inputs changed since its last run: clearing" in capsys.readouterr().out
+    assert (run / "split" / "a.jsonl").exists() and (run / "data" / "train.jsonl").exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"stages": {"logs": {"command": "data synth"}}}))
+    with pytest.raises(PipelineError, match="'logs' cannot name a stage"):
+        load_recipe(bad)

@@ -14,7 +14,8 @@ A recipe::
 ``{NAME}`` is the directory of an earlier stage and ``{here}`` the stage's own; a command with an
 ``output_dir`` option writes to ``{here}`` unless told otherwise. A stage's cache key hashes its
 command, its resolved arguments and the keys of the stages it reads, so a rerun skips finished
-stages whose inputs did not change and redoes the rest. A stage may set ``launcher`` (e.g.
+stages whose inputs did not change and redoes the rest (a stage whose arguments or inputs changed
+starts from an empty folder; one interrupted with the same ones resumes). A stage may set ``launcher`` (e.g.
 ``torchrun --nproc_per_node 2``) to run in its own processes. Each stage logs to
 ``logs/NAME.log``; a failing stage stops the run and names its log, and the next run resumes.
 """
@@ -27,6 +28,7 @@ import json
 import logging
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -42,6 +44,8 @@ from .stages import STAGES, match, parse, run
 logger = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.-]+)\}")
 MARKER = ".deltapref-stage.json"
+ATTEMPT = ".deltapref-stage-attempt.json"  # the key of a stage run that started and has not finished
+RESERVED = {"here", "logs", "report"}  # {here} in templates; the run's logs/ and report/ folders
 
 
 class PipelineError(DeltaprefError):
@@ -71,6 +75,9 @@ def load_recipe(path: str | Path) -> dict:
         raise PipelineError(f"{path}: a recipe needs a 'stages' mapping of name -> {{command, args}}")
     for name, stage in recipe["stages"].items():
         check_name(str(name), f"{path}: stage name")
+        if name in RESERVED:
+            names = ", ".join(sorted(RESERVED))
+            raise PipelineError(f"{path}: '{name}' cannot name a stage ({names} are the run's own)")
         if not isinstance(stage, dict) or not isinstance(stage.get("command"), str):
             raise PipelineError(f"{path}: stage '{name}' needs a 'command' (e.g. command: align)")
         if not isinstance(stage.get("args") or {}, dict):
@@ -196,20 +203,44 @@ def _stage_key(stage: dict, args: dict, upstream: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _recorded_key(here: Path) -> str | None:
+    """The key of the stage's last attempt (started, maybe interrupted), else of its last finished run."""
+    for name in (ATTEMPT, MARKER):
+        if (here / name).exists():
+            return json.loads((here / name).read_text()).get("key")
+    return None
+
+
+def _clear(here: Path) -> None:
+    for child in here.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
 def _run_unless_cached(name: str, stage: dict, args: dict, key: str, here: Path, logs: Path, force) -> dict:
-    """Run the stage into ``here`` unless its marker holds ``key`` (and it is not forced)."""
+    """Run the stage into ``here`` unless its marker holds ``key`` (and it is not forced). What an
+    interrupted attempt with the same key left is the command's to resume; what a run with other
+    arguments or inputs left (finished or not) is cleared first, since nothing of it can be reused."""
     marker = here / MARKER
     cached = marker.exists() and json.loads(marker.read_text()).get("key") == key and name not in force
     started = time.time()
     if cached:
         print(f"[pipeline] {name}: cached ({key})")
     else:
+        previous = _recorded_key(here) if here.is_dir() else None
+        if previous not in (None, key):
+            print(f"[pipeline] {name}: arguments or inputs changed since its last run: clearing {here}")
+            _clear(here)
         print(f"[pipeline] {name}: deltapref {stage['command']} ...")
         mark_directory(here)
         marker.unlink(missing_ok=True)
+        write_text(here / ATTEMPT, json.dumps({"key": key}))
         run_stage(name, _argv(stage["command"], args), logs / f"{name}.log", stage.get("launcher"))
         done = {"key": key, "command": stage["command"], "args": args, "seconds": time.time() - started}
         write_text(marker, json.dumps(done, indent=2))
+        (here / ATTEMPT).unlink()
     return {"cached": cached, "seconds": json.loads(marker.read_text())["seconds"]}
 
 
