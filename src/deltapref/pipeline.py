@@ -211,14 +211,6 @@ def _recorded_key(here: Path) -> str | None:
     return None
 
 
-def _clear(here: Path) -> None:
-    for child in here.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
-
-
 def _run_unless_cached(name: str, stage: dict, args: dict, key: str, here: Path, logs: Path, force) -> dict:
     """Run the stage into ``here`` unless its marker holds ``key`` (and it is not forced). What an
     interrupted attempt with the same key left is the command's to resume; what a run with other
@@ -229,10 +221,9 @@ def _run_unless_cached(name: str, stage: dict, args: dict, key: str, here: Path,
     if cached:
         print(f"[pipeline] {name}: cached ({key})")
     else:
-        previous = _recorded_key(here) if here.is_dir() else None
-        if previous not in (None, key):
+        if _recorded_key(here) not in (None, key):
             print(f"[pipeline] {name}: arguments or inputs changed since its last run: clearing {here}")
-            _clear(here)
+            shutil.rmtree(here)  # mark_directory below makes it again
         print(f"[pipeline] {name}: deltapref {stage['command']} ...")
         mark_directory(here)
         marker.unlink(missing_ok=True)
