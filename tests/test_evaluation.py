@@ -165,7 +165,8 @@ def test_report_text_forms_are_written_once():
 def test_report_shows_lengths_movement_and_drdo_diagnostics():
     """The policy table carries each method's completion length; the training table how far each
     policy moved and, for DRDO, its student vs oracle margins, their length correlations and the
-    run's warnings; a run without diagnostics gets no training table."""
+    run's warnings; a run without diagnostics gets no training table, one without policies (scorers
+    only) no policy table."""
     from deltapref.report.tables import make_tables
 
     base = {"mean": 0.4, "low": 0.3, "high": 0.5, "mean_length": 17.25, "steps_per_second": 0.2, "train_loss": 0.6}
@@ -185,3 +186,7 @@ def test_report_shows_lengths_movement_and_drdo_diagnostics():
     assert train_rows[0][1:5] == ["-84.9 → -81.3", "-82.9 → -87.6", "5.5%", "—"]
     assert train_rows[1][4:] == ["0.016 / 0.081", "0.29", "-0.59 / -0.49", "the policy barely moved: ..."]
     assert len(make_tables({"reward": "gold", "policies": {"sft": dict(base)}, "scorers": {}}, [])) == 1
+    bucket = {"bucket": "0-1", "accuracy": 0.6, "pairs": 5}
+    scorer = {"kind": "reward", "accuracy": 0.6, "ece": 0.04, "by_bucket": [bucket]}
+    scorer_only = make_tables({"reward": "gold", "policies": {}, "scorers": {"reward": scorer}}, [])
+    assert [caption.split(" ")[0] for caption, _, _ in scorer_only] == ["Scorers", "Accuracy"]

@@ -321,4 +321,7 @@ def test_sweep_of_scorers_over_data_splits(tmp_path):
     )
     pooled = summary["reward"]["by_bucket_pooled"]
     assert sum(b["pairs"] for b in pooled) == sum(r["reward"]["pairs"] for r in per_split) == 2 * 60
-    assert "accuracy − reward (paired)" in (out / "sweep.md").read_text()
+    text = (out / "sweep.md").read_text()
+    assert "accuracy − reward (paired)" in text
+    reward_row = "| reward | " + " | ".join(f"{r['reward']['accuracy']:.3f}" for r in per_split) + " |"
+    assert reward_row in text  # each split's accuracy, seed by seed

@@ -192,6 +192,13 @@ def markdown(summary: dict, command: str) -> str:
             rows.append([name, *cells])
         versus = f"accuracy − {summary['scorer_baseline']} (paired)"
         lines += ["", *markdown_table(["scorer", *SCORER_METRICS, versus, "by |score| bucket, pooled"], rows)]
+        per_seed = [
+            [name, *(f"{a:.3f}" for a in metrics["accuracy"]["per_seed"])]
+            for name, metrics in summary["scorers"].items()
+            if "accuracy" in metrics
+        ]
+        if per_seed:
+            lines += ["", "Held-out accuracy per seed:", "", *markdown_table(["scorer", *map(str, seeds)], per_seed)]
     if summary["noise"]:
         rows = [[name, estimate(entry)] for name, entry in summary["noise"].items()]
         lines += ["", *markdown_table(["weights", "AUROC for label agrees with gold"], rows)]

@@ -106,7 +106,7 @@ def _noise_table(noise: dict) -> Table:
 
 def make_tables(results: dict, baselines: list[str]) -> list[Table]:
     """Every table the run report holds, as (caption, header, rows), in report order."""
-    tables = [_policy_table(results, baselines)]
+    tables = [_policy_table(results, baselines)] if results["policies"] else []
     if any(p.get("diagnostics") for p in results["policies"].values()):
         tables.append(_training_table(results["policies"]))
     if results["scorers"]:
