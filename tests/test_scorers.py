@@ -4,6 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
+import deltapref.losses as L
 import deltapref.scoring as scoring
 from conftest import tiny_training_args
 from deltapref.cli import main
@@ -399,3 +400,54 @@ def test_contrast_readout_trains_saves_and_scores_as_trained(builtin_task, fixtu
         head = hf.classifier if hasattr(hf, "classifier") else hf.score
         expected = head(hidden[first].mean(0) - hidden[second].mean(0)).item()
     assert scored == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("softcap", [None, 5.0])
+def test_oracle_forward_runs_the_lm_head_on_chosen_response_tokens_only(softcap):
+    """The oracle's loss (Bradley–Terry on the reward head + LM term on the chosen responses)
+    from the forward that projects only the chosen responses' positions through the LM head
+    equals the one read from the model's full logits, values and gradients; a model whose logits
+    are not the plain head (soft-capped) takes the full-logits path with the same result."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    from deltapref.batching import sequence_logps
+    from deltapref.models import attach_reward_head, last_token_rewards
+    from deltapref.objectives import ScorerOptions
+    from deltapref.scorers.trainer import ScorerCollator
+
+    torch.manual_seed(0)
+    config = Gemma2Config(
+        vocab_size=40,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        final_logit_softcapping=softcap,
+        attn_logit_softcapping=None,
+    )
+    model = Gemma2ForCausalLM(config).float()
+    attach_reward_head(model)
+    rows = [
+        {"chosen_ids": [5, 6, 7, 8, 9], "rejected_ids": [5, 6, 11], "chosen_start": 2, "margin": 0.5},
+        {"chosen_ids": [9, 10, 3], "rejected_ids": [9, 11, 12, 13, 4, 4], "chosen_start": 1, "margin": 1.0},
+    ]
+    oracle, options = SCORER_OBJECTIVES["oracle"], ScorerOptions(alpha_lm=0.3)
+    batch = ScorerCollator(0, oracle, options)(rows)
+
+    def loss_and_grads(loss):
+        model.zero_grad()
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    got, _ = oracle.compute(oracle.forward(model, batch), batch, options)
+    got = loss_and_grads(got)
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
+    n = len(rows)
+    logp_sum, count = sequence_logps(out.logits[:n], batch["input_ids"][:n], batch["response_mask"])
+    rewards = last_token_rewards(model, out.hidden_states[-1], batch["attention_mask"])
+    want = L.oracle_loss(rewards[:n], rewards[n:], logp_sum / count, options.alpha_lm).mean()
+    want = loss_and_grads(want)
+    assert torch.allclose(got[0], want[0], atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(got[1], want[1]))

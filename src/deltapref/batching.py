@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .losses import log1mexp
-from .models import unwrap
+from .models import last_token_rewards, unwrap
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +63,28 @@ def _reduce(token_logps: torch.Tensor, mask: torch.Tensor, unlikelihood: bool) -
 def batch_logps(model, batch: dict[str, torch.Tensor], unlikelihood: bool = False) -> tuple[torch.Tensor, ...]:
     """Response log-prob sums and token counts (and with ``unlikelihood`` the sums of log(1 − p))
     for a batch of ``response_batch`` (any layout; the responses come block by block)."""
-    rows, source, targets, mask = _scored_tokens(batch)
-    logits = _scored_logits(model, _model_inputs(model, batch), rows, source)
-    token = -F.cross_entropy(logits.float(), targets, reduction="none")
-    token_logps = torch.zeros(mask.shape, dtype=token.dtype, device=token.device).masked_scatter(mask, token)
-    sums = _reduce(token_logps, mask.to(token.dtype), unlikelihood)
+    sums, _ = _logps_and_hidden(model, batch, unlikelihood)
     if "source_pos" in batch:
         return tuple(x.transpose(0, 1).reshape(-1) for x in sums)
     return sums
+
+
+def logps_and_rewards(
+    model, batch: dict[str, torch.Tensor], unlikelihood: bool = False
+) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """For a padded batch: ``batch_logps`` of the rows its ``response_mask`` covers (the first
+    ones; rows below it are only scored) and the model's ``reward_head`` on every row's last real
+    token, from one forward in which the LM head runs on the scored tokens only."""
+    sums, hidden = _logps_and_hidden(model, batch, unlikelihood)
+    return sums, last_token_rewards(model, hidden, batch["attention_mask"])
+
+
+def _logps_and_hidden(model, batch: dict[str, torch.Tensor], unlikelihood: bool):
+    rows, source, targets, mask = _scored_tokens(batch)
+    logits, hidden = _scored_logits(model, _model_inputs(model, batch), rows, source)
+    token = -F.cross_entropy(logits.float(), targets, reduction="none")
+    token_logps = torch.zeros(mask.shape, dtype=token.dtype, device=token.device).masked_scatter(mask, token)
+    return _reduce(token_logps, mask.to(token.dtype), unlikelihood), hidden
 
 
 BLOCK_MASK_ATTENTION = ("eager", "sdpa")  # implementations that apply an arbitrary 4-D mask as given
@@ -102,11 +116,11 @@ def _model_inputs(model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     return inputs
 
 
-def _scored_logits(model, inputs: dict, rows: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-    """Logits at positions (rows, source), the LM head run on those only: the forward returns the
-    final hidden states and one position of logits, which checks that the logits are the head of
-    them. Models whose logits are more than that (soft-capped, scaled) are projected from the
-    first position any response needs, as the model computes them."""
+def _scored_logits(model, inputs: dict, rows: torch.Tensor, source: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Logits at positions (rows, source), the LM head run on those only, and the final hidden
+    states: the forward returns them and one position of logits, which checks that the logits
+    are the head of them. Models whose logits are more than that (soft-capped, scaled) are
+    projected from the first position any response needs, as the model computes them."""
     width = inputs["input_ids"].shape[1]
     if model not in _LOGITS_NOT_FROM_HIDDEN:
         out = model(**inputs, logits_to_keep=1, output_hidden_states=True, use_cache=False)
@@ -115,11 +129,12 @@ def _scored_logits(model, inputs: dict, rows: torch.Tensor, source: torch.Tensor
         with torch.no_grad():
             from_hidden = head is not None and torch.equal(head(hidden[:, -1:]), out.logits)
         if from_hidden:
-            return head(hidden[rows, source])
+            return head(hidden[rows, source]), hidden
         logger.info("%s: logits are not the head of the last hidden state", type(unwrap(model)).__name__)
         _LOGITS_NOT_FROM_HIDDEN.add(model)
     keep = width - int(source.min())
-    return model(**inputs, logits_to_keep=keep, use_cache=False).logits[rows, source - (width - keep)]
+    out = model(**inputs, logits_to_keep=keep, output_hidden_states=True, use_cache=False)
+    return out.logits[rows, source - (width - keep)], out.hidden_states[-1]
 
 
 _LOGITS_NOT_FROM_HIDDEN: weakref.WeakSet = weakref.WeakSet()
@@ -131,8 +146,8 @@ def _scored_tokens(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
     if "source_pos" in batch:
         mask = batch["target_mask"]
         return batch["source_row"][mask], batch["source_pos"][mask], batch["target_ids"][mask], mask
-    ids = batch["input_ids"]
     mask = batch["response_mask"][:, 1:].bool()
+    ids = batch["input_ids"][: mask.shape[0]]
     source = torch.arange(ids.shape[1] - 1, device=ids.device).expand_as(mask)
     rows = torch.arange(mask.shape[0], device=mask.device).unsqueeze(1).expand_as(mask)
     return rows[mask], source[mask], ids[:, 1:][mask], mask

@@ -269,23 +269,24 @@ def unwrap(model):
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def lm_forward(model, input_ids, attention_mask, position_ids=None, reward: bool = False):
-    """Logits (B, T, V) and, with ``reward``, the reward head on the last real token (B,).
+def last_token_rewards(model, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The model's reward head (oracle, DRDO student) on each row's last real token of the final
+    hidden states ``hidden`` (B, T, H): (B,)."""
+    last = hidden[torch.arange(hidden.shape[0], device=hidden.device), last_token_index(attention_mask)]
+    return unwrap(model).reward_head(last).squeeze(-1)
 
-    The model's own forward is called (so DDP and PEFT wrappers do their work); the reward
-    head reads the final hidden state."""
+
+def head_rewards(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """``last_token_rewards`` from the model's own forward (so DDP and PEFT wrappers do their
+    work), asked for one position of logits: the LM head does not run over the sequence."""
     out = model(
         input_ids=input_ids,
         attention_mask=attention_mask,
-        position_ids=position_ids,
-        output_hidden_states=reward,
+        logits_to_keep=1,
+        output_hidden_states=True,
         use_cache=False,
     )
-    if not reward:
-        return out.logits, None
-    hidden = out.hidden_states[-1]
-    last = hidden[torch.arange(hidden.shape[0], device=hidden.device), last_token_index(attention_mask)]
-    return out.logits, unwrap(model).reward_head(last).squeeze(-1)
+    return last_token_rewards(model, out.hidden_states[-1], attention_mask)
 
 
 def model_dtype(name: str) -> torch.dtype:

@@ -13,12 +13,12 @@ from dataclasses import replace
 import torch
 
 from .. import losses as L
-from ..batching import pad, sequence_logps
+from ..batching import logps_and_rewards, pad
 from ..coefficients import SOURCES
 from ..config import TokenizationConfig
 from ..data.scorer_inputs import PairSequence, difference_ids, is_encoder_tokenizer, pointwise_ids, uses_segments
 from ..errors import OptionError
-from ..models import lm_forward, unwrap
+from ..models import unwrap
 from .base import Metrics
 from .options import ScorerOptions
 
@@ -170,13 +170,11 @@ class Oracle(ScorerObjective):
         return sequences, extra
 
     def forward(self, model, batch):
-        return lm_forward(model, batch["input_ids"], batch["attention_mask"], reward=True)
+        return logps_and_rewards(model, batch)
 
     def compute(self, outputs, batch, options):
-        logits, rewards = outputs
+        (logp_sum, count), rewards = outputs
         chosen, rejected = rewards.chunk(2)
-        n = chosen.shape[0]
-        logp_sum, count = sequence_logps(logits[:n], batch["input_ids"][:n], batch["response_mask"])
         chosen_logps = logp_sum / count.clamp(min=1)
         loss = L.oracle_loss(chosen, rejected, chosen_logps, options.alpha_lm).mean()
         return loss, {"accuracy": (chosen > rejected).float(), "margin": chosen - rejected, "lm_nll": -chosen_logps}

@@ -4,8 +4,7 @@ objective asks for it), and hands them to the objective unit (``deltapref.object
 
 from __future__ import annotations
 
-from ..batching import batch_logps, sequence_logps
-from ..models import lm_forward
+from ..batching import batch_logps, logps_and_rewards
 from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyOutputs
 from ..training import MetricsTrainer
 
@@ -16,8 +15,7 @@ def policy_outputs(
     """Per-response log-prob sums (block by block), token counts (at least 1), with
     ``student_head`` the reward head's output and with ``unlikelihood`` Σ_t log(1 − p_t)."""
     if student_head:
-        logits, rewards = lm_forward(model, batch["input_ids"], batch["attention_mask"], reward=True)
-        sums = sequence_logps(logits, batch["input_ids"], batch["response_mask"], unlikelihood)
+        sums, rewards = logps_and_rewards(model, batch, unlikelihood)
     else:
         sums, rewards = batch_logps(model, batch, unlikelihood), None
     return PolicyOutputs(sums[0], sums[1].clamp(min=1), blocks, rewards, sums[2] if unlikelihood else None)

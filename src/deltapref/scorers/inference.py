@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ..batching import pad
 from ..config import TokenizationConfig
 from ..data.scorer_inputs import difference_ids, pointwise_ids, uses_segments
-from ..models import lm_forward, unwrap
+from ..models import head_rewards, unwrap
 from ..objectives.scorers import (
     READOUT,
     classifier_scores,
@@ -54,7 +54,7 @@ def _run(
 
 
 def _reward_head(model, batch):
-    return lm_forward(model, batch["input_ids"], batch["attention_mask"], reward=True)[1]
+    return head_rewards(model, batch["input_ids"], batch["attention_mask"])
 
 
 def pointwise_rewards(
