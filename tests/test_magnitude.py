@@ -13,9 +13,10 @@ from deltapref.cli import main
 from deltapref.coefficients import Weighting, madpo_weight
 from deltapref.config import TokenizationConfig
 from deltapref.data.splits import fold_of
+from deltapref.errors import DeltaprefError
 from deltapref.evaluation.scorer_eval import evaluate_scorer
 from deltapref.evaluation.scorer_metrics import auroc, order_report
-from deltapref.evaluation.stats import paired_difference
+from deltapref.evaluation.stats import paired_difference, resampled_interval
 from deltapref.models import load_scorer
 from deltapref.objectives import POLICY_OBJECTIVES, LossOptions, PolicyOutputs, pair_coefficients
 from deltapref.scorer_run import train_one
@@ -69,6 +70,21 @@ def test_paired_difference_interval_by_hand():
     result = paired_difference([1.5, 1.7, 1.3, 1.6, 1.4], [0.5] * 5)  # differences 1.0 ± 0.158
     half = 2.776445 * math.sqrt(0.025) / math.sqrt(5)
     assert (result["low"], result["high"]) == pytest.approx((1 - half, 1 + half)) and result["excludes_zero"]
+
+
+def test_resampled_splits_interval_by_hand():
+    """Nadeau–Bengio: differences 0.01, 0.03, 0.02 on 3 splits of 60 test / 100 train pairs have
+    s² = 1e-4 and se = sqrt(1e-4 · (1/3 + 0.6)), wider than the plain t interval's s/sqrt(3)."""
+    result = resampled_interval([0.01, 0.03, 0.02], test_size=60, train_size=100)
+    se = math.sqrt(1e-4 * (1 / 3 + 0.6))
+    assert result["mean"] == pytest.approx(0.02)
+    assert (result["low"], result["high"]) == pytest.approx((0.02 - 4.302653 * se, 0.02 + 4.302653 * se))
+    t = 0.02 / se  # Student t on 2 df: two-sided p = 1 − t / sqrt(2 + t²)
+    assert result["p"] == pytest.approx(1 - t / math.sqrt(2 + t * t))
+    plain = paired_difference([0.01, 0.03, 0.02], [0.0] * 3)
+    assert plain["high"] - plain["low"] < result["high"] - result["low"]
+    with pytest.raises(DeltaprefError, match="at least 2 splits"):
+        resampled_interval([0.01], 60, 100)
 
 
 def test_auroc_by_hand():
@@ -310,7 +326,8 @@ def test_sweep_of_scorers_over_data_splits(tmp_path):
     path = tmp_path / "recipe.json"
     path.write_text(json.dumps(recipe))
     out = tmp_path / "sweep"
-    assert main(["sweep", "--recipe", str(path), "--seeds", "0,1", "--output_dir", str(out)]) == 0
+    argv = ["sweep", "--recipe", str(path), "--seeds", "0,1", "--output_dir", str(out), "--overlapping_splits"]
+    assert main(argv) == 0
     per_split = [json.loads((out / f"seed-{s}" / "report" / "results.json").read_text())["scorers"] for s in (0, 1)]
     tests = [(out / f"seed-{s}" / "parts" / "test.jsonl").read_text() for s in (0, 1)]
     assert tests[0] != tests[1]  # the partition follows the seed: two different splits
@@ -321,7 +338,9 @@ def test_sweep_of_scorers_over_data_splits(tmp_path):
     )
     pooled = summary["reward"]["by_bucket_pooled"]
     assert sum(b["pairs"] for b in pooled) == sum(r["reward"]["pairs"] for r in per_split) == 2 * 60
+    corrected = paired["overlap_corrected"]  # 60 held-out and 100 training pairs per split
+    assert corrected == pytest.approx(resampled_interval(paired["differences"], 60, 100))
     text = (out / "sweep.md").read_text()
-    assert "accuracy − reward (paired)" in text
+    assert "accuracy − reward (paired)" in text and "corrected for overlapping splits" in text
     reward_row = "| reward | " + " | ".join(f"{r['reward']['accuracy']:.3f}" for r in per_split) + " |"
     assert reward_row in text  # each split's accuracy, seed by seed

@@ -25,7 +25,7 @@ import yaml
 from .config import Options, command_line, option, seed_list
 from .demo import demo_recipe
 from .errors import DeltaprefError
-from .evaluation.stats import paired_difference, t_interval
+from .evaluation.stats import paired_difference, resampled_interval, t_interval
 from .outputs import write_text
 from .pipeline import PipelineError, load_recipe, run_pipeline
 from .report.text import estimate, markdown_table
@@ -43,6 +43,12 @@ class SweepConfig(Options):
     scorer_baseline: str = option(
         "reward",
         "scorer the others are compared with, seed by seed (held-out accuracy), when the runs evaluate scorers",
+    )
+    overlapping_splits: bool = option(
+        False,
+        "the seeds' runs cut their scorer train and test parts from one pool of pairs (a data partition "
+        "that follows the seed): scorer comparisons also get Nadeau and Bengio's corrected interval, "
+        "which widens the t interval for the splits' overlap",
     )
     output_dir: str = option(None, "where each seed's run and the sweep's results go (default: runs/sweep-RECIPE)")
     jobs: int = option(1, "seeds run at once (each in its own process); 1 on a small machine", ge=1)
@@ -100,9 +106,12 @@ def run_seed(recipe: dict, seed: int, out: Path, in_process: bool) -> Path:
     return run_dir / "report" / "results.json"
 
 
-def aggregate(results: dict[int, dict], baseline: str, scorer_baseline: str = "reward") -> dict:
+def aggregate(
+    results: dict[int, dict], baseline: str, scorer_baseline: str = "reward", overlapping_splits: bool = False
+) -> dict:
     """Per-method and per-scorer statistics over seeds, paired against ``baseline`` (methods)
-    and ``scorer_baseline`` (scorers' accuracy); a recipe may train only scorers."""
+    and ``scorer_baseline`` (scorers' accuracy, with ``overlapping_splits`` also corrected for
+    splits drawn from one pool); a recipe may train only scorers."""
     seeds = sorted(results)
     methods = [m for m in results[seeds[0]]["policies"] if all(m in results[s]["policies"] for s in seeds)]
     if methods and baseline not in methods:
@@ -122,7 +131,8 @@ def aggregate(results: dict[int, dict], baseline: str, scorer_baseline: str = "r
         if method != baseline:
             entry["vs_baseline"] = paired_difference(reward[method], reward[baseline])
         summary["methods"][method] = entry
-    summary["scorers"] = aggregate_scorers([results[s].get("scorers", {}) for s in seeds], scorer_baseline)
+    runs = [results[s].get("scorers", {}) for s in seeds]
+    summary["scorers"] = aggregate_scorers(runs, scorer_baseline, overlapping_splits)
     for name in results[seeds[0]].get("noise", {}):
         values = [results[s].get("noise", {}).get(name, {}).get("auroc") for s in seeds]
         if all(isinstance(v, (int, float)) for v in values):
@@ -130,9 +140,10 @@ def aggregate(results: dict[int, dict], baseline: str, scorer_baseline: str = "r
     return summary
 
 
-def aggregate_scorers(runs: list[dict], baseline: str) -> dict:
+def aggregate_scorers(runs: list[dict], baseline: str, overlapping_splits: bool = False) -> dict:
     """Each scorer's metrics over runs (t intervals), its accuracy paired with ``baseline``'s run
-    by run, and its accuracy by |score| bucket pooled over the runs' pairs."""
+    by run (with ``overlapping_splits`` also Nadeau–Bengio's interval for splits of one pool),
+    and its accuracy by |score| bucket pooled over the runs' pairs."""
     out = {}
     for name in runs[0]:
         metrics = {}
@@ -141,9 +152,12 @@ def aggregate_scorers(runs: list[dict], baseline: str) -> dict:
             if all(isinstance(v, (int, float)) for v in values):
                 metrics[metric] = {"per_seed": values, **t_interval(values)}
         if name != baseline and all("accuracy" in run.get(k, {}) for run in runs for k in (name, baseline)):
-            metrics["accuracy_vs_baseline"] = paired_difference(
+            paired = paired_difference(
                 [run[name]["accuracy"] for run in runs], [run[baseline]["accuracy"] for run in runs]
             )
+            if overlapping_splits:
+                paired["overlap_corrected"] = _overlap_corrected(paired["differences"], [run[name] for run in runs])
+            metrics["accuracy_vs_baseline"] = paired
         tables = [run.get(name, {}).get("by_bucket") for run in runs]
         if all(tables):
             pooled = []
@@ -156,6 +170,19 @@ def aggregate_scorers(runs: list[dict], baseline: str) -> dict:
             metrics["by_bucket_pooled"] = pooled
         out[name] = metrics
     return out
+
+
+def _overlap_corrected(differences: list[float], scorer_runs: list[dict]) -> dict:
+    """The resampled-splits interval, from the runs' mean held-out and training pair counts."""
+    missing = [i for i, run in enumerate(scorer_runs) if not run.get("train_rows") or not run.get("pairs")]
+    if missing:
+        raise DeltaprefError(
+            f"--overlapping_splits needs each scorer run's train_rows and held-out pairs; run {missing[0]} has "
+            "none (its report predates them: rerun the sweep, finished stages are cached)"
+        )
+    test = sum(run["pairs"] for run in scorer_runs) / len(scorer_runs)
+    train = sum(run["train_rows"] for run in scorer_runs) / len(scorer_runs)
+    return resampled_interval(differences, test, train)
 
 
 def markdown(summary: dict, command: str) -> str:
@@ -180,18 +207,22 @@ def markdown(summary: dict, command: str) -> str:
         head = ["method", "mean reward", f"difference to {base}", "seeds won", "interval excludes 0"]
         lines += markdown_table(head, rows)
     if summary["scorers"]:
+        corrected = any("overlap_corrected" in m.get("accuracy_vs_baseline", {}) for m in summary["scorers"].values())
         rows = []
         for name, metrics in summary["scorers"].items():
             cells = [estimate(metrics[m]) if m in metrics else "—" for m in SCORER_METRICS]
             paired = metrics.get("accuracy_vs_baseline")
             cells.append(f"{estimate(paired)}, {paired['wins']}/{paired['n']} runs" if paired else "—")
+            if corrected:
+                cells.append(estimate(paired["overlap_corrected"]) if paired else "—")
             buckets = metrics.get("by_bucket_pooled", [])
             cells.append(
                 " / ".join(f"{b['bucket']}: {b['accuracy']:.3f} ({b['pairs']})" for b in buckets if b["pairs"])
             )
             rows.append([name, *cells])
-        versus = f"accuracy − {summary['scorer_baseline']} (paired)"
-        lines += ["", *markdown_table(["scorer", *SCORER_METRICS, versus, "by |score| bucket, pooled"], rows)]
+        versus = [f"accuracy − {summary['scorer_baseline']} (paired)"]
+        versus += ["the same, corrected for overlapping splits (Nadeau–Bengio)"] if corrected else []
+        lines += ["", *markdown_table(["scorer", *SCORER_METRICS, *versus, "by |score| bucket, pooled"], rows)]
         per_seed = [
             [name, *(f"{a:.3f}" for a in metrics["accuracy"]["per_seed"])]
             for name, metrics in summary["scorers"].items()
@@ -229,7 +260,7 @@ def sweep(config: SweepConfig) -> int:
     with ThreadPoolExecutor(max_workers=config.jobs) as pool:
         paths = dict(zip(seeds, pool.map(lambda s: run_seed(recipe, s, out, in_process), seeds)))
     results = {s: json.loads(path.read_text()) for s, path in paths.items()}
-    summary = aggregate(results, config.baseline, config.scorer_baseline)
+    summary = aggregate(results, config.baseline, config.scorer_baseline, config.overlapping_splits)
     command = command_line("deltapref sweep", config, skip=("output_dir", "jobs"))
     summary["command"], summary["seconds"] = command, time.time() - started
     write_text(out / "sweep.json", json.dumps(summary, indent=2) + "\n")

@@ -1,5 +1,6 @@
 """Confidence intervals (thin wrappers over ``scipy.stats``): bootstrap over examples, Student t
-over a few seeds, paired differences, Holm's correction for several comparisons."""
+over a few seeds, paired differences, Nadeau–Bengio's correction for overlapping resampled splits,
+Holm's correction for several comparisons."""
 
 from __future__ import annotations
 
@@ -71,6 +72,23 @@ def t_interval(values, level: float = 0.95) -> dict:
         "p": p,
         "values": values.tolist(),
     }
+
+
+def resampled_interval(differences, test_size: float, train_size: float, level: float = 0.95) -> dict:
+    """Nadeau & Bengio's corrected resampled t interval (Machine Learning 52, 2003, Eq. 12) for
+    the mean of J paired differences measured on J random train/test splits of one pool: the
+    splits overlap, so the variance of the mean is s²·(1/J + n_test/n_train), not s²/J; with
+    the two-sided p-value of a zero mean on J − 1 degrees of freedom."""
+    values = finite(differences, "differences")
+    if values.size < 2:
+        raise DeltaprefError("need at least 2 splits for a resampled t interval")
+    if test_size <= 0 or train_size <= 0:
+        raise DeltaprefError(f"split sizes must be positive (test {test_size}, train {train_size})")
+    mean = float(values.mean())
+    se = math.sqrt(float(values.var(ddof=1)) * (1 / values.size + test_size / train_size))
+    half = t_quantile(values.size - 1, level) * se
+    p = float(2 * scipy.stats.t.sf(abs(mean) / se, values.size - 1)) if se > 0 else float(mean == 0)
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(values.size), "p": p}
 
 
 def holm(p_values: list[float]) -> list[float]:

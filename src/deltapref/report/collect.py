@@ -65,7 +65,11 @@ def collect(stages: dict, options: dict) -> dict:
         if stage["command"] == "train-scorer" and path.exists():
             summary = json.loads(path.read_text())
             if "eval" in summary:
-                results["scorers"][name] = {"kind": summary["kind"], **summary["eval"]}
+                results["scorers"][name] = {
+                    "kind": summary["kind"],
+                    "train_rows": summary.get("train_rows"),
+                    **summary["eval"],
+                }
         if stage["command"] == "score":
             rows = [row for _, row in read_records(stage["args"]["output"])]
             weights, results["noise"], results["label_correct"] = weights_and_noise(rows, options.get("alpha", 1.0))
