@@ -50,6 +50,27 @@ def builtin_task(tmp_path_factory):
     return directory
 
 
+def tiny_gemma2(softcap: float | None):
+    """A 2-layer random Gemma 2 (vocabulary 40, seed 0) whose final logits are soft-capped at
+    ``softcap`` (None: plain LM head), for the paths that project only scored positions."""
+    import torch
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    torch.manual_seed(0)
+    config = Gemma2Config(
+        vocab_size=40,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        final_logit_softcapping=softcap,
+        attn_logit_softcapping=None,
+    )
+    return Gemma2ForCausalLM(config).float()
+
+
 def tiny_training_args(output_dir, **overrides):
     from transformers import TrainingArguments
 

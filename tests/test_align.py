@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
-from conftest import tiny_training_args
+from conftest import tiny_gemma2, tiny_training_args
 from deltapref.cli import main
 from deltapref.data.schema import DataError
 from deltapref.provenance import meta_path
@@ -272,24 +272,10 @@ def test_head_on_scored_positions_matches_full_logits(softcap, share):
     from the model's full logits (values and gradients), and a model whose logits are not the
     plain head (Gemma 2's soft-capping) takes the full-logits path. Gemma 2 runs eager attention,
     which adds the mask to the scores: the shared-prefix block mask must be additive there."""
-    from transformers import Gemma2Config, Gemma2ForCausalLM
-
     from deltapref.batching import batch_logps, join_prompt_responses, sequence_logps
     from deltapref.policy.data import PolicyCollator
 
-    torch.manual_seed(0)
-    config = Gemma2Config(
-        vocab_size=40,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=16,
-        final_logit_softcapping=softcap,
-        attn_logit_softcapping=None,
-    )
-    model = Gemma2ForCausalLM(config).float()
+    model = tiny_gemma2(softcap)
     g = torch.Generator().manual_seed(1)
 
     def ids(n):

@@ -6,7 +6,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 
 import deltapref.losses as L
 import deltapref.scoring as scoring
-from conftest import tiny_training_args
+from conftest import tiny_gemma2, tiny_training_args
 from deltapref.cli import main
 from deltapref.data.schema import DataError
 from deltapref.models import load_causal_lm
@@ -408,26 +408,12 @@ def test_oracle_forward_runs_the_lm_head_on_chosen_response_tokens_only(softcap)
     from the forward that projects only the chosen responses' positions through the LM head
     equals the one read from the model's full logits, values and gradients; a model whose logits
     are not the plain head (soft-capped) takes the full-logits path with the same result."""
-    from transformers import Gemma2Config, Gemma2ForCausalLM
-
     from deltapref.batching import sequence_logps
     from deltapref.models import attach_reward_head, last_token_rewards
     from deltapref.objectives import ScorerOptions
     from deltapref.scorers.trainer import ScorerCollator
 
-    torch.manual_seed(0)
-    config = Gemma2Config(
-        vocab_size=40,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=16,
-        final_logit_softcapping=softcap,
-        attn_logit_softcapping=None,
-    )
-    model = Gemma2ForCausalLM(config).float()
+    model = tiny_gemma2(softcap)
     attach_reward_head(model)
     rows = [
         {"chosen_ids": [5, 6, 7, 8, 9], "rejected_ids": [5, 6, 11], "chosen_start": 2, "margin": 0.5},
