@@ -51,8 +51,8 @@ def full_logits(model, batch, options):
     from deltapref.models import last_token_rewards
 
     out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
-    n = batch["response_mask"].shape[0]
-    logp_sum, count = sequence_logps(out.logits[:n], batch["input_ids"][:n], batch["response_mask"])
+    n = batch["input_ids"].shape[0] // 2  # chosen rows, then rejected
+    logp_sum, count = sequence_logps(out.logits[:n], batch["input_ids"][:n], batch["response_mask"][:n])
     rewards = last_token_rewards(model, out.hidden_states[-1], batch["attention_mask"])
     return L.oracle_loss(rewards[:n], rewards[n:], logp_sum / count.clamp(min=1), options.alpha_lm).mean(), rewards
 

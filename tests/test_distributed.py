@@ -71,6 +71,47 @@ def test_two_process_dpo_rc_matches_one_process(scored_task, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kind", ["reward", "difference:pooled", "difference:contrast"])
+def test_two_process_scorer_training_matches_one_process(builtin_task, tmp_path, kind):
+    """The scorers' forward runs each batch in length groups (several forward calls before one
+    backward), the contrast readout through the wrapped model: under DDP the gradients sync, and
+    2 processes × 8 pairs follow 1 × 16."""
+    kind, _, readout = kind.partition(":")
+    common = [
+        "train-scorer",
+        "--kind",
+        kind,
+        *(["--difference_readout", readout] if readout else []),
+        "--model",
+        "tiny:32:1",
+        "--tokenizer",
+        str(builtin_task / "tokenizer"),
+        "--train_data",
+        str(builtin_task / "train.jsonl"),
+        "--max_steps",
+        "6",
+        "--logging_steps",
+        "2",
+        "--disable_tqdm",
+        "true",
+        "--learning_rate",
+        "1e-3",
+        "--lr_scheduler_type",
+        "constant",
+        "--train_sampling_strategy",
+        "sequential",
+    ]
+    deltapref(common + ["--output_dir", str(tmp_path / "one"), "--per_device_train_batch_size", "16"])
+    deltapref(common + ["--output_dir", str(tmp_path / "two"), "--per_device_train_batch_size", "8"], nproc=2)
+    curves = []
+    for name in ("one", "two"):
+        summary = json.loads((tmp_path / name / "scorer_eval.json").read_text())
+        curves.append([e["loss"] for e in summary["log_history"] if "loss" in e])
+    assert len(curves[0]) == 3 and curves[0][0] != curves[0][-1]
+    assert curves[0] == pytest.approx(curves[1], rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.slow
 def test_two_process_score_is_identical_and_in_order(scored_task, tmp_path):
     root = scored_task["root"]
     common = [

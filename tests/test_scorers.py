@@ -431,9 +431,89 @@ def test_oracle_forward_runs_the_lm_head_on_chosen_response_tokens_only(softcap)
     got = loss_and_grads(got)
     out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
     n = len(rows)
-    logp_sum, count = sequence_logps(out.logits[:n], batch["input_ids"][:n], batch["response_mask"])
+    logp_sum, count = sequence_logps(out.logits[:n], batch["input_ids"][:n], batch["response_mask"][:n])
     rewards = last_token_rewards(model, out.hidden_states[-1], batch["attention_mask"])
     want = L.oracle_loss(rewards[:n], rewards[n:], logp_sum / count, options.alpha_lm).mean()
     want = loss_and_grads(want)
     assert torch.allclose(got[0], want[0], atol=1e-6)
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(got[1], want[1]))
+
+
+def test_length_groups_minimize_padding_plus_the_cost_of_a_pass():
+    from deltapref.batching import length_groups
+
+    assert length_groups([10, 100, 10, 100], cost=5) == [[0, 2], [1, 3]]  # 2·10 + 5 + 2·100 + 5 = 230 < 405
+    assert length_groups([10, 100, 10, 100], cost=1000) == [[0, 2, 1, 3]]  # a pass costs more than padding
+    assert length_groups([3, 1, 2], cost=0) == [[1], [2], [0]]
+    assert length_groups([7], cost=0) == [[0]]
+
+
+@pytest.mark.parametrize("kind", ["reward-decoder", "difference-encoder", "oracle"])
+def test_scorer_forward_by_length_groups_equals_one_padded_pass(kind):
+    """The training forward of the scorers runs groups of similar length, each cut to its longest
+    sequence: values (the oracle's log-probs too) and gradients equal one padded pass."""
+    from transformers import BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForSequenceClassification
+
+    from deltapref.batching import grouped_by_length, logps_and_rewards, pad
+    from deltapref.models import attach_reward_head
+    from deltapref.objectives.scorers import classifier_scores, difference_scores
+
+    torch.manual_seed(0)
+    lengths = [5, 30, 6, 28, 7, 31]
+    sequences = [torch.randint(3, 90, (n,)).tolist() for n in lengths]
+    batch = {"input_ids": pad(sequences, 0), "attention_mask": pad([[1] * n for n in lengths], 0)}
+    batch["label"] = torch.ones(3)  # a per-pair entry: not split
+    if kind == "reward-decoder":
+        model = LlamaForSequenceClassification(
+            LlamaConfig(
+                vocab_size=96,
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                num_labels=1,
+                pad_token_id=0,
+            )
+        )
+        score = classifier_scores
+    elif kind == "oracle":
+        model = tiny_gemma2(None)
+        attach_reward_head(model)
+        batch["input_ids"] %= 40
+        batch["response_mask"] = pad([[0] * 2 + [1] * (n - 2) for n in lengths[:3]] + [[]] * 3, 0, max(lengths))
+        score = logps_and_rewards
+    else:
+        model = BertForSequenceClassification(
+            BertConfig(
+                vocab_size=96,
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_labels=1,
+                hidden_dropout_prob=0.0,
+                attention_probs_dropout_prob=0.0,
+            )
+        )
+        halves = [n // 2 for n in lengths]
+        batch["token_type_ids"] = pad([[0] * h + [1] * (n - h) for h, n in zip(halves, lengths)], 0)
+        batch["first_mask"] = pad([[0] + [1] * (h - 1) for h in halves], 0, batch["input_ids"].shape[1])
+        batch["second_mask"] = batch["token_type_ids"].clone()
+        score = difference_scores
+    model.train()
+
+    def values_and_grads(cost):
+        model.zero_grad()
+        values = grouped_by_length(score, model, batch, cost=cost)
+        if kind == "oracle":  # ((log-prob sums, token counts), rewards)
+            assert values[0][1].tolist() == [3, 28, 4, 0, 0, 0]
+            values = torch.cat([values[0][0], values[1]])
+        (values * torch.arange(1.0, 1.0 + len(values))).sum().backward()
+        return values.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    one_pass, one_pass_grads = values_and_grads(cost=10**6)
+    grouped, grouped_grads = values_and_grads(cost=0)
+    assert torch.allclose(grouped, one_pass, atol=1e-5)
+    assert len(grouped_grads) == len(one_pass_grads)
+    assert all((g - o).abs().max() <= 1e-5 * max(1.0, o.abs().max()) for g, o in zip(grouped_grads, one_pass_grads))

@@ -13,7 +13,7 @@ from dataclasses import replace
 import torch
 
 from .. import losses as L
-from ..batching import logps_and_rewards, pad
+from ..batching import grouped_by_length, logps_and_rewards, pad
 from ..coefficients import SOURCES
 from ..config import TokenizationConfig
 from ..data.scorer_inputs import PairSequence, difference_ids, is_encoder_tokenizer, pointwise_ids, uses_segments
@@ -51,13 +51,13 @@ def contrast_scores(model, batch: dict) -> torch.Tensor:
     """The ``contrast`` readout of a difference model: the classifier's linear head applied to
     mean(h over part 1) − mean(h over part 2) of the backbone's last hidden states, so each
     response is read where it sits (in the context of the other) and swapping them flips the
-    sign up to position effects."""
+    sign up to position effects. The hidden states come from the model's own forward (a
+    distributed wrapper's included, so its gradients sync)."""
     hf = unwrap(model)
-    backbone = getattr(hf, hf.base_model_prefix)
     head = hf.classifier if hasattr(hf, "classifier") else hf.score
-    hidden = backbone(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **_types(batch)
-    ).last_hidden_state
+    hidden = model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True, **_types(batch)
+    ).hidden_states[-1]
 
     def part_mean(mask):
         mask = mask.to(hidden.dtype).unsqueeze(-1)
@@ -122,7 +122,7 @@ class ScorerObjective:
         return [r["chosen_ids"] for r in rows] + [r["rejected_ids"] for r in rows], {}
 
     def forward(self, model, batch: dict):
-        return classifier_scores(model, batch)
+        return grouped_by_length(classifier_scores, model, batch)
 
     def resolved(self, options: ScorerOptions, tokenizer, model_config) -> ScorerOptions:
         """``options`` with choices left to the backbone (``auto``, lengths) made for this
@@ -162,20 +162,21 @@ class Oracle(ScorerObjective):
     score_option = "oracle"
 
     def sequences(self, rows, options):
+        """Chosen block then rejected block; the response mask marks the chosen responses' tokens
+        (the LM term's) and no token of a rejected row."""
         sequences, extra = super().sequences(rows, options)
         width = max(len(s) for s in sequences)
-        extra["response_mask"] = pad(
-            [[0] * r["chosen_start"] + [1] * (len(r["chosen_ids"]) - r["chosen_start"]) for r in rows], 0, width
-        )
+        chosen = [[0] * r["chosen_start"] + [1] * (len(r["chosen_ids"]) - r["chosen_start"]) for r in rows]
+        extra["response_mask"] = pad(chosen + [[]] * len(rows), 0, width)
         return sequences, extra
 
     def forward(self, model, batch):
-        return logps_and_rewards(model, batch)
+        return grouped_by_length(logps_and_rewards, model, batch)
 
     def compute(self, outputs, batch, options):
         (logp_sum, count), rewards = outputs
         chosen, rejected = rewards.chunk(2)
-        chosen_logps = logp_sum / count.clamp(min=1)
+        chosen_logps = (logp_sum / count.clamp(min=1))[: chosen.shape[0]]
         loss = L.oracle_loss(chosen, rejected, chosen_logps, options.alpha_lm).mean()
         return loss, {"accuracy": (chosen > rejected).float(), "margin": chosen - rejected, "lm_nll": -chosen_logps}
 
@@ -218,7 +219,7 @@ class DifferenceModel(ScorerObjective):
         return sequences, extra
 
     def forward(self, model, batch):
-        return difference_scores(model, batch)
+        return grouped_by_length(difference_scores, model, batch)
 
     def resolved(self, options, tokenizer, model_config):
         readout = options.difference_readout
