@@ -155,7 +155,7 @@ def aggregate_scorers(runs: list[dict], baseline: str, overlapping_splits: bool 
             paired = paired_difference(
                 [run[name]["accuracy"] for run in runs], [run[baseline]["accuracy"] for run in runs]
             )
-            if overlapping_splits:
+            if overlapping_splits and len(runs) > 1:
                 paired["overlap_corrected"] = _overlap_corrected(paired["differences"], [run[name] for run in runs])
             metrics["accuracy_vs_baseline"] = paired
         tables = [run.get(name, {}).get("by_bucket") for run in runs]
