@@ -344,3 +344,7 @@ def test_sweep_of_scorers_over_data_splits(tmp_path):
     assert "accuracy − reward (paired)" in text and "corrected for overlapping splits" in text
     reward_row = "| reward | " + " | ".join(f"{r['reward']['accuracy']:.3f}" for r in per_split) + " |"
     assert reward_row in text  # each split's accuracy, seed by seed
+    argv[argv.index("0,1")] = "1,"  # one split (cached): no corrected interval to draw, no failure
+    assert main(argv) == 0
+    one = json.loads((out / "sweep.json").read_text())["scorers"]["difference"]["accuracy_vs_baseline"]
+    assert one["n"] == 1 and "overlap_corrected" not in one
