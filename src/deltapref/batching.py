@@ -7,7 +7,9 @@ import weakref
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
+from .distributed import world_size
 from .losses import log1mexp
 from .models import last_token_rewards, unwrap
 
@@ -44,22 +46,54 @@ def length_groups(lengths: list[int], cost: int | None = None) -> list[list[int]
     return groups[::-1]
 
 
+def may_split_forward(model) -> bool:
+    """Whether a step may run several forward passes of ``model``: in one process, or across
+    processes under DDP (whose scorer and policy runs broadcast no buffers). A sharded model
+    (FSDP, DeepSpeed) gathers parameters in every forward, a collective each rank must call
+    equally often, so there the batch runs in one pass."""
+    return world_size() == 1 or isinstance(model, DistributedDataParallel)
+
+
+def _by_groups(score, model, batch: dict, lengths: list[int], cut, cost: int | None):
+    """``score`` over groups of similar ``lengths`` (``cut(batch, group, width)`` makes a
+    group's batch), outputs back in batch order; one pass where groups do not pay."""
+    groups = length_groups(lengths, cost) if may_split_forward(model) else [list(range(len(lengths)))]
+    if len(groups) == 1:
+        return score(model, batch)
+    parts = [score(model, cut(batch, group, max(lengths[i] for i in group))) for group in groups]
+    order = torch.tensor([i for group in groups for i in group])
+    return _in_order(parts, torch.argsort(order).to(batch["input_ids"].device))
+
+
 def grouped_by_length(score, model, batch: dict[str, torch.Tensor], cost: int | None = None):
     """``score(model, batch)`` (a tensor, or a tuple of them, with one value per sequence of a
     right-padded batch) run on groups of similar length, each cut to its longest sequence: the
     same values as one padded pass up to float rounding, with less of the batch spent on padding.
     The batch's (N, T) tensors are split; other entries (per-pair labels) are not passed."""
     mask = batch["attention_mask"]
-    groups = length_groups(mask.sum(1).tolist(), cost)
-    if len(groups) == 1:
-        return score(model, batch)
     per_sequence = [k for k, v in batch.items() if torch.is_tensor(v) and v.shape[:2] == mask.shape]
-    parts = []
-    for group in groups:
+
+    def cut(batch, group, width):
         index = torch.tensor(group, device=mask.device)
-        width = int(mask[index].sum(1).max())
-        parts.append(score(model, {k: batch[k][index, :width] for k in per_sequence}))
-    return _in_order(parts, torch.argsort(torch.tensor([i for group in groups for i in group], device=mask.device)))
+        return {k: batch[k][index, :width] for k in per_sequence}
+
+    return _by_groups(score, model, batch, mask.sum(1).tolist(), cut, cost)
+
+
+def _block_rows(batch: dict[str, torch.Tensor], group: list[int], width: int) -> dict[str, torch.Tensor]:
+    """The rows ``group`` of an unpacked shared-prefix batch (row i holds prompt i and its
+    responses), cut to ``width``, their responses' sources renumbered."""
+    index = torch.tensor(group, device=batch["input_ids"].device)
+    sub = {
+        "input_ids": batch["input_ids"][index, :width],
+        "attention_mask": batch["attention_mask"][index][..., :width, :width],
+        "position_ids": batch["position_ids"][index, :width],
+    }
+    for name in ("target_ids", "source_pos", "target_mask"):
+        sub[name] = batch[name][index]
+    rows = torch.arange(len(group), device=index.device).view(-1, 1, 1)
+    sub["source_row"] = rows.expand_as(sub["source_pos"]).contiguous()
+    return sub
 
 
 def _in_order(parts: list, inverse: torch.Tensor):
@@ -109,10 +143,17 @@ def _reduce(token_logps: torch.Tensor, mask: torch.Tensor, unlikelihood: bool) -
 def batch_logps(model, batch: dict[str, torch.Tensor], unlikelihood: bool = False) -> tuple[torch.Tensor, ...]:
     """Response log-prob sums and token counts (and with ``unlikelihood`` the sums of log(1 − p))
     for a batch of ``response_batch`` (any layout; the responses come block by block)."""
-    sums, _ = _logps_and_hidden(model, batch, unlikelihood)
-    if "source_pos" in batch:
-        return tuple(x.transpose(0, 1).reshape(-1) for x in sums)
-    return sums
+
+    def sums(model, batch):
+        return _logps_and_hidden(model, batch, unlikelihood)[0]
+
+    if "source_pos" not in batch:
+        return grouped_by_length(sums, model, batch)
+    if "row_lengths" in batch:  # one prompt per row: rows of similar length run together
+        out = _by_groups(sums, model, batch, batch["row_lengths"].tolist(), _block_rows, None)
+    else:
+        out = sums(model, batch)
+    return tuple(x.transpose(0, 1).reshape(-1) for x in out)
 
 
 def logps_and_rewards(
@@ -284,7 +325,7 @@ def _block_batch(units: list[tuple], count: int, k: int, pad_id: int, pack: bool
             offset = start
         allowed[r, offset:, offset:] = torch.eye(width - offset, dtype=torch.bool)  # padding sees itself only
     allowed &= torch.ones(width, width, dtype=torch.bool).tril()
-    return {
+    batch = {
         "input_ids": input_ids,
         "attention_mask": allowed.unsqueeze(1),
         "position_ids": position_ids,
@@ -293,3 +334,6 @@ def _block_batch(units: list[tuple], count: int, k: int, pad_id: int, pack: bool
         "source_pos": source_pos,
         "target_mask": target_mask,
     }
+    if not pack:  # row i is unit i: the forward may run rows of similar length together
+        batch["row_lengths"] = torch.tensor(lengths)
+    return batch

@@ -77,11 +77,6 @@ def _train_one(config, objective, args: TrainingArguments) -> dict:
     dataset = prepare_scorer_dataset(
         train, tokenizer, objective, objective.tokenization(config), args.seed, config.margin_column
     )
-    if args.ddp_broadcast_buffers is None:
-        # the forward runs as many length groups as a rank's batch needs: a buffer broadcast in
-        # every DDP forward would pair different calls across ranks (and hang); the models'
-        # buffers are constants (position ids, rotary frequencies)
-        args.ddp_broadcast_buffers = False
     trainer = ScorerTrainer(
         model=model,
         args=args,

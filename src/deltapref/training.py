@@ -99,6 +99,12 @@ class MetricsTrainer(Trainer):
     non-finite, and keeps the whole run's loss and time across resumes (``whole_run``)."""
 
     def __init__(self, *args, **kwargs):
+        training_args = kwargs.get("args")
+        if training_args is not None and training_args.ddp_broadcast_buffers is None:
+            # forwards run batches in length groups, as many per step as a rank's batch needs
+            # (batching.grouped_by_length): a buffer broadcast in every DDP forward would pair
+            # different calls across ranks and hang; the models' buffers are constants
+            training_args.ddp_broadcast_buffers = False
         super().__init__(*args, **kwargs)
         self._weights_at_start: tuple[int, dict] = (0, {})
         self.add_callback(_WeightWatch(self))

@@ -1,10 +1,10 @@
 """``AlignTrainer``: one Trainer for every policy objective. It runs the policy forward on a
-padded batch, reads per-response log-probs (and the DRDO student's reward head when the
+batch (in groups of rows of similar length), reads per-response log-probs (and the DRDO student's reward head when the
 objective asks for it), and hands them to the objective unit (``deltapref.objectives``)."""
 
 from __future__ import annotations
 
-from ..batching import batch_logps, logps_and_rewards
+from ..batching import batch_logps, grouped_by_length, logps_and_rewards
 from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyOutputs
 from ..training import MetricsTrainer
 
@@ -15,7 +15,11 @@ def policy_outputs(
     """Per-response log-prob sums (block by block), token counts (at least 1), with
     ``student_head`` the reward head's output and with ``unlikelihood`` Σ_t log(1 − p_t)."""
     if student_head:
-        sums, rewards = logps_and_rewards(model, batch, unlikelihood)
+
+        def read(model, batch):
+            return logps_and_rewards(model, batch, unlikelihood)
+
+        sums, rewards = grouped_by_length(read, model, batch)
     else:
         sums, rewards = batch_logps(model, batch, unlikelihood), None
     return PolicyOutputs(sums[0], sums[1].clamp(min=1), blocks, rewards, sums[2] if unlikelihood else None)
