@@ -25,7 +25,7 @@ def pad(sequences: list[list[int]], pad_value: int, length: int | None = None) -
     return out
 
 
-GROUP_COST_TOKENS = 32  # a forward pass's fixed cost in padded tokens (benchmarks/scorer_step.py)
+GROUP_COST_TOKENS = 32  # a forward pass's fixed cost in padded tokens (benchmarks/length_groups.py)
 
 
 def length_groups(lengths: list[int], cost: int | None = None) -> list[list[int]]:

@@ -1,10 +1,12 @@
-"""Reward- and difference-model training steps with the batch's sequences run in groups of
-similar length (each cut to its longest; deltapref's forward) against one padded pass of the whole
-batch, in one process on the same batches, interleaved, on MiniLM at the HH recipe's lengths
+"""Training steps with the batch run in groups of similar length (each cut to its longest;
+deltapref's forward) against one padded pass of the whole batch, in one process on the same
+batches, interleaved: the reward and difference models on MiniLM at the HH recipe's lengths
 (reward model: 2 sequences per pair at 256 tokens; difference model: forward, reverse and
-duplicate sequences per pair, contrast readout, 256 tokens).
+duplicate sequences per pair, contrast readout, 256 tokens), and with ``--policy`` DPO's policy
+forward on SmolLM2-135M with LoRA r=16 (shared-prefix rows: prompt, chosen, rejected).
 
-    python benchmarks/scorer_step.py --data hh-rlhf/harmless-base-test.jsonl.gz --pairs 64
+    python benchmarks/length_groups.py --data hh-rlhf/harmless-base-test.jsonl.gz --pairs 64
+    python benchmarks/length_groups.py --data hh-rlhf/harmless-base-test.jsonl.gz --pairs 16 --policy
 
 Prints seconds per step (forward + backward; median of ``--repeats``, min–max) for one padded
 pass and for each per-group cost tried (``--costs``, in padded tokens), the ratio, and the
@@ -45,15 +47,48 @@ def batches(a, kind: str, tokenizer, model):
     return objective, options, [collate(rows[i : i + a.batch_size]) for i in range(0, len(rows), a.batch_size)]
 
 
+def policy_batches(a, tokenizer):
+    """DPO's policy batches: shared-prefix rows of (prompt, chosen, rejected)."""
+    from deltapref.batching import response_batch
+    from deltapref.config import TokenizationConfig
+    from deltapref.data.tokenization import encode_pair
+
+    config = TokenizationConfig(a.max_length, a.max_length // 2)
+    rows = [encode_pair(tokenizer, pair, config) for pair in load_pairs(a.data, a.pairs)]
+    return [
+        response_batch(
+            [r["prompt_ids"] for r in chunk],
+            [[r["chosen_ids"], r["rejected_ids"]] for r in chunk],
+            tokenizer.pad_token_id,
+        )
+        for chunk in (rows[i : i + a.batch_size] for i in range(0, len(rows), a.batch_size))
+    ]
+
+
 def time_kind(a, kind: str, tokenizer, model, costs: list[int]) -> None:
-    """Print one scorer kind's rows of the table."""
+    """Print one kind's rows of the table."""
     import deltapref.batching as batching
 
-    objective, options, data = batches(a, kind, tokenizer, model)
+    if kind == "policy":
+        data = policy_batches(a, tokenizer)
+
+        def loss(batch):
+            return batching.batch_logps(model, batch)[0].sum()
+
+        def lengths(batch):
+            return batch["row_lengths"].tolist()
+    else:
+        objective, options, data = batches(a, kind, tokenizer, model)
+
+        def loss(batch):
+            return objective.compute(objective.forward(model, batch), batch, options)[0]
+
+        def lengths(batch):
+            return batch["attention_mask"].sum(1).tolist()
 
     def step(batch, cost):
         batching.GROUP_COST_TOKENS = cost  # the forward's default, read at call time
-        return objective.compute(objective.forward(model, batch), batch, options)[0]
+        return loss(batch)
 
     def train(cost) -> float:
         started = time.perf_counter()
@@ -65,8 +100,8 @@ def time_kind(a, kind: str, tokenizer, model, costs: list[int]) -> None:
     def padded_tokens(cost) -> float:
         total = 0
         for batch in data:
-            lengths = batch["attention_mask"].sum(1).tolist()
-            total += sum(len(g) * max(lengths[i] for i in g) for g in batching.length_groups(lengths, cost))
+            widths = lengths(batch)
+            total += sum(len(g) * max(widths[i] for i in g) for g in batching.length_groups(widths, cost))
         return total / len(data)
 
     model.eval()  # without dropout both compute the same function of the weights
@@ -87,19 +122,25 @@ def time_kind(a, kind: str, tokenizer, model, costs: list[int]) -> None:
 
 def main() -> None:
     parser = benchmark_parser(__doc__, batch_size=8, max_length=256)
-    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--model", default=None, help="default: minilm for the scorers, smollm2 with --policy")
+    parser.add_argument("--policy", action="store_true", help="time DPO's policy forward (LoRA r=16) instead")
     parser.add_argument("--costs", default="0,32,128", help="per-group costs to time, comma list")
     a = parser.parse_args()
-    from deltapref.models import load_sequence_scorer, load_tokenizer
+    from deltapref.models import load_causal_lm, load_sequence_scorer, load_tokenizer
+    from deltapref.peft_utils import LoraOptions, apply_lora
 
-    tokenizer = load_tokenizer(a.model)
-    model = load_sequence_scorer(a.model, tokenizer).train()
+    name = a.model or ("smollm2" if a.policy else "minilm")
+    tokenizer = load_tokenizer(name)
+    if a.policy:
+        model = apply_lora(load_causal_lm(name, tokenizer), LoraOptions(lora_r=16), "CAUSAL_LM", seed=0).train()
+    else:
+        model = load_sequence_scorer(name, tokenizer).train()
     costs = [ONE_PASS] + [int(c) for c in a.costs.split(",")]
     threads = torch.get_num_threads()
-    print(f"{a.model}, batch {a.batch_size} pairs, {a.pairs} pairs, {a.max_length} tokens, {threads} threads")
-    print("| scorer | per-group cost | s/step, median (min–max) | speed vs one padded pass | padded tokens / step |")
+    print(f"{name}, batch {a.batch_size} pairs, {a.pairs} pairs, {a.max_length} tokens, {threads} threads")
+    print("| forward | per-group cost | s/step, median (min–max) | speed vs one padded pass | padded tokens / step |")
     print("|---|---|---|---|---|")
-    for kind in ("reward", "difference"):
+    for kind in ("policy",) if a.policy else ("reward", "difference"):
         time_kind(a, kind, tokenizer, model, costs)
 
 
