@@ -68,6 +68,7 @@ def policy_batches(a, tokenizer):
 def time_kind(a, kind: str, tokenizer, model, costs: list[int]) -> None:
     """Print one kind's rows of the table."""
     import deltapref.batching as batching
+    import deltapref.grouping as grouping
 
     if kind == "policy":
         data = policy_batches(a, tokenizer)
@@ -87,7 +88,7 @@ def time_kind(a, kind: str, tokenizer, model, costs: list[int]) -> None:
             return batch["attention_mask"].sum(1).tolist()
 
     def step(batch, cost):
-        batching.GROUP_COST_TOKENS = cost  # the forward's default, read at call time
+        grouping.GROUP_COST_TOKENS = cost  # the forward's default, read at call time
         return loss(batch)
 
     def train(cost) -> float:
@@ -101,7 +102,7 @@ def time_kind(a, kind: str, tokenizer, model, costs: list[int]) -> None:
         total = 0
         for batch in data:
             widths = lengths(batch)
-            total += sum(len(g) * max(widths[i] for i in g) for g in batching.length_groups(widths, cost))
+            total += sum(len(g) * max(widths[i] for i in g) for g in grouping.length_groups(widths, cost))
         return total / len(data)
 
     model.eval()  # without dropout both compute the same function of the weights

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-import deltapref.batching as batching
+import deltapref.grouping as grouping
 from deltapref.batching import _rows, batch_logps, join_prompt_responses, response_batch, sequence_logps
 from deltapref.policy.run import RunOptions, layout
 
@@ -74,13 +74,13 @@ def test_block_layouts_hold_every_response_with_restarted_positions(share, pack)
 def test_every_layout_gives_the_padded_logps_and_gradients(attention, share, pack, cost, monkeypatch):
     """... also when the forward runs rows of similar length together (cost 0: every distinct
     length its own pass) instead of the whole batch in one pass."""
-    monkeypatch.setattr(batching, "GROUP_COST_TOKENS", cost)
+    monkeypatch.setattr(grouping, "GROUP_COST_TOKENS", cost)
     model = _tiny_llama(attention)
     prompts, blocks = _pairs(LENGTHS)
     if cost == 0 and not pack:
         batch = response_batch(prompts, blocks, 0, share, pack)
         lengths = batch["row_lengths"] if share else batch["attention_mask"].sum(1)
-        assert len(batching.length_groups(lengths.tolist())) > 1
+        assert len(grouping.length_groups(lengths.tolist())) > 1
     got = batch_logps(model, response_batch(prompts, blocks, 0, share, pack))
     got[0].sum().backward()
     grads = [p.grad.clone() for p in model.parameters()]

@@ -440,7 +440,7 @@ def test_oracle_forward_runs_the_lm_head_on_chosen_response_tokens_only(softcap)
 
 
 def test_length_groups_minimize_padding_plus_the_cost_of_a_pass():
-    from deltapref.batching import length_groups
+    from deltapref.grouping import length_groups
 
     assert length_groups([10, 100, 10, 100], cost=5) == [[0, 2], [1, 3]]  # 2·10 + 5 + 2·100 + 5 = 230 < 405
     assert length_groups([10, 100, 10, 100], cost=1000) == [[0, 2, 1, 3]]  # a pass costs more than padding
@@ -454,7 +454,8 @@ def test_scorer_forward_by_length_groups_equals_one_padded_pass(kind):
     sequence: values (the oracle's log-probs too) and gradients equal one padded pass."""
     from transformers import BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForSequenceClassification
 
-    from deltapref.batching import grouped_by_length, logps_and_rewards, pad
+    from deltapref.batching import logps_and_rewards, pad
+    from deltapref.grouping import grouped_by_length
     from deltapref.models import attach_reward_head
     from deltapref.objectives.scorers import classifier_scores, difference_scores
 

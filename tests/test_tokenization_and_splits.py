@@ -139,7 +139,8 @@ def test_scorer_collator_layouts():
     batch = ScorerCollator(0, SCORER_OBJECTIVES["oracle"], ScorerOptions())(rows)
     assert batch["input_ids"].tolist() == [[5, 6, 7, 0], [9, 10, 0, 0], [5, 8, 0, 0], [9, 11, 12, 13]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]]
-    assert batch["response_mask"].tolist() == [[0, 1, 1, 0], [0, 1, 0, 0]]  # chosen responses only
+    # the chosen responses' tokens only (rejected rows: none), one row per sequence so groups split it
+    assert batch["response_mask"].tolist() == [[0, 1, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
     assert batch["margin"].tolist() == [0.5, 1.0]
     assert "response_mask" not in ScorerCollator(0, SCORER_OBJECTIVES["reward"], ScorerOptions())(rows)
 

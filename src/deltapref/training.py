@@ -102,7 +102,7 @@ class MetricsTrainer(Trainer):
         training_args = kwargs.get("args")
         if training_args is not None and training_args.ddp_broadcast_buffers is None:
             # forwards run batches in length groups, as many per step as a rank's batch needs
-            # (batching.grouped_by_length): a buffer broadcast in every DDP forward would pair
+            # (grouping.grouped_by_length): a buffer broadcast in every DDP forward would pair
             # different calls across ranks and hang; the models' buffers are constants
             training_args.ddp_broadcast_buffers = False
         super().__init__(*args, **kwargs)

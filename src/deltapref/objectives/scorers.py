@@ -13,11 +13,12 @@ from dataclasses import replace
 import torch
 
 from .. import losses as L
-from ..batching import grouped_by_length, logps_and_rewards, pad
+from ..batching import logps_and_rewards, pad
 from ..coefficients import SOURCES
 from ..config import TokenizationConfig
 from ..data.scorer_inputs import PairSequence, difference_ids, is_encoder_tokenizer, pointwise_ids, uses_segments
 from ..errors import OptionError
+from ..grouping import grouped_by_length
 from ..models import unwrap
 from .base import Metrics
 from .options import ScorerOptions

@@ -4,7 +4,8 @@ objective asks for it), and hands them to the objective unit (``deltapref.object
 
 from __future__ import annotations
 
-from ..batching import batch_logps, grouped_by_length, logps_and_rewards
+from ..batching import batch_logps, logps_and_rewards
+from ..grouping import grouped_by_length
 from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyOutputs
 from ..training import MetricsTrainer
 

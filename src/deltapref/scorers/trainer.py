@@ -2,7 +2,7 @@
 
 Rows are tokenized once (``prepare_scorer_dataset``); a collator pads them into one batch per
 step, and ``compute_loss`` runs the objective unit's forward (reward and difference models: in
-groups of similar length, ``batching.grouped_by_length``) and loss (``deltapref.objectives``).
+groups of similar length, ``grouping.grouped_by_length``) and loss (``deltapref.objectives``).
 """
 
 from __future__ import annotations
