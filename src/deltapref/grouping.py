@@ -40,8 +40,8 @@ def may_split_forward(model) -> bool:
 def by_groups(score, model, batch: dict, lengths: list[int], cut, cost: int | None):
     """``score`` over groups of similar ``lengths`` (``cut(batch, group, width)`` makes a
     group's batch), outputs back in batch order; one pass where groups do not pay."""
-    groups = length_groups(lengths, cost) if may_split_forward(model) else [list(range(len(lengths)))]
-    if len(groups) == 1:
+    groups = length_groups(lengths, cost) if may_split_forward(model) else []
+    if len(groups) <= 1:
         return score(model, batch)
     parts = [score(model, cut(batch, group, max(lengths[i] for i in group))) for group in groups]
     order = torch.tensor([i for group in groups for i in group])

@@ -1,6 +1,7 @@
 """``AlignTrainer``: one Trainer for every policy objective. It runs the policy forward on a
-batch (in groups of rows of similar length), reads per-response log-probs (and the DRDO student's reward head when the
-objective asks for it), and hands them to the objective unit (``deltapref.objectives``)."""
+batch (in groups of rows of similar length), reads per-response log-probs (and the DRDO
+student's reward head when the objective asks for it), and hands them to the objective unit
+(``deltapref.objectives``)."""
 
 from __future__ import annotations
 

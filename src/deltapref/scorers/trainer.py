@@ -1,8 +1,8 @@
 """``ScorerTrainer``: one Trainer for the reward model, the difference model and the oracle.
 
 Rows are tokenized once (``prepare_scorer_dataset``); a collator pads them into one batch per
-step, and ``compute_loss`` runs the objective unit's forward (reward and difference models: in
-groups of similar length, ``grouping.grouped_by_length``) and loss (``deltapref.objectives``).
+step, and ``compute_loss`` runs the objective unit's forward (in groups of similar length,
+``grouping.grouped_by_length``) and loss (``deltapref.objectives``).
 """
 
 from __future__ import annotations
