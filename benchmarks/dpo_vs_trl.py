@@ -13,7 +13,11 @@ TRL runs with ``bf16=False, gradient_checkpointing=False, use_cpu=True`` (its de
 on a CPU) in both of its modes: a reference model kept in memory (its default) and
 ``precompute_ref_log_probs=True``; deltapref precomputes reference log-probs once. Every run is
 timed from trainer construction, so each precompute counts. With ``--lora_r`` both train LoRA
-adapters and the reference is the adapter switched off.
+adapters and the reference is the adapter switched off. TRL also runs once with the allocator
+setting deltapref makes on a CPU (``deltapref.host_memory``) and deltapref once without it; TRL
+with ``padding_free=True`` runs where the installed TRL keeps that option on (1.16 falls back to
+padding). MFU is printed by two accountings: 8N per unshared token, and PaLM's with attention and
+the LM head on the scored tokens added.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from _common import (  # noqa: E402
     summarize,
 )
 
-MAIN = ("deltapref dpo", "deltapref dpo, packed")  # what --main_only keeps besides TRL's two modes
+MAIN = ("deltapref dpo", "deltapref dpo, packed", "deltapref dpo, allocator untouched")  # --main_only, besides TRL
 
 
 def training_args(a, output_dir, sampling="sequential"):
@@ -48,7 +52,7 @@ def training_args(a, output_dir, sampling="sequential"):
     )
 
 
-def trl_config(a, precompute: bool = False):
+def trl_config(a, precompute: bool = False, padding_free: bool = False):
     """TRL's DPOConfig with the same hyperparameters as deltapref's run."""
     from trl import DPOConfig
 
@@ -60,7 +64,20 @@ def trl_config(a, precompute: bool = False):
         max_length=a.max_length,
         remove_unused_columns=False,
         precompute_ref_log_probs=precompute,
+        **({"padding_free": True} if padding_free else {}),
     )
+
+
+def trl_padding_free(a, **trainer_kwargs) -> bool:
+    """Whether the installed TRL runs DPO padding-free when asked (it may accept the option and
+    fall back to padding, as TRL 1.16 does)."""
+    import dataclasses
+
+    from trl import DPOConfig, DPOTrainer
+
+    if "padding_free" not in {f.name for f in dataclasses.fields(DPOConfig)}:
+        return False
+    return bool(getattr(DPOTrainer(args=trl_config(a, padding_free=True), **trainer_kwargs), "padding_free", False))
 
 
 def lora_config(a):
@@ -71,12 +88,17 @@ def lora_config(a):
 
 def worker_trl(a) -> dict:
     import datasets
+
+    if a.keep_freed_memory:  # the allocator setting deltapref makes on a CPU, for TRL too
+        from deltapref.host_memory import keep_freed_memory
+
+        keep_freed_memory()
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOTrainer
 
     tokenizer = AutoTokenizer.from_pretrained(a.model_dir)
     data = datasets.Dataset.from_json(a.pairs_file)
-    config = trl_config(a, precompute=a.precompute)
+    config = trl_config(a, precompute=a.precompute, padding_free=a.padding_free)
     model = AutoModelForCausalLM.from_pretrained(a.model_dir)
     reference = None if a.lora_r else AutoModelForCausalLM.from_pretrained(a.model_dir)
     started = time.perf_counter()
@@ -93,7 +115,14 @@ def worker_trl(a) -> dict:
 
 
 def worker_deltapref(a) -> dict:
+    import os
+
     from transformers import TrainingArguments
+
+    from deltapref.host_memory import OPT_OUT
+
+    if not a.keep_freed_memory:
+        os.environ[OPT_OUT] = "0"
 
     from deltapref.stages.align import AlignConfig, train_aligned
 
@@ -164,7 +193,22 @@ def worker_check(a) -> dict:
     batch = ours.data_collator([ours_rows[i] for i in range(len(ours_rows))])
     with torch.no_grad():
         our_loss = ours.compute_loss(policy, batch).item()
-    return {"trl_loss": trl_loss, "deltapref_loss": our_loss}
+    padding_free = trl_padding_free(
+        a, model=policy, ref_model=reference, train_dataset=trl.train_dataset, processing_class=tokenizer
+    )
+    return {"trl_loss": trl_loss, "deltapref_loss": our_loss, "trl_padding_free": padding_free}
+
+
+def extra_flops(config, pair: dict) -> float:
+    """A pair's FLOPs beyond 8N per token (policy fwd+bwd, reference fwd), PaLM's accounting
+    (Chowdhery et al. 2022, app. B): attention scores and values, 4·L·d·S per token and pass of a
+    sequence of S tokens (×3 for fwd+bwd), and the LM head on the tokens it scores, 2·V·d each."""
+    prompt = len(pair["prompt_ids"])
+    sequences = [prompt + len(pair["chosen_ids"]), prompt + len(pair["rejected_ids"])]
+    width = config.num_attention_heads * getattr(config, "head_dim", config.hidden_size // config.num_attention_heads)
+    attention = 4 * config.num_hidden_layers * width * sum(s * s for s in sequences)
+    head = 2 * config.vocab_size * config.hidden_size * (len(pair["chosen_ids"]) + len(pair["rejected_ids"]))
+    return 4 * (attention + head)  # policy fwd + bwd (3 passes' worth) and the reference fwd (1)
 
 
 def main() -> None:
@@ -177,11 +221,20 @@ def main() -> None:
     parser.add_argument("--share_prefix", type=lambda s: s == "true", default=True)
     parser.add_argument("--pack", action="store_true", help="deltapref: pack sequences into rows (block mask)")
     parser.add_argument("--precompute", action="store_true", help="a TRL worker with precompute_ref_log_probs")
+    parser.add_argument("--padding_free", action="store_true", help="a TRL worker with padding_free=True")
+    parser.add_argument(
+        "--keep_freed_memory",
+        type=lambda s: s == "true",
+        default=None,
+        help="glibc keeps freed memory (deltapref.host_memory): deltapref's default on a CPU, off for TRL",
+    )
     parser.add_argument("--model", default="random", help="random (a Llama of --hidden/--layers) or smollm2")
     parser.add_argument("--lora_r", type=int, default=0, help="LoRA rank for both trainers (0: full fine-tune)")
     parser.add_argument("--main_only", action="store_true", help="only TRL's two modes and deltapref dpo (packed too)")
     a = parser.parse_args()
     if a.worker:
+        if a.keep_freed_memory is None:
+            a.keep_freed_memory = a.worker == "deltapref"
         print(json.dumps({"trl": worker_trl, "deltapref": worker_deltapref, "check": worker_check}[a.worker](a)))
         return
 
@@ -218,6 +271,8 @@ def main() -> None:
         2 * len(x["prompt_ids"]) + len(x["chosen_ids"]) + len(x["rejected_ids"]) for x in lengths
     )
     params = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
+    body_flops = 8 * params * tokens_per_pair  # policy fwd+bwd (6N) + reference fwd (2N) per token, unshared
+    full_flops = body_flops + statistics.mean(extra_flops(model.config, x) for x in lengths)
     name = "SmolLM2-135M-Instruct" if a.model == "smollm2" else f"Llama hidden {a.hidden}, {a.layers} layers"
     lora = f", LoRA r={a.lora_r}" if a.lora_r else ", full fine-tune"
     print(f"model: {name}, vocab {len(tokenizer)}, {params / 1e6:.1f}M non-embedding params{lora}")
@@ -251,31 +306,41 @@ def main() -> None:
     runs = {
         "trl DPOTrainer": ["--worker", "trl"],
         "trl DPOTrainer, precomputed ref": ["--worker", "trl", "--precompute"],
+        "trl, precomputed ref, freed memory kept": ["--worker", "trl", "--precompute", "--keep_freed_memory", "true"],
         "deltapref dpo": ["--worker", "deltapref"],
+        "deltapref dpo, allocator untouched": ["--worker", "deltapref", "--keep_freed_memory", "false"],
         "deltapref dpo+rc": ["--worker", "deltapref", "--coef", "difference"],
         "deltapref dpo, packed": ["--worker", "deltapref", "--pack"],
         "deltapref dpo, no prefix sharing": ["--worker", "deltapref", "--share_prefix", "false"],
         "deltapref dpo, length-grouped": ["--worker", "deltapref", "--sampling", "group_by_length"],
     }
+    import trl
+
+    if check["trl_padding_free"]:
+        runs["trl DPOTrainer, padding_free"] = ["--worker", "trl", "--precompute", "--padding_free"]
+    else:
+        print(f"TRL {trl.__version__} takes padding_free=True but falls back to padding: no padding-free TRL run")
     if a.main_only:
         runs = {name: extra for name, extra in runs.items() if name.startswith("trl") or name in MAIN}
     results = {name: [] for name in runs}
+    peak_before = fp32_matmul_peak()
     for _ in range(a.repeats):
         for name, extra in runs.items():  # interleaved so drift hits every peer alike
             results[name].append(run_worker(__file__, extra + common))
-    peak = fp32_matmul_peak()
-    trl_rate = max(
-        statistics.median(a.pairs / r["seconds"] for r in results[n]) for n in results if n.startswith("trl")
-    )
+    peak = max(peak_before, fp32_matmul_peak())
+    medians = {name: statistics.median(a.pairs / r["seconds"] for r in rs) for name, rs in results.items()}
+    trl_rate = max(rate for name, rate in medians.items() if name.startswith("trl DPOTrainer"))  # as TRL runs
+    trl_best = max(rate for name, rate in medians.items() if name.startswith("trl"))
     print(f"\nmeasured fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s; medians of {a.repeats} runs (min, max)")
     for name, rs in results.items():
         rates = [a.pairs / r["seconds"] for r in rs]
-        flops = 8 * params * tokens_per_pair  # policy fwd+bwd (6N) + reference fwd (2N) per token, unshared count
-        mfu = [rate * flops / peak for rate in rates]
+        mfu = statistics.median(rate * body_flops / peak for rate in rates)
+        full_mfu = statistics.median(rate * full_flops / peak for rate in rates)
         print(
-            f"{name:34s} pairs/s {summarize(rates)}  tokens/s {statistics.median(rates) * tokens_per_pair:.0f}  "
-            f"peak RSS MB {summarize([r['peak_rss_mb'] for r in rs])}  MFU {statistics.median(mfu):.1%}  "
-            f"ratio vs TRL's faster mode {statistics.median(rates) / trl_rate:.2f}x"
+            f"{name:40s} pairs/s {summarize(rates)}  tokens/s {medians[name] * tokens_per_pair:.0f}  "
+            f"peak RSS MB {summarize([r['peak_rss_mb'] for r in rs])}  "
+            f"MFU {mfu:.1%} (with attention + LM head {full_mfu:.1%})  "
+            f"vs TRL's faster mode {medians[name] / trl_rate:.2f}x, vs TRL's best run {medians[name] / trl_best:.2f}x"
         )
 
 

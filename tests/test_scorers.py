@@ -448,6 +448,20 @@ def test_length_groups_minimize_padding_plus_the_cost_of_a_pass():
     assert length_groups([7], cost=0) == [[0]]
 
 
+def test_a_pass_costs_more_tokens_on_narrower_layers():
+    """The per-pass cost is GROUP_COST_TOKENS at MiniLM's layer size and above (where it was
+    measured), and grows as layers narrow: the demo's 64-wide policy runs its batches whole."""
+    from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
+
+    from deltapref.grouping import GROUP_COST_TOKENS, pass_cost
+
+    minilm_layer = BertModel(BertConfig(vocab_size=100, hidden_size=384, intermediate_size=1536, num_hidden_layers=1))
+    wider = LlamaForCausalLM(LlamaConfig(vocab_size=100, hidden_size=576, intermediate_size=1536, num_hidden_layers=1))
+    narrow = LlamaForCausalLM(LlamaConfig(vocab_size=100, hidden_size=64, intermediate_size=256, num_hidden_layers=2))
+    assert pass_cost(minilm_layer) == pass_cost(wider) == GROUP_COST_TOKENS
+    assert pass_cost(narrow) > 20 * GROUP_COST_TOKENS
+
+
 @pytest.mark.parametrize("kind", ["reward-decoder", "difference-encoder", "oracle"])
 def test_scorer_forward_by_length_groups_equals_one_padded_pass(kind):
     """The training forward of the scorers runs groups of similar length, each cut to its longest

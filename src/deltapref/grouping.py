@@ -3,12 +3,31 @@ fewer padded tokens, the same values up to float rounding."""
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from .distributed import world_size
+from .models import unwrap
 
-GROUP_COST_TOKENS = 32  # a forward pass's fixed cost in padded tokens (benchmarks/length_groups.py)
+GROUP_COST_TOKENS = 32  # a pass's fixed cost in padded tokens at MiniLM's layer size (benchmarks/length_groups.py)
+CALIBRATION_LAYER_PARAMS = 1_770_000  # parameters of one MiniLM layer (384 wide), where the cost was measured
+_layer_params: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def pass_cost(model) -> int:
+    """A forward pass's fixed cost in padded tokens for ``model``: ``GROUP_COST_TOKENS`` for layers
+    as large as MiniLM's or larger, more for narrower ones. A pass's overhead (dispatching each
+    layer's operations) is the same per layer whatever its width, while a token costs its layer's
+    parameters, so on small models (the demo's 64-wide policy) a pass is worth many tokens and
+    grouping would cost more time than the padding it saves."""
+    base = unwrap(model)
+    if base not in _layer_params:
+        skip = {id(p) for m in (base.get_input_embeddings(), base.get_output_embeddings()) if m for p in m.parameters()}
+        body = sum(p.numel() for p in base.parameters() if id(p) not in skip)
+        _layer_params[base] = body / max(1, base.config.get_text_config().num_hidden_layers)
+    return round(GROUP_COST_TOKENS * max(1.0, CALIBRATION_LAYER_PARAMS / _layer_params[base]))
 
 
 def length_groups(lengths: list[int], cost: int | None = None) -> list[list[int]]:
@@ -40,7 +59,7 @@ def may_split_forward(model) -> bool:
 def by_groups(score, model, batch: dict, lengths: list[int], cut, cost: int | None):
     """``score`` over groups of similar ``lengths`` (``cut(batch, group, width)`` makes a
     group's batch), outputs back in batch order; one pass where groups do not pay."""
-    groups = length_groups(lengths, cost) if may_split_forward(model) else []
+    groups = length_groups(lengths, pass_cost(model) if cost is None else cost) if may_split_forward(model) else []
     if len(groups) <= 1:
         return score(model, batch)
     parts = [score(model, cut(batch, group, max(lengths[i] for i in group))) for group in groups]

@@ -19,6 +19,7 @@ from .data.loading import load_preferences, write_jsonl
 from .data.schema import DataError
 from .data.splits import fold_of
 from .evaluation.scorer_eval import evaluate_scorer
+from .host_memory import keep_freed_memory
 from .model_card import write_run_card
 from .models import CROSS_FIT, check_role, load_causal_lm, load_sequence_scorer, load_tokenizer, model_dtype, unwrap
 from .objectives import SCORER_OBJECTIVES
@@ -54,6 +55,7 @@ def train_one(config, args: TrainingArguments) -> dict:
     """Train one scorer of ``config.kind`` (not ensemble) into ``args.output_dir``; returns its
     summary (with ``eval`` when ``config.eval_data`` is set)."""
     check_training_args(args)
+    keep_freed_memory(args.device.type == "cpu")
     objective = SCORER_OBJECTIVES[config.kind]
     if objective.causal_lm:
         check_role(config.model, "policy")  # the oracle starts from a causal LM

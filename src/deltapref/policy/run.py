@@ -18,6 +18,7 @@ from .. import coefficients
 from ..batching import attention_implementation, takes_block_mask
 from ..columns import PAIR_LISTS, PAIR_NUMBERS, ref_logp
 from ..data.schema import DataError
+from ..host_memory import keep_freed_memory
 from ..model_card import write_run_card
 from ..models import check_role, load_causal_lm, load_tokenizer, model_dtype
 from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyObjective
@@ -106,6 +107,7 @@ def run_policy_training(config, args: TrainingArguments, options: LossOptions, r
     policy config (model, data, tokenization and LoRA options)."""
     run = run or RunOptions()
     check_training_args(args)  # also forms the process group when launched, before reference log-probs
+    keep_freed_memory(args.device.type == "cpu")
     for model in (config.model, run.reference_model):
         if model:
             check_role(model, "policy")
