@@ -23,6 +23,7 @@ the LM head on the scored tokens added.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -115,8 +116,6 @@ def worker_trl(a) -> dict:
 
 
 def worker_deltapref(a) -> dict:
-    import os
-
     from transformers import TrainingArguments
 
     from deltapref.host_memory import OPT_OUT

@@ -24,7 +24,12 @@ def pass_cost(model) -> int:
     grouping would cost more time than the padding it saves."""
     base = unwrap(model)
     if base not in _layer_params:
-        skip = {id(p) for m in (base.get_input_embeddings(), base.get_output_embeddings()) if m for p in m.parameters()}
+        skip = {
+            id(p)
+            for m in (base.get_input_embeddings(), base.get_output_embeddings())
+            if m is not None
+            for p in m.parameters()
+        }
         body = sum(p.numel() for p in base.parameters() if id(p) not in skip)
         _layer_params[base] = body / max(1, base.config.get_text_config().num_hidden_layers)
     return round(GROUP_COST_TOKENS * max(1.0, CALIBRATION_LAYER_PARAMS / _layer_params[base]))
