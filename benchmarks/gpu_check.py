@@ -206,9 +206,9 @@ def attention_worker(impl: str, model_dir: Path, device: str, dtype_name: str, b
     """Shared-prefix and packed vs unshared response log-probs with ``impl``, all against eager fp32."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from deltapref.batching import batch_logps
     from deltapref.data.loading import load_preferences
     from deltapref.data.tokenization import TokenizationConfig
+    from deltapref.logprobs import batch_logps
     from deltapref.policy.data import PolicyCollator, tokenize_pairs
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))

@@ -67,14 +67,14 @@ def policy_batches(a, tokenizer):
 
 def time_kind(a, kind: str, tokenizer, model, costs: list[int]) -> None:
     """Print one kind's rows of the table."""
-    import deltapref.batching as batching
     import deltapref.grouping as grouping
+    from deltapref.logprobs import batch_logps
 
     if kind == "policy":
         data = policy_batches(a, tokenizer)
 
         def loss(batch):
-            return batching.batch_logps(model, batch)[0].sum()
+            return batch_logps(model, batch)[0].sum()
 
         def lengths(batch):
             return batch["row_lengths"].tolist()

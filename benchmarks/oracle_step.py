@@ -47,7 +47,7 @@ def batches(a):
 def full_logits(model, batch, options):
     """The oracle's loss and rewards from the whole (B, T, V) logits tensor."""
     from deltapref import losses as L
-    from deltapref.batching import sequence_logps
+    from deltapref.logprobs import sequence_logps
     from deltapref.models import last_token_rewards
 
     out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)

@@ -170,8 +170,8 @@ def test_lora_trains_and_saves_merged(scored_task, tmp_path):
 def test_prefix_sharing_gives_the_same_logps(scored_task, with_kl, ranked, pack):
     import datasets
 
-    from deltapref.batching import batch_logps
     from deltapref.config import TokenizationConfig
+    from deltapref.logprobs import batch_logps
     from deltapref.models import load_causal_lm, load_tokenizer
     from deltapref.policy.data import PolicyCollator, tokenize_pairs, tokenize_ranked
 
@@ -215,8 +215,9 @@ def test_rrhf_pairs_each_prompt_with_its_own_responses(scored_task, tmp_path, sh
     import datasets
     from transformers import TrainingArguments
 
-    from deltapref.batching import batch_logps, join_prompt_responses
+    from deltapref.batching import join_prompt_responses
     from deltapref.config import TokenizationConfig
+    from deltapref.logprobs import batch_logps
     from deltapref.losses import rrhf_loss
     from deltapref.models import load_causal_lm, load_tokenizer
     from deltapref.objectives import LossOptions
@@ -265,6 +266,46 @@ def test_align_applies_disable_dropout(scored_task, tmp_path, monkeypatch):
     assert seen == ["LlamaForCausalLM"]
 
 
+@pytest.mark.parametrize("bias", [False, True])
+def test_head_token_logps_equal_cross_entropy(bias):
+    """The LM head's token log-probs, whose backward reuses the forward's logits buffer, equal
+    -cross_entropy(head(h), y): a hand value, then values and gradients of h, W and b, also
+    without gradients; a second backward through the same graph is refused, not wrong."""
+    import math
+
+    import torch.nn.functional as F
+
+    from deltapref.logprobs import head_token_logps
+
+    two = torch.nn.Linear(1, 2, bias=False)
+    with torch.no_grad():
+        two.weight.copy_(torch.tensor([[0.0], [math.log(3.0)]]))  # p = (1/4, 3/4)
+    assert head_token_logps(two, torch.ones(1, 1), torch.tensor([1])).item() == pytest.approx(math.log(0.75))
+    torch.manual_seed(0)
+    head = torch.nn.Linear(8, 30, bias=bias)
+    hidden = torch.randn(7, 8, requires_grad=True)
+    targets, weights = torch.randint(0, 30, (7,)), torch.randn(7)
+
+    def values_and_grads(read):
+        head.zero_grad()
+        hidden.grad = None
+        values = read()
+        (values * weights).sum().backward()
+        return values.detach(), [t.grad.clone() for t in (hidden, *head.parameters())]
+
+    got = values_and_grads(lambda: head_token_logps(head, hidden, targets))
+    want = values_and_grads(lambda: -F.cross_entropy(head(hidden), targets, reduction="none"))
+    assert torch.allclose(got[0], want[0], atol=1e-6)
+    assert len(got[1]) == (3 if bias else 2)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(got[1], want[1]))
+    with torch.no_grad():
+        assert torch.allclose(head_token_logps(head, hidden, targets), want[0], atol=1e-6)
+    total = head_token_logps(head, hidden, targets).sum()
+    total.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="second backward"):
+        total.backward()
+
+
 @pytest.mark.parametrize("softcap", [None, 5.0])
 @pytest.mark.parametrize("share", [True, False])
 def test_head_on_scored_positions_matches_full_logits(softcap, share):
@@ -272,7 +313,8 @@ def test_head_on_scored_positions_matches_full_logits(softcap, share):
     from the model's full logits (values and gradients), and a model whose logits are not the
     plain head (Gemma 2's soft-capping) takes the full-logits path. Gemma 2 runs eager attention,
     which adds the mask to the scores: the shared-prefix block mask must be additive there."""
-    from deltapref.batching import batch_logps, join_prompt_responses, sequence_logps
+    from deltapref.batching import join_prompt_responses
+    from deltapref.logprobs import batch_logps, sequence_logps
     from deltapref.policy.data import PolicyCollator
 
     model = tiny_gemma2(softcap)

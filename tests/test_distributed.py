@@ -11,7 +11,7 @@ import pytest
 ENV = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
 
 
-def deltapref(args, nproc=1):
+def deltapref(args, nproc=1, env=None):
     launcher = (
         [
             sys.executable,
@@ -27,13 +27,17 @@ def deltapref(args, nproc=1):
         else [sys.executable, "-m", "deltapref.cli"]
     )
     started = time.time()
-    done = subprocess.run(launcher + args, env=ENV, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(launcher + args, env=dict(ENV, **(env or {})), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done, time.time() - started
 
 
 @pytest.mark.slow
-def test_two_process_dpo_rc_matches_one_process(scored_task, tmp_path):
+@pytest.mark.parametrize("group_cost", [None, "0"])
+def test_two_process_dpo_rc_matches_one_process(scored_task, tmp_path, group_cost):
+    """... also when every batch's rows run in length groups (a forward per distinct length; the
+    input embeddings looked up once, outside the wrapped model's forward): the gradients sync."""
+    env = {"DELTAPREF_GROUP_COST_TOKENS": group_cost} if group_cost else None
     common = [
         "align",
         "--model",
@@ -57,8 +61,12 @@ def test_two_process_dpo_rc_matches_one_process(scored_task, tmp_path):
         "--train_sampling_strategy",
         "sequential",
     ]
-    one, t1 = deltapref(common + ["--output_dir", str(tmp_path / "one"), "--per_device_train_batch_size", "16"])
-    two, t2 = deltapref(common + ["--output_dir", str(tmp_path / "two"), "--per_device_train_batch_size", "8"], nproc=2)
+    one, t1 = deltapref(
+        common + ["--output_dir", str(tmp_path / "one"), "--per_device_train_batch_size", "16"], env=env
+    )
+    two, t2 = deltapref(
+        common + ["--output_dir", str(tmp_path / "two"), "--per_device_train_batch_size", "8"], nproc=2, env=env
+    )
     curves = []
     for name in ("one", "two"):
         summary = json.loads((tmp_path / name / "train_summary.json").read_text())

@@ -8,13 +8,14 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 import deltapref.grouping as grouping
-from deltapref.batching import _rows, batch_logps, join_prompt_responses, response_batch, sequence_logps
+from deltapref.batching import _rows, join_prompt_responses, response_batch
+from deltapref.logprobs import batch_logps, sequence_logps
 from deltapref.policy.run import RunOptions, layout
 
 LAYOUTS = [(True, False), (False, True), (True, True)]
 
 
-def _tiny_llama(attention: str) -> LlamaForCausalLM:
+def _tiny_llama(attention: str, tied: bool = False) -> LlamaForCausalLM:
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=50,
@@ -24,6 +25,7 @@ def _tiny_llama(attention: str) -> LlamaForCausalLM:
         num_attention_heads=4,
         num_key_value_heads=2,
         attn_implementation=attention,
+        tie_word_embeddings=tied,
     )
     return LlamaForCausalLM(config).float().eval()
 
@@ -71,11 +73,16 @@ def test_block_layouts_hold_every_response_with_restarted_positions(share, pack)
 @pytest.mark.parametrize("attention", ["eager", "sdpa"])
 @pytest.mark.parametrize("share, pack", [(False, False), *LAYOUTS])
 @pytest.mark.parametrize("cost", [0, 10**6])
-def test_every_layout_gives_the_padded_logps_and_gradients(attention, share, pack, cost, monkeypatch):
+@pytest.mark.parametrize("tied", [False, True])
+def test_every_layout_gives_the_padded_logps_and_gradients(attention, share, pack, cost, tied, monkeypatch):
     """... also when the forward runs rows of similar length together (cost 0: every distinct
-    length its own pass) instead of the whole batch in one pass."""
+    length its own pass) instead of the whole batch in one pass, looking the input embeddings up
+    once; with the LM head tied to them, their gradient (sparse lookup + dense head) is dense."""
     monkeypatch.setattr(grouping, "GROUP_COST_TOKENS", cost)
-    model = _tiny_llama(attention)
+    model = _tiny_llama(attention, tied)
+    assert (model.lm_head.weight is model.model.embed_tokens.weight) == tied
+    lookups = []
+    model.model.embed_tokens.register_forward_hook(lambda *_: lookups.append(1))
     prompts, blocks = _pairs(LENGTHS)
     if cost == 0 and not pack:
         batch = response_batch(prompts, blocks, 0, share, pack)
@@ -83,6 +90,7 @@ def test_every_layout_gives_the_padded_logps_and_gradients(attention, share, pac
         assert len(grouping.length_groups(lengths.tolist())) > 1
     got = batch_logps(model, response_batch(prompts, blocks, 0, share, pack))
     got[0].sum().backward()
+    assert len(lookups) == 1
     grads = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
     plain = join_prompt_responses(prompts * 2, [b[j] for j in range(2) for b in blocks], 0)

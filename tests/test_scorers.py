@@ -408,7 +408,7 @@ def test_oracle_forward_runs_the_lm_head_on_chosen_response_tokens_only(softcap)
     from the forward that projects only the chosen responses' positions through the LM head
     equals the one read from the model's full logits, values and gradients; a model whose logits
     are not the plain head (soft-capped) takes the full-logits path with the same result."""
-    from deltapref.batching import sequence_logps
+    from deltapref.logprobs import sequence_logps
     from deltapref.models import attach_reward_head, last_token_rewards
     from deltapref.objectives import ScorerOptions
     from deltapref.scorers.trainer import ScorerCollator
@@ -463,13 +463,14 @@ def test_a_pass_costs_more_tokens_on_narrower_layers():
 
 
 @pytest.mark.parametrize("kind", ["reward-decoder", "difference-encoder", "oracle"])
-def test_scorer_forward_by_length_groups_equals_one_padded_pass(kind):
+def test_scorer_forward_by_length_groups_equals_one_padded_pass(kind, monkeypatch):
     """The training forward of the scorers runs groups of similar length, each cut to its longest
     sequence: values (the oracle's log-probs too) and gradients equal one padded pass."""
     from transformers import BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForSequenceClassification
 
-    from deltapref.batching import logps_and_rewards, pad
-    from deltapref.grouping import grouped_by_length
+    from deltapref import grouping
+    from deltapref.batching import pad
+    from deltapref.logprobs import logps_and_rewards
     from deltapref.models import attach_reward_head
     from deltapref.objectives.scorers import classifier_scores, difference_scores
 
@@ -520,7 +521,8 @@ def test_scorer_forward_by_length_groups_equals_one_padded_pass(kind):
 
     def values_and_grads(cost):
         model.zero_grad()
-        values = grouped_by_length(score, model, batch, cost=cost)
+        monkeypatch.setattr(grouping, "GROUP_COST_TOKENS", cost)  # the default of every forward
+        values = score(model, batch) if kind == "oracle" else grouping.grouped_by_length(score, model, batch)
         if kind == "oracle":  # ((log-prob sums, token counts), rewards)
             assert values[0][1].tolist() == [3, 28, 4, 0, 0, 0]
             values = torch.cat([values[0][0], values[1]])

@@ -1,18 +1,9 @@
-"""Padding token sequences into tensors and reading per-sequence log-probs from logits."""
+"""Padding token sequences into tensors: prompt + response rows, and the shared-prefix and
+packed layouts of a response batch (``logprobs`` reads their log-probs)."""
 
 from __future__ import annotations
 
-import logging
-import weakref
-
 import torch
-import torch.nn.functional as F
-
-from .grouping import by_groups, grouped_by_length
-from .losses import log1mexp
-from .models import last_token_rewards, unwrap
-
-logger = logging.getLogger(__name__)
 
 
 def pad(sequences: list[list[int]], pad_value: int, length: int | None = None) -> torch.Tensor:
@@ -22,22 +13,6 @@ def pad(sequences: list[list[int]], pad_value: int, length: int | None = None) -
     for i, sequence in enumerate(sequences):
         out[i, : len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
     return out
-
-
-def _block_rows(batch: dict[str, torch.Tensor], group: list[int], width: int) -> dict[str, torch.Tensor]:
-    """The rows ``group`` of an unpacked shared-prefix batch (row i holds prompt i and its
-    responses), cut to ``width``, their responses' sources renumbered."""
-    index = torch.tensor(group, device=batch["input_ids"].device)
-    sub = {
-        "input_ids": batch["input_ids"][index, :width],
-        "attention_mask": batch["attention_mask"][index][..., :width, :width],
-        "position_ids": batch["position_ids"][index, :width],
-    }
-    for name in ("target_ids", "source_pos", "target_mask"):
-        sub[name] = batch[name][index]
-    rows = torch.arange(len(group), device=index.device).view(-1, 1, 1)
-    sub["source_row"] = rows.expand_as(sub["source_pos"]).contiguous()
-    return sub
 
 
 def join_prompt_responses(prompts: list[list[int]], responses: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -50,133 +25,6 @@ def join_prompt_responses(prompts: list[list[int]], responses: list[list[int]], 
     return {"input_ids": input_ids, "attention_mask": attention_mask, "response_mask": response_mask}
 
 
-def sequence_logps(
-    logits: torch.Tensor, input_ids: torch.Tensor, response_mask: torch.Tensor, unlikelihood: bool = False
-) -> tuple[torch.Tensor, ...]:
-    """Sum of the response tokens' log-probs and the number of response tokens, per row; with
-    ``unlikelihood`` also the sum of the tokens' log(1 − p).
-
-    Token t is predicted by the logits at t−1 (causal LM shift); ``logits`` may cover only the
-    last positions (``logits_to_keep``)."""
-    offset = input_ids.shape[1] - logits.shape[1]
-    logits = logits[:, :-1].float()
-    targets = input_ids[:, offset + 1 :]
-    mask = response_mask[:, offset + 1 :].to(logits.dtype)
-    token_logps = -F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none").view_as(
-        targets
-    )
-    return _reduce(token_logps, mask, unlikelihood)
-
-
-def _reduce(token_logps: torch.Tensor, mask: torch.Tensor, unlikelihood: bool) -> tuple[torch.Tensor, ...]:
-    """Masked sums over the last dimension in fp64 (order-exact): log-probs, counts and, with
-    ``unlikelihood``, log(1 − p)."""
-    out = ((token_logps.double() * mask).sum(-1).to(token_logps.dtype), mask.sum(-1))
-    if unlikelihood:
-        out += ((log1mexp(token_logps).double() * mask).sum(-1).to(token_logps.dtype),)
-    return out
-
-
-def batch_logps(model, batch: dict[str, torch.Tensor], unlikelihood: bool = False) -> tuple[torch.Tensor, ...]:
-    """Response log-prob sums and token counts (and with ``unlikelihood`` the sums of log(1 − p))
-    for a batch of ``response_batch`` (any layout; the responses come block by block)."""
-
-    def sums(model, batch):
-        return _logps_and_hidden(model, batch, unlikelihood)[0]
-
-    if "source_pos" not in batch:
-        return grouped_by_length(sums, model, batch)
-    if "row_lengths" in batch:  # one prompt per row: rows of similar length run together
-        out = by_groups(sums, model, batch, batch["row_lengths"].tolist(), _block_rows, None)
-    else:
-        out = sums(model, batch)
-    return tuple(x.transpose(0, 1).reshape(-1) for x in out)
-
-
-def logps_and_rewards(
-    model, batch: dict[str, torch.Tensor], unlikelihood: bool = False
-) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-    """For a padded batch: ``batch_logps`` of the rows its ``response_mask`` covers (the first
-    ones; rows below it are only scored) and the model's ``reward_head`` on every row's last real
-    token, from one forward in which the LM head runs on the scored tokens only."""
-    sums, hidden = _logps_and_hidden(model, batch, unlikelihood)
-    return sums, last_token_rewards(model, hidden, batch["attention_mask"])
-
-
-def _logps_and_hidden(model, batch: dict[str, torch.Tensor], unlikelihood: bool):
-    rows, source, targets, mask = _scored_tokens(batch)
-    logits, hidden = _scored_logits(model, _model_inputs(model, batch), rows, source)
-    token = -F.cross_entropy(logits.float(), targets, reduction="none")
-    token_logps = torch.zeros(mask.shape, dtype=token.dtype, device=token.device).masked_scatter(mask, token)
-    return _reduce(token_logps, mask.to(token.dtype), unlikelihood), hidden
-
-
-BLOCK_MASK_ATTENTION = ("eager", "sdpa")  # implementations that apply an arbitrary 4-D mask as given
-
-
-def attention_implementation(model) -> str:
-    """The attention implementation the model runs (``config._attn_implementation``)."""
-    return str(getattr(unwrap(model).config, "_attn_implementation", None) or "eager")
-
-
-def takes_block_mask(model) -> bool:
-    """Whether the model's attention serves the block masks of prefix sharing and packing:
-    FlashAttention takes no arbitrary mask, and FlexAttention failed on them here (the GPU
-    check measures it per machine)."""
-    return attention_implementation(model) in BLOCK_MASK_ATTENTION
-
-
-def _model_inputs(model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The forward's inputs; a shared-prefix block mask made additive, so every attention
-    implementation reads it alike (eager attention adds the mask to the scores)."""
-    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    if "source_pos" in batch:
-        dtype = unwrap(model).dtype
-        allowed = batch["attention_mask"]
-        inputs["attention_mask"] = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(
-            ~allowed, torch.finfo(dtype).min
-        )
-        inputs["position_ids"] = batch["position_ids"]
-    return inputs
-
-
-def _scored_logits(model, inputs: dict, rows: torch.Tensor, source: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Logits at positions (rows, source), the LM head run on those only, and the final hidden
-    states: the forward returns them and one position of logits, which checks that the logits
-    are the head of them. Models whose logits are more than that (soft-capped, scaled) are
-    projected from the first position any response needs, as the model computes them."""
-    width = inputs["input_ids"].shape[1]
-    if model not in _LOGITS_NOT_FROM_HIDDEN:
-        out = model(**inputs, logits_to_keep=1, output_hidden_states=True, use_cache=False)
-        hidden = out.hidden_states[-1]
-        head = unwrap(model).get_output_embeddings()
-        with torch.no_grad():
-            from_hidden = head is not None and torch.equal(head(hidden[:, -1:]), out.logits)
-        if from_hidden:
-            return head(hidden[rows, source]), hidden
-        logger.info("%s: logits are not the head of the last hidden state", type(unwrap(model)).__name__)
-        _LOGITS_NOT_FROM_HIDDEN.add(model)
-    keep = width - int(source.min())
-    out = model(**inputs, logits_to_keep=keep, output_hidden_states=True, use_cache=False)
-    return out.logits[rows, source - (width - keep)], out.hidden_states[-1]
-
-
-_LOGITS_NOT_FROM_HIDDEN: weakref.WeakSet = weakref.WeakSet()
-
-
-def _scored_tokens(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """For every response token: the row and position whose logits predict it, and its id;
-    plus the mask (B, K, L) or (B, T − 1) that places them."""
-    if "source_pos" in batch:
-        mask = batch["target_mask"]
-        return batch["source_row"][mask], batch["source_pos"][mask], batch["target_ids"][mask], mask
-    mask = batch["response_mask"][:, 1:].bool()
-    ids = batch["input_ids"][: mask.shape[0]]
-    source = torch.arange(ids.shape[1] - 1, device=ids.device).expand_as(mask)
-    rows = torch.arange(mask.shape[0], device=mask.device).unsqueeze(1).expand_as(mask)
-    return rows[mask], source[mask], ids[:, 1:][mask], mask
-
-
 def response_batch(
     prompts: list[list[int]], blocks: list[list[list[int]]], pad_id: int, share_prefix: bool = True, pack: bool = False
 ) -> dict[str, torch.Tensor]:
@@ -184,7 +32,7 @@ def response_batch(
     layouts: one row per (prompt, response), or with ``share_prefix`` one row per prompt holding
     its responses as blocks; with ``pack`` those units are packed into as few rows as the longest
     unit's width allows (first-fit decreasing), so padding is left only at row ends. Every layout
-    gives each response the log-probs of ``prompt + response`` alone; ``batch_logps`` returns
+    gives each response the log-probs of ``prompt + response`` alone; ``logprobs.batch_logps`` returns
     them block by block in every layout."""
     if not share_prefix and not pack:
         k = len(blocks[0])

@@ -3,9 +3,11 @@ fewer padded tokens, the same values up to float rounding."""
 
 from __future__ import annotations
 
+import os
 import weakref
 
 import torch
+import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from .distributed import world_size
@@ -13,6 +15,7 @@ from .models import unwrap
 
 GROUP_COST_TOKENS = 32  # a pass's fixed cost in padded tokens at MiniLM's layer size (benchmarks/length_groups.py)
 CALIBRATION_LAYER_PARAMS = 1_770_000  # parameters of one MiniLM layer (384 wide), where the cost was measured
+COST_VARIABLE = "DELTAPREF_GROUP_COST_TOKENS"
 _layer_params: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -21,7 +24,11 @@ def pass_cost(model) -> int:
     as large as MiniLM's or larger, more for narrower ones. A pass's overhead (dispatching each
     layer's operations) is the same per layer whatever its width, while a token costs its layer's
     parameters, so on small models (the demo's 64-wide policy) a pass is worth many tokens and
-    grouping would cost more time than the padding it saves."""
+    grouping would cost more time than the padding it saves. ``DELTAPREF_GROUP_COST_TOKENS`` sets
+    one cost for every model instead (0: a pass per distinct length; a large one: whole batches)."""
+    fixed = os.environ.get(COST_VARIABLE, "").strip()
+    if fixed:
+        return int(fixed)
     base = unwrap(model)
     if base not in _layer_params:
         skip = {
@@ -61,15 +68,13 @@ def may_split_forward(model) -> bool:
     return world_size() == 1 or isinstance(model, DistributedDataParallel)
 
 
-def by_groups(score, model, batch: dict, lengths: list[int], cut, cost: int | None):
-    """``score`` over groups of similar ``lengths`` (``cut(batch, group, width)`` makes a
-    group's batch), outputs back in batch order; one pass where groups do not pay."""
-    groups = length_groups(lengths, pass_cost(model) if cost is None else cost) if may_split_forward(model) else []
-    if len(groups) <= 1:
-        return score(model, batch)
-    parts = [score(model, cut(batch, group, max(lengths[i] for i in group))) for group in groups]
-    order = torch.tensor([i for group in groups for i in group])
-    return _in_order(parts, torch.argsort(order).to(batch["input_ids"].device))
+def forward_groups(model, lengths: list[int], cost: int | None = None) -> list[list[int]]:
+    """The groups of similar length that a batch of sequences of ``lengths`` runs its forward
+    of ``model`` in: one group where a pass costs more than the padding it saves, or where the
+    model may not split its forward."""
+    if not may_split_forward(model):
+        return [list(range(len(lengths)))]
+    return length_groups(lengths, pass_cost(model) if cost is None else cost)
 
 
 def grouped_by_length(score, model, batch: dict[str, torch.Tensor], cost: int | None = None):
@@ -78,13 +83,49 @@ def grouped_by_length(score, model, batch: dict[str, torch.Tensor], cost: int | 
     same values as one padded pass up to float rounding, with less of the batch spent on padding.
     The batch's (N, T) tensors are split; other entries (per-pair labels) are not passed."""
     mask = batch["attention_mask"]
+    lengths = mask.sum(1).tolist()
+    groups = forward_groups(model, lengths, cost)
+    if len(groups) <= 1:
+        return score(model, batch)
     per_sequence = [k for k, v in batch.items() if torch.is_tensor(v) and v.shape[:2] == mask.shape]
-
-    def cut(batch, group, width):
+    parts = []
+    for group in groups:
         index = torch.tensor(group, device=mask.device)
-        return {k: batch[k][index, :width] for k in per_sequence}
+        parts.append(score(model, {k: batch[k][index, : max(lengths[i] for i in group)] for k in per_sequence}))
+    return _in_order(parts, _inverse(groups, mask.device))
 
-    return by_groups(score, model, batch, mask.sum(1).tolist(), cut, cost)
+
+def grouped_hidden(hidden_pass, model, inputs: dict[str, torch.Tensor], lengths: list[int]) -> torch.Tensor:
+    """``hidden_pass(model, inputs)``, the final hidden states (N, T, H) of a forward, run on
+    groups of rows of similar ``lengths``, each cut to its longest row, and put back in batch
+    order as one (N, T, H) tensor (zero past a row's group width): the same values as one pass up
+    to float rounding. The input embeddings are looked up once for the whole batch and each
+    group takes its rows of them: the embedding matrix gets one dense gradient a step, not one
+    per group (each a fresh vocabulary-sized buffer whose pages fault in on a CPU)."""
+    groups = forward_groups(model, lengths)
+    if len(groups) <= 1:
+        return hidden_pass(model, inputs)
+    ids = inputs["input_ids"]
+    inputs = {name: value for name, value in inputs.items() if name != "input_ids"}
+    inputs["inputs_embeds"] = unwrap(model).get_input_embeddings()(ids)
+    parts = []
+    for group in groups:
+        index, width = torch.tensor(group, device=ids.device), max(lengths[i] for i in group)
+        hidden = hidden_pass(model, {name: _cut_rows(value, index, width) for name, value in inputs.items()})
+        parts.append(F.pad(hidden, (0, 0, 0, ids.shape[1] - width)))
+    return torch.cat(parts)[_inverse(groups, ids.device)]
+
+
+def _cut_rows(value: torch.Tensor, index: torch.Tensor, width: int) -> torch.Tensor:
+    """Rows ``index`` of a (N, T, ...) input cut to ``width`` positions (a (N, 1, T, T) mask on
+    both its query and key axes)."""
+    value = value[index]
+    return value[..., :width, :width] if value.dim() == 4 else value[:, :width]
+
+
+def _inverse(groups: list[list[int]], device) -> torch.Tensor:
+    """The permutation that puts the groups' concatenated rows back in batch order."""
+    return torch.argsort(torch.tensor([i for group in groups for i in group])).to(device)
 
 
 def _in_order(parts: list, inverse: torch.Tensor):

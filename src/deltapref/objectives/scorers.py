@@ -13,12 +13,13 @@ from dataclasses import replace
 import torch
 
 from .. import losses as L
-from ..batching import logps_and_rewards, pad
+from ..batching import pad
 from ..coefficients import SOURCES
 from ..config import TokenizationConfig
 from ..data.scorer_inputs import PairSequence, difference_ids, is_encoder_tokenizer, pointwise_ids, uses_segments
 from ..errors import OptionError
 from ..grouping import grouped_by_length
+from ..logprobs import logps_and_rewards
 from ..models import unwrap
 from .base import Metrics
 from .options import ScorerOptions
@@ -172,7 +173,7 @@ class Oracle(ScorerObjective):
         return sequences, extra
 
     def forward(self, model, batch):
-        return grouped_by_length(logps_and_rewards, model, batch)
+        return logps_and_rewards(model, batch)  # the body in length groups, the LM head once
 
     def compute(self, outputs, batch, options):
         (logp_sum, count), rewards = outputs

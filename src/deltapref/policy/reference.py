@@ -13,9 +13,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import distributed
-from ..batching import batch_logps, response_batch
+from ..batching import response_batch
 from ..columns import ref_logp
 from ..data.tokenization import encode_pair, truncate
+from ..logprobs import batch_logps
 
 
 @torch.no_grad()

@@ -15,10 +15,10 @@ import torch
 from transformers import TrainingArguments
 
 from .. import coefficients
-from ..batching import attention_implementation, takes_block_mask
 from ..columns import PAIR_LISTS, PAIR_NUMBERS, ref_logp
 from ..data.schema import DataError
 from ..host_memory import keep_freed_memory
+from ..logprobs import attention_implementation, takes_block_mask
 from ..model_card import write_run_card
 from ..models import check_role, load_causal_lm, load_tokenizer, model_dtype
 from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyObjective

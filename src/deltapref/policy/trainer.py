@@ -1,12 +1,11 @@
 """``AlignTrainer``: one Trainer for every policy objective. It runs the policy forward on a
-batch (in groups of rows of similar length), reads per-response log-probs (and the DRDO
+batch (its body in groups of rows of similar length), reads per-response log-probs (and the DRDO
 student's reward head when the objective asks for it), and hands them to the objective unit
 (``deltapref.objectives``)."""
 
 from __future__ import annotations
 
-from ..batching import batch_logps, logps_and_rewards
-from ..grouping import grouped_by_length
+from ..logprobs import batch_logps, logps_and_rewards
 from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyOutputs
 from ..training import MetricsTrainer
 
@@ -17,11 +16,7 @@ def policy_outputs(
     """Per-response log-prob sums (block by block), token counts (at least 1), with
     ``student_head`` the reward head's output and with ``unlikelihood`` Σ_t log(1 − p_t)."""
     if student_head:
-
-        def read(model, batch):
-            return logps_and_rewards(model, batch, unlikelihood)
-
-        sums, rewards = grouped_by_length(read, model, batch)
+        sums, rewards = logps_and_rewards(model, batch, unlikelihood)
     else:
         sums, rewards = batch_logps(model, batch, unlikelihood), None
     return PolicyOutputs(sums[0], sums[1].clamp(min=1), blocks, rewards, sums[2] if unlikelihood else None)
