@@ -134,3 +134,14 @@ def scored_task(builtin_task, tmp_path_factory):
         "sft": str(root / "sft"),
         "test": str(builtin_task / "test.jsonl"),
     }
+
+
+# Property-based tests (tests/test_properties.py) run the same derandomized examples every time,
+# so CI is reproducible; HYPOTHESIS_PROFILE=explore searches more (and randomly) on a developer's machine.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("explore", deadline=None, max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -102,7 +102,7 @@ def test_invalid_json_and_mixed_kinds(tmp_path):
 @pytest.mark.parametrize("name", ["out.jsonl", "out.jsonl.gz", "out.json", "out.parquet", "out_dir"])
 def test_save_and_reload_round_trip(fixtures, tmp_path, name):
     ds, _ = load_preferences(str(fixtures / "tldr.jsonl"))
-    save_dataset(ds, tmp_path / name)
+    save_dataset(ds, tmp_path / name, "data convert")
     again, _ = load_preferences(str(tmp_path / name))
     assert again.to_list() == ds.to_list()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left

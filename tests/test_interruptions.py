@@ -86,7 +86,7 @@ def test_killed_score_resumes_to_identical_output(scored_task, big_input, tmp_pa
 
 
 def complete_checkpoints(directory: Path) -> list[Path]:
-    found = [c for c in directory.glob("checkpoint-*") if (c / "deltapref_progress.json").exists()]
+    found = [c for c in directory.glob("checkpoint-*") if (c / "deltapref_checkpoint.json").exists()]
     return sorted(found, key=lambda c: int(c.name.split("-")[1]))
 
 

@@ -224,7 +224,7 @@ def test_normalized_weights_have_mean_one(scored_task, tmp_path):
     summary = json.loads((tmp_path / "p" / "train_summary.json").read_text())
     weights = [sig(r["reward_chosen"] - r["reward_rejected"]) for r in rows_of(scored_task["data"])]
     assert summary["weights_mean_before_normalization"] == pytest.approx(sum(weights) / len(weights), rel=1e-6)
-    assert summary["options"]["coef"] == "coef_normalized"
+    assert summary["options"]["coef"] == "reward" and summary["options"]["coef_normalize"] is True  # as asked
 
 
 def test_sweep_aggregates_paired_differences(builtin_task, tmp_path, capsys):

@@ -564,7 +564,7 @@ def test_a_failing_http_judge_is_retried_then_named_without_the_key(capsys, tmp_
             "0",
         ],
         1,
-        "failed after 2 attempt.s.: URLError",
+        "failed after 2 attempt.s.: ConnectionError",
     )
 
 

@@ -143,6 +143,28 @@ def test_bad_weights_are_refused_with_their_row(setup, tmp_path):
         _trainer(WeightedDPOTrainer, setup, tmp_path, weight_column="weight")
 
 
+@pytest.mark.parametrize(
+    "weights, pattern",
+    [
+        ([0.0] * PAIRS, "every weight in 'coef' is 0"),
+        ([1.0] * (PAIRS - 1) + [1e308], "row 8.*coef.*finite number in"),
+        (["heavy"] * PAIRS, "row 1.*coef.*got 'heavy'"),
+    ],
+)
+def test_weights_that_cannot_train_are_refused(setup, tmp_path, weights, pattern):
+    data = [dict(row, coef=w) for row, w in zip(setup[1], weights)]
+    with pytest.raises(DataError, match=pattern):
+        _trainer(WeightedDPOTrainer, setup, tmp_path, data)
+
+
+@pytest.mark.parametrize("bad, pattern", [(float("nan"), "row 2.*finite number"), (-5.0, "row 2.*got -5.0")])
+def test_evaluation_weights_are_checked_like_training_weights(setup, tmp_path, bad, pattern):
+    evaluation = [dict(row) for row in setup[1]]
+    evaluation[1]["coef"] = bad
+    with pytest.raises(DataError, match="eval_dataset.*" + pattern):
+        _trainer(WeightedDPOTrainer, setup, tmp_path, eval_dataset=Dataset.from_list(evaluation))
+
+
 def test_unsupported_loss_types_are_refused(setup, tmp_path):
     with pytest.raises(ValueError, match="only \\['sigmoid'\\]"):
         _trainer(WeightedDPOTrainer, setup, tmp_path, args=_args(tmp_path, loss_type=["ipo"]))

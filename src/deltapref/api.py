@@ -15,6 +15,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from .config import typed_values
 from .data.loading import load_preferences
 from .stages import STAGES
 
@@ -56,7 +57,7 @@ def build_configs(command: str, options: dict[str, Any]) -> tuple:
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"{command}: unknown option(s) {', '.join(unknown)} (see deltapref.options_of({command!r}))")
-    values = {**defaults, **options}
+    values = {**defaults, **typed_values(types, options)}
     trains = STAGES[tuple(command.split())].trains
     if trains and not values.get("output_dir"):
         raise ValueError(f"{command}: output_dir is required")

@@ -4,7 +4,7 @@ Every field has a default and a ``help`` string. Allowed values live on the fiel
 type gives the choices (argparse shows and checks them), and ``gt``/``ge``/``lt``/``le`` give a
 numeric range that :class:`Options` checks (with finiteness) whenever a config is built, before
 any model loads. Cross-field rules stay in each dataclass's ``__post_init__``. ``--config
-FILE.yaml`` supplies values; flags on the command line win. This module imports nothing else
+FILE.yaml`` supplies values; flags on the command line win. This module imports only ``safe_yaml``
 from deltapref, so every layer may use it.
 """
 
@@ -15,14 +15,15 @@ import copy
 import dataclasses
 import math
 import operator
+import os
 import types
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-import yaml
 from transformers import HfArgumentParser
+
+from .safe_yaml import read_yaml
 
 RANGE_CHECKS = {
     "gt": (operator.gt, ">"),
@@ -40,12 +41,85 @@ def option(default, help: str, **kwargs):
     return dataclasses.field(default=default, metadata={"help": help, **kwargs})
 
 
+SIMPLE_TYPES = {bool: "true or false", int: "an integer", float: "a number", str: "text (a path or a name)"}
+
+
+def _simple_types(hint) -> tuple[set, bool] | None:
+    """(the plain types a field accepts, whether it accepts None) for hints made only of bool,
+    int, float, str, Literal and None; None for any richer hint (left to its own checks)."""
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    accepted, nullable = set(), False
+    for arg in args:
+        if arg is type(None):
+            nullable = True
+        elif typing.get_origin(arg) is Literal:
+            accepted |= {type(choice) for choice in typing.get_args(arg)}
+        elif arg in SIMPLE_TYPES:
+            accepted.add(arg)
+        else:
+            return None
+    return accepted, nullable
+
+
+def typed_value(name: str, hint, default, value, strings_parse: bool = False):
+    """``value`` for option ``name`` if its type fits the field (a path object becomes text, an
+    integer a float where a number is asked); else a ``ValueError`` naming the option. None fits
+    a field whose default is None. With ``strings_parse`` (values from a YAML file, which
+    argparse still converts) text is let through for any plain field."""
+    simple = _simple_types(hint)
+    if simple is None:
+        return value
+    accepted, nullable = simple
+    if value is None:
+        if nullable or default is None:
+            return None
+    elif isinstance(value, bool):
+        if bool in accepted:
+            return value
+    elif isinstance(value, int) and int in accepted:
+        return value
+    elif isinstance(value, (int, float)) and float in accepted:
+        return float(value)
+    elif isinstance(value, os.PathLike) and str in accepted:
+        return os.fspath(value)
+    elif isinstance(value, str) and (str in accepted or strings_parse):
+        return value
+    wanted = " or ".join(SIMPLE_TYPES[t] for t in SIMPLE_TYPES if t in accepted) or "one of its choices"
+    raise ValueError(f"--{name} must be {wanted}, got {value!r} ({type(value).__name__})")
+
+
+def field_hints(cls) -> dict:
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # a hint that does not resolve here: its field's own checks apply
+        return {}
+
+
+def typed_values(dataclass_types, values: dict, strings_parse: bool = False) -> dict:
+    """``values`` (option name -> value, for fields of ``dataclass_types``) through
+    :func:`typed_value`: the one type check for options from YAML files and from Python."""
+    fields = {}
+    for cls in dataclass_types:
+        hints = field_hints(cls)
+        for field in dataclasses.fields(cls):
+            fields.setdefault(field.name, (hints.get(field.name), field.default))
+    return {
+        name: typed_value(name, *fields[name], value, strings_parse) if name in fields else value
+        for name, value in values.items()
+    }
+
+
 def check_fields(instance) -> None:
-    """Refuse non-finite floats, values outside a field's range, and values outside a
-    ``Literal`` field's choices (configs built in code skip argparse's own check)."""
-    hints = typing.get_type_hints(type(instance))
+    """Refuse values of the wrong type (a path object becomes text), non-finite floats, values
+    outside a field's range, and values outside a ``Literal`` field's choices (configs built in
+    code skip argparse's own check)."""
+    hints = field_hints(type(instance))
     for field in dataclasses.fields(instance):
         value = getattr(instance, field.name)
+        checked = typed_value(field.name, hints.get(field.name), field.default, value)
+        if checked is not value:
+            setattr(instance, field.name, checked)
+            value = checked
         if value is None or isinstance(value, bool):
             continue
         choices = _literal_choices(hints.get(field.name))
@@ -163,68 +237,21 @@ def command_line(prog: str, config, skip: tuple[str, ...] = ()) -> str:
     return " ".join([prog] + [f"--{name} {value}" for name, value in changed_options(config, skip).items()])
 
 
-YAML_MAX_BYTES = 1 << 20  # recipes and option files are small; anything larger is refused unread
-YAML_MAX_VALUES = 100_000  # values after alias expansion (a nested-anchor "bomb" expands to billions)
-
-
-def read_yaml(path: str | Path):
-    """A YAML document of plain values (safe loader: no custom tags), refused in one line
-    (``ValueError`` naming the file and line) when it is not valid YAML, larger than
-    ``YAML_MAX_BYTES`` or expands to more than ``YAML_MAX_VALUES`` values through aliases."""
-    path = Path(path)
-    try:
-        if path.stat().st_size > YAML_MAX_BYTES:
-            raise ValueError(f"{path}: larger than {YAML_MAX_BYTES} bytes; a recipe or option file is far smaller")
-        loader = yaml.SafeLoader(path.read_text())
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: cannot read it ({getattr(error, 'strerror', None) or error})") from None
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        expanded = _expanded_size(node, {})
-        if expanded > YAML_MAX_VALUES:
-            raise ValueError(
-                f"{path}: its aliases expand to more than {YAML_MAX_VALUES} values ({expanded}); refusing to build it"
-            )
-        return loader.construct_document(node)
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not a plain YAML document ({_yaml_reason(error)})") from None
-    finally:
-        loader.dispose()
-
-
-def _expanded_size(node, sizes: dict) -> int:
-    """How many values ``node`` holds once every alias is expanded (aliases share their node,
-    so each node's size is computed once)."""
-    if id(node) in sizes:
-        return sizes[id(node)]
-    sizes[id(node)] = 1  # a node that contains itself counts once
-    children = node.value if isinstance(node, yaml.SequenceNode) else []
-    if isinstance(node, yaml.MappingNode):
-        children = [part for pair in node.value for part in pair]
-    size = 1 + sum(_expanded_size(child, sizes) for child in children)
-    sizes[id(node)] = min(size, YAML_MAX_VALUES + 1)
-    return sizes[id(node)]
-
-
-def _yaml_reason(error: yaml.YAMLError) -> str:
-    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-    return f"{where}{problem}"
-
-
 def load_yaml_options(path: str, dataclass_types) -> dict:
-    """Read a YAML mapping of options and reject keys that no config knows (typos)."""
+    """Read a YAML mapping of options: keys no config knows (typos) and values of the wrong type
+    refused, a ``null`` value taken as not given (the option's default applies)."""
     values = read_yaml(path) or {}
     if not isinstance(values, dict):
         raise ValueError(f"{path}: must hold a mapping of option names to values")
     known = {f.name for cls in dataclass_types for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(map(str, set(values) - known))
     if unknown:
         raise ValueError(f"{path}: unknown option(s) {', '.join(unknown)}")
-    return values
+    values = {name: value for name, value in values.items() if value is not None}  # null: not given
+    try:
+        return typed_values(dataclass_types, values, strings_parse=True)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
 
 
 class _Parser(HfArgumentParser):

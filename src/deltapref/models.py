@@ -23,6 +23,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 
 from .aliases import resolve
 from .errors import ModelLoadError, ModelRoleError
+from .model_preflight import check_model_dir, read_model_config
 from .randomness import seeded
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def from_pretrained(loader, name: str, **kwargs):
     local = Path(target)
     is_model = loader is not AutoTokenizer
     if local.is_dir():
-        _check_model_dir(name, local, is_model)
+        check_model_dir(name, local, is_model)
     if is_model:
         kwargs["use_safetensors"] = True
     try:
@@ -92,29 +93,6 @@ def from_pretrained(loader, name: str, **kwargs):
         )
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelLoadError(f"{where} ({type(error).__name__}: {reason[:300]})") from None
-
-
-def _check_model_dir(name: str, directory: Path, is_model: bool) -> None:
-    files = {path.name for path in directory.iterdir()}
-    if is_model and "config.json" not in files:
-        if "adapter_config.json" in files:
-            raise ModelLoadError(
-                f"{name} is a LoRA adapter (adapter_config.json), not a full model: merge it into its base "
-                "model first (peft's merge_and_unload; deltapref saves merged models unless told not to)"
-            )
-        raise ModelLoadError(f"{name} has no config.json: not a model directory")
-    if is_model and not any(f.endswith(".safetensors") or f.endswith(".safetensors.index.json") for f in files):
-        pickled = sorted(f for f in files if f.endswith((".bin", ".pt", ".pth", ".ckpt")))
-        found = f" (found {', '.join(pickled)}: pickled weights are never loaded)" if pickled else ""
-        raise ModelLoadError(
-            f"{name} has no .safetensors weights{found}; convert them with the tool that wrote them "
-            "(e.g. save_pretrained(..., safe_serialization=True))"
-        )
-    if not is_model and not files & {"tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json"}:
-        raise ModelLoadError(
-            f"{name} holds no tokenizer files (tokenizer.json, tokenizer_config.json, vocab.*): pass the "
-            "directory the tokenizer was saved in with --tokenizer"
-        )
 
 
 def load_tokenizer(name: str, trust_remote_code: bool = False):
@@ -184,10 +162,9 @@ def check_role(path: str, role: str) -> None:
     ``reward`` a pointwise score (classifier or reward head), ``difference`` a pair classifier,
     ``oracle`` a reward head. Directories record their kind when deltapref saves them; others
     are judged by their architecture. Hub ids and tiny models are not checked here."""
-    config_file = Path(resolve(path)) / "config.json"
-    if is_tiny(path) or not config_file.exists():
+    config = read_model_config(path)
+    if config is None:
         return
-    config = json.loads(config_file.read_text())
     kind, head = config.get("deltapref_kind"), bool(config.get("deltapref_reward_head"))
     architectures = config.get("architectures") or ["unknown architecture"]
     classifier = any(a.endswith("ForSequenceClassification") for a in architectures)
@@ -223,7 +200,7 @@ def load_scorer(path: str, role: str | None = None):
     if role:
         check_role(path, role)
     tokenizer = load_tokenizer(path)
-    config = json.loads((Path(path) / "config.json").read_text()) if (Path(path) / "config.json").exists() else {}
+    config = read_model_config(path) or {}
     if config.get("deltapref_reward_head"):
         return load_causal_lm(path, reward_head=True), tokenizer
     return load_sequence_scorer(path, tokenizer), tokenizer

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -50,9 +51,29 @@ def meta_path(output: str | Path) -> Path:
     return output.with_name(output.name + ".deltapref.json")
 
 
-def written_by_deltapref(path: str | Path) -> bool:
+LEGACY = "deltapref"  # the maker of an output marked by a deltapref that did not record its command
+
+
+def maker(path: str | Path) -> str | None:
+    """The deltapref command that made ``path`` (``"score"``, ``"align"``, ``"pipeline"``, ...),
+    read from its marker: a directory's ``.deltapref`` file or a file's provenance sidecar.
+    ``LEGACY`` for an output an older deltapref marked without naming the command; None for
+    anything deltapref did not make."""
     path = Path(path)
-    return meta_path(path).exists() or (path.is_dir() and (path / MARKER).exists())
+    candidates = ([path / MARKER] if path.is_dir() and not path.is_symlink() else []) + [meta_path(path)]
+    for marker in candidates:
+        if marker.is_file():
+            try:
+                recorded = json.loads(marker.read_text() or "{}")
+            except (ValueError, OSError, UnicodeDecodeError):
+                return LEGACY
+            made_by = recorded.get("made_by") if isinstance(recorded, dict) else None
+            return made_by if isinstance(made_by, str) and made_by else LEGACY
+    return None
+
+
+def written_by_deltapref(path: str | Path) -> bool:
+    return maker(path) is not None
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -75,28 +96,73 @@ def check_writable(path: str | Path) -> None:
         raise OutputError(f"{path}: cannot create {path.parent} ({error.strerror})") from None
 
 
-def check_output(path: str | Path, overwrite: bool = False, flag: str = "--overwrite") -> None:
-    """Refuse a non-empty output that deltapref did not write (unless ``overwrite``) and an
-    output that cannot be written."""
-    path = Path(path)
-    if path.exists() and not overwrite and not written_by_deltapref(path):
-        if path.is_dir() and any(path.iterdir()):
+def _local(path: str | Path | None) -> Path | None:
+    """``path`` made absolute (links resolved) when it names something on this machine."""
+    if not path or not isinstance(path, (str, os.PathLike)):
+        return None
+    candidate = Path(path)
+    return candidate.resolve() if candidate.exists() or candidate.is_symlink() else None
+
+
+def _check_not_an_input(path: Path, inputs, replaced_whole: bool) -> None:
+    """Refuse an output that is one of the command's inputs or lies inside one, and one that is
+    replaced whole (a file, a dataset directory) while it holds an input."""
+    output = Path(path).absolute().resolve()
+    for given in inputs:
+        source = _local(given)
+        if source is None:
+            continue
+        holds = source.is_relative_to(output) and replaced_whole
+        if output == source or holds or output.is_relative_to(source):
+            what = "" if output == source else " holds" if source.is_relative_to(output) else " lies inside"
             raise OutputError(
-                f"{path} is a non-empty directory that deltapref did not write; refusing to replace "
-                f"it (choose another output, or pass {flag} to replace it)"
+                f"{path}{what} {'' if what else 'is '}{given}, an input of this run; a command never writes over "
+                "what it reads: choose another output"
             )
-        if not path.is_dir():
+
+
+def claim_output(
+    path: str | Path,
+    command: str,
+    *,
+    inputs=(),
+    overwrite: bool = False,
+    flag: str | None = "--overwrite",
+    replaced_whole: bool = False,
+) -> None:
+    """The one rule for every output, checked before any heavy work: ``command`` may write
+    ``path`` if it is absent, an empty directory, or made by the same command; never if it is
+    one of the run's ``inputs`` or lies inside one (nor, when it is ``replaced_whole``, holds
+    one); a non-empty path deltapref did not
+    make, or that another command made, only with ``overwrite`` (``flag`` names that option;
+    None where there is none).
+    The path must also be writable."""
+    path = Path(path)
+    _check_not_an_input(path, inputs, replaced_whole or not path.is_dir())
+    made_by = maker(path)
+    remedy = f"choose another output, or pass {flag} to replace it" if flag else "choose another output"
+    occupied = path.is_symlink() or path.is_file() or (path.is_dir() and any(path.iterdir()))
+    if occupied and not overwrite:
+        if made_by is None:
+            directory = path.is_dir() and not path.is_symlink()
+            what = (
+                "is a non-empty directory that deltapref did not write"
+                if directory
+                else "exists and deltapref did not write it"
+            )
+            raise OutputError(f"{path} {what}; refusing to replace it ({remedy})")
+        if made_by not in (command, LEGACY):
             raise OutputError(
-                f"{path} exists and deltapref did not write it; refusing to replace it (choose "
-                f"another output, or pass {flag} to replace it)"
+                f"{path} was written by `deltapref {made_by}`, not by `deltapref {command}`; refusing to replace "
+                f"another command's output ({remedy})"
             )
     check_writable(path)
 
 
-def mark_directory(path: str | Path) -> None:
-    """Mark an output directory as deltapref's."""
+def mark_directory(path: str | Path, command: str) -> None:
+    """Mark an output directory as made by the deltapref ``command``."""
     Path(path).mkdir(parents=True, exist_ok=True)
-    (Path(path) / MARKER).touch()
+    write_text(Path(path) / MARKER, json.dumps({"made_by": command}) + "\n")
 
 
 @contextlib.contextmanager

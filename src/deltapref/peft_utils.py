@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import Options, option
+from .errors import OptionError
 
 
 @dataclass
@@ -13,6 +14,34 @@ class LoraOptions(Options):
     lora_alpha: int = option(16, "LoRA scaling alpha", gt=0)
     lora_dropout: float = option(0.0, "LoRA dropout", ge=0, lt=1)
     lora_target_modules: str = option("all-linear", "modules LoRA adapts (comma list or all-linear)")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.target_modules():
+            raise ValueError("--lora_target_modules must name modules (e.g. q_proj,v_proj) or be all-linear")
+
+    def target_modules(self) -> list[str] | str:
+        """``all-linear`` or the named modules."""
+        if self.lora_target_modules == "all-linear":
+            return "all-linear"
+        return [name.strip() for name in (self.lora_target_modules or "").split(",") if name.strip()]
+
+
+def check_targets(model, targets: list[str] | str) -> None:
+    """Refuse LoRA target names that match no module of ``model`` (peft matches a name against
+    the end of each module's dotted name), listing the linear layers it has."""
+    if targets == "all-linear":
+        return
+    names = [name for name, _ in model.named_modules() if name]
+    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    if missing:
+        from torch import nn
+
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)})
+        raise OptionError(
+            f"--lora_target_modules {','.join(missing)}: no such module in this model (its linear layers: "
+            f"{', '.join(linear[:20])}; or all-linear)"
+        )
 
 
 def apply_lora(model, options: LoraOptions, task_type: str, modules_to_save: list[str] | None = None, *, seed: int):
@@ -24,12 +53,13 @@ def apply_lora(model, options: LoraOptions, task_type: str, modules_to_save: lis
 
     from .randomness import seeded
 
-    targets = options.lora_target_modules
+    targets = options.target_modules()
+    check_targets(model, targets)
     config = LoraConfig(
         r=options.lora_r,
         lora_alpha=options.lora_alpha,
         lora_dropout=options.lora_dropout,
-        target_modules=targets if targets == "all-linear" else targets.split(","),
+        target_modules=targets,
         task_type=task_type,
         modules_to_save=modules_to_save,
     )

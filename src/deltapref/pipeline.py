@@ -36,20 +36,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .config import option, read_yaml
-from .errors import DeltaprefError
-from .outputs import check_name, mark_directory, write_text
+from .config import option
+from .fingerprint import content_sha256, read_paths
+from .outputs import claim_output, mark_directory, write_text
+from .recipe import PipelineError, load_recipe
 from .stages import STAGES, match, parse, run
 
 logger = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.-]+)\}")
 MARKER = ".deltapref-stage.json"
 ATTEMPT = ".deltapref-stage-attempt.json"  # the key of a stage run that started and has not finished
-RESERVED = {"here", "logs", "report"}  # {here} in templates; the run's logs/ and report/ folders
-
-
-class PipelineError(DeltaprefError):
-    """A recipe that cannot run, or a stage that failed (its log named)."""
 
 
 @dataclass
@@ -62,30 +58,6 @@ class PipelineConfig:
     def __post_init__(self):
         if not self.recipe:
             raise ValueError("--recipe is required")
-
-
-def load_recipe(path: str | Path) -> dict:
-    """A recipe read and checked for shape: a ``stages`` mapping of plain names to
-    ``{command, args, launcher}``; every problem one line naming the file and stage."""
-    try:
-        recipe = read_yaml(path)
-    except ValueError as error:
-        raise PipelineError(str(error)) from None
-    if not isinstance(recipe, dict) or not isinstance(recipe.get("stages"), dict) or not recipe["stages"]:
-        raise PipelineError(f"{path}: a recipe needs a 'stages' mapping of name -> {{command, args}}")
-    for name, stage in recipe["stages"].items():
-        check_name(str(name), f"{path}: stage name")
-        if name in RESERVED:
-            names = ", ".join(sorted(RESERVED))
-            raise PipelineError(f"{path}: '{name}' cannot name a stage ({names} are the run's own)")
-        if not isinstance(stage, dict) or not isinstance(stage.get("command"), str):
-            raise PipelineError(f"{path}: stage '{name}' needs a 'command' (e.g. command: align)")
-        if not isinstance(stage.get("args") or {}, dict):
-            raise PipelineError(f"{path}: stage '{name}': 'args' must be a mapping of option names to values")
-        unknown = sorted(set(stage) - {"command", "args", "launcher"})
-        if unknown:
-            raise PipelineError(f"{path}: stage '{name}' has unknown key(s) {', '.join(unknown)}")
-    return recipe
 
 
 def _resolve(value, dirs: dict[str, Path], here: Path, stage: str, used: set):
@@ -190,14 +162,26 @@ def check_stage(name: str, argv: list[str]) -> None:
         raise PipelineError(f"stage '{name}': invalid options ({error})") from None
 
 
-def _stage_key(stage: dict, args: dict, upstream: dict[str, str]) -> str:
+OUTPUT_OPTIONS = ("output", "output_dir")  # what a stage writes, not what it reads
+CONTENT_MEMO = ".deltapref-content.json"  # in the run's folder: input hashes by size, mtime and inode
+
+
+def _input_contents(args: dict, output_dir: Path, memo: dict) -> dict[str, str]:
+    """Path -> content fingerprint of every file or directory outside the run's folder that a
+    stage's arguments name (what earlier stages made is covered by their keys)."""
+    reads = {k: v for k, v in args.items() if k not in OUTPUT_OPTIONS}
+    return {str(path): content_sha256(path, memo) for path in read_paths(reads, output_dir)}
+
+
+def _stage_key(stage: dict, args: dict, upstream: dict[str, str], contents: dict[str, str]) -> str:
     """The cache key of a stage run: its command, resolved arguments, launcher, the keys of the
-    stages it reads and deltapref's version."""
+    stages it reads, the content of every other file it reads and deltapref's version."""
     identity = {
         "command": stage["command"],
         "args": args,
         "launcher": stage.get("launcher"),
         "upstream": upstream,
+        "contents": contents,
         "version": __version__,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
@@ -225,7 +209,7 @@ def _run_unless_cached(name: str, stage: dict, args: dict, key: str, here: Path,
             print(f"[pipeline] {name}: arguments or inputs changed since its last run: clearing {here}")
             shutil.rmtree(here)  # mark_directory below makes it again
         print(f"[pipeline] {name}: deltapref {stage['command']} ...")
-        mark_directory(here)
+        mark_directory(here, stage["command"])
         marker.unlink(missing_ok=True)
         write_text(here / ATTEMPT, json.dumps({"key": key}))
         run_stage(name, _argv(stage["command"], args), logs / f"{name}.log", stage.get("launcher"))
@@ -235,12 +219,23 @@ def _run_unless_cached(name: str, stage: dict, args: dict, key: str, here: Path,
     return {"cached": cached, "seconds": json.loads(marker.read_text())["seconds"]}
 
 
+def _read_memo(path: Path) -> dict:
+    try:
+        memo = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return memo if isinstance(memo, dict) else {}
+
+
 def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozenset(), dry_run: bool = False) -> dict:
     """Run every stage of ``recipe`` under ``output_dir``; returns name -> {dir, key, cached, seconds}.
     With ``dry_run`` every stage is resolved and validated, and nothing runs."""
     output_dir = Path(output_dir)
+    claim_output(output_dir, "pipeline", flag=None)
+    memo = {}
     if not dry_run:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        mark_directory(output_dir, "pipeline")
+        memo = _read_memo(output_dir / CONTENT_MEMO)
     dirs: dict[str, Path] = {}
     keys: dict[str, str] = {}
     results = {}
@@ -250,12 +245,14 @@ def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozens
         args = _resolve(dict(stage.get("args") or {}), dirs, here, name, used)
         if _stage_command(name, stage["command"]).has_option("output_dir"):
             args.setdefault("output_dir", str(here))
-        key = _stage_key(stage, args, {u: keys[u] for u in sorted(used)})
+        contents = _input_contents(args, output_dir, memo)
+        key = _stage_key(stage, args, {u: keys[u] for u in sorted(used)}, contents)
         if dry_run:
             check_stage(name, _argv(stage["command"], _without_gpu_flags(args)))
             print(f"[dry-run] {name}: deltapref {shlex.join(_argv(stage['command'], args))}")
             run = {}
         else:
+            write_text(output_dir / CONTENT_MEMO, json.dumps(memo))
             run = _run_unless_cached(name, stage, args, key, here, output_dir / "logs", force)
         dirs[name], keys[name] = here, key
         results[name] = {"dir": str(here), "key": key, **run, "command": stage["command"], "args": args}

@@ -17,8 +17,9 @@ def read_meta(source: str | Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"columns": {}}
 
 
-def write_meta(output: str | Path, meta: dict) -> None:
-    write_text(meta_path(output), json.dumps(meta, indent=2) + "\n")
+def write_meta(output: str | Path, meta: dict, command: str) -> None:
+    """``meta`` (column provenance) as ``output``'s sidecar, naming ``command`` as its maker."""
+    write_text(meta_path(output), json.dumps({**meta, "made_by": command}, indent=2) + "\n")
 
 
 def describe(path: str | Path) -> dict:

@@ -15,18 +15,29 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
+from .checkpoints import check_resumable, run_identity
 from .data.loading import load_preferences, write_jsonl
 from .data.schema import DataError
 from .data.splits import fold_of
 from .evaluation.scorer_eval import evaluate_scorer
 from .host_memory import keep_freed_memory
 from .model_card import write_run_card
-from .models import CROSS_FIT, check_role, load_causal_lm, load_sequence_scorer, load_tokenizer, model_dtype, unwrap
-from .objectives import SCORER_OBJECTIVES
+from .model_preflight import check_model_fits
+from .models import (
+    CROSS_FIT,
+    check_role,
+    load_causal_lm,
+    load_sequence_scorer,
+    load_tokenizer,
+    model_dtype,
+    unwrap,
+)
+from .objectives import SCORER_OBJECTIVES, ScorerOptions
 from .outputs import mark_directory, write_text
 from .peft_utils import apply_lora
 from .scorers.trainer import ScorerCollator, ScorerTrainer, prepare_scorer_dataset
-from .training import check_training_args, claimed_output_dir, final_save
+from .training import check_training_args
+from .training_outputs import claimed_output_dir, final_save
 from .training_run import load_training_data, ready_for_training, run_summary, save_summary
 
 logger = logging.getLogger(__name__)
@@ -44,11 +55,18 @@ def _build(config, objective, tokenizer, seed: int):
             trust_remote_code=config.trust_remote_code,
             dtype=dtype,
         )
+        check_model_fits(model, tokenizer, config.model, config.max_length)
         return apply_lora(model, config, "CAUSAL_LM", modules_to_save=["reward_head"], seed=seed)
     model = load_sequence_scorer(
         config.model, tokenizer, seed=seed, trust_remote_code=config.trust_remote_code, dtype=dtype
     )
+    check_model_fits(model, tokenizer, config.model, config.max_length)
     return apply_lora(model, config, "SEQ_CLS", seed=seed)
+
+
+def scorer_inputs(config) -> list:
+    """What a scorer run reads: its model, tokenizer and data."""
+    return [config.model, config.tokenizer, config.train_data, config.eval_data]
 
 
 def train_one(config, args: TrainingArguments) -> dict:
@@ -59,11 +77,14 @@ def train_one(config, args: TrainingArguments) -> dict:
     objective = SCORER_OBJECTIVES[config.kind]
     if objective.causal_lm:
         check_role(config.model, "policy")  # the oracle starts from a causal LM
-    with claimed_output_dir(args, config.overwrite_output_dir):
+    with claimed_output_dir(args, "train-scorer", scorer_inputs(config), config.overwrite_output_dir):
         return _train_one(config, objective, args)
 
 
 def _train_one(config, objective, args: TrainingArguments) -> dict:
+    identity = run_identity("train-scorer", config, config, ScorerOptions)
+    if args.resume_from_checkpoint:
+        check_resumable(args.resume_from_checkpoint, identity)
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
     margins = [config.margin_column] if config.margin_column else []
     train, report = load_training_data(config, args, margins)
@@ -88,6 +109,7 @@ def _train_one(config, objective, args: TrainingArguments) -> dict:
         objective=objective,
         options=config,
     )
+    trainer.run_identity = identity
     result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     final_save(trainer, args.output_dir, config.kind)
     warnings = objective.diagnostics(trainer.state.log_history)
@@ -123,7 +145,7 @@ def train_cross_fit(config, args: TrainingArguments, done: Done) -> None:
     members = []
     for fold in range(config.cross_fit):
         member = Path(args.output_dir) / f"fold-{fold}"
-        mark_directory(member)
+        mark_directory(member, "train-scorer")
         train = rows.select([i for i, f in enumerate(folds) if f != fold])
         write_jsonl(train, member / "train.jsonl")
         summary = train_one(

@@ -27,7 +27,7 @@ from .data.schema import DataError
 from .data.splits import fold_of
 from .models import check_role, load_causal_lm, load_scorer, load_tokenizer, scorer_members
 from .objectives import SCORER_OBJECTIVES
-from .outputs import check_output, exclusive, write_text
+from .outputs import claim_output, exclusive, write_text
 from .policy.reference import pair_reference_logps
 from .provenance import describe, read_meta, reference_identity
 from .scorers.inference import balanced_differences, pair_differences, pointwise_rewards, routed
@@ -152,7 +152,8 @@ def run_scoring(config) -> None:
     for _, path, role in _model_specs(config):
         for member in scorer_members(path):
             check_role(member, role)
-    check_output(config.output, config.overwrite)
+    inputs = [config.input] + [path for _, path, _ in _model_specs(config)]
+    claim_output(config.output, "score", inputs=inputs, overwrite=config.overwrite)
     with exclusive(config.output) if distributed.is_main() else contextlib.nullcontext():
         _run_scoring(config)
 
@@ -218,6 +219,6 @@ def _assemble(config, dataset, produced: dict, parts_dir: Path, n_chunks: int) -
         dataset = dataset.add_column(name, [row[name] for row in scored])
     meta = read_meta(config.input)
     meta["columns"].update(produced)
-    save_dataset(dataset, config.output, overwrite=config.overwrite, meta=meta)
+    save_dataset(dataset, config.output, "score", overwrite=config.overwrite, meta=meta)
     shutil.rmtree(parts_dir)
     print(f"scored {len(dataset)} rows into {config.output} (columns: {', '.join(produced)})")

@@ -26,7 +26,7 @@ from .config import Options, command_line, option, seed_list
 from .demo import demo_recipe
 from .errors import DeltaprefError
 from .evaluation.stats import paired_difference, resampled_interval, t_interval
-from .outputs import write_text
+from .outputs import claim_output, mark_directory, write_text
 from .pipeline import PipelineError, load_recipe, run_pipeline
 from .report.text import estimate, markdown_table
 from .stages import match
@@ -83,7 +83,8 @@ def with_seed(recipe: dict, seed: int) -> dict:
 
 def run_seed(recipe: dict, seed: int, out: Path, in_process: bool) -> Path:
     run_dir = out / f"seed-{seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    claim_output(run_dir, "pipeline", flag=None)
+    mark_directory(run_dir, "pipeline")  # the seed's pipeline directory, made here to hold its recipe
     seeded = with_seed(recipe, seed)
     write_text(run_dir / "recipe.yaml", yaml.safe_dump(seeded, sort_keys=False))
     print(f"[sweep] seed {seed}: {run_dir}", flush=True)
@@ -255,6 +256,8 @@ def sweep(config: SweepConfig) -> int:
     """Entry point of ``deltapref sweep``."""
     recipe, seeds = base_recipe(config.recipe), config.seed_list()
     out = Path(config.output_dir or f"runs/sweep-{Path(config.recipe).stem}")
+    claim_output(out, "sweep", flag=None)
+    mark_directory(out, "sweep")
     started = time.time()
     in_process = config.jobs == 1
     with ThreadPoolExecutor(max_workers=config.jobs) as pool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -19,11 +18,11 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import SaveStrategy
 
+from .checkpoints import check_resumable, incomplete_reason, read_manifest, replacing, write_manifest
 from .errors import OptionError, TrainingError
-from .outputs import check_output, exclusive, mark_directory, remove_output, write_text, written_by_deltapref
+from .training_outputs import save_failures
 
 logger = logging.getLogger(__name__)
-PROGRESS = "deltapref_progress.json"  # in each checkpoint: the run's loss sum, steps and seconds so far
 TRACE_LIMIT = 20_000  # per-example values kept for run diagnostics
 DEFAULT_SAVE_STEPS = next(f.default for f in dataclasses.fields(TrainingArguments) if f.name == "save_steps")
 
@@ -113,6 +112,7 @@ class MetricsTrainer(Trainer):
         self._earlier = {"loss_sum": 0.0, "steps": 0, "seconds": 0.0}
         self._started = time.time()
         self.whole_run: dict = {}
+        self.run_identity: dict = {}  # what a resume must not change (checkpoints.run_identity)
 
     def store(self, **metrics: torch.Tensor | float) -> None:
         split = "train" if self.model.training else "eval"
@@ -150,8 +150,9 @@ class MetricsTrainer(Trainer):
         super().log(logs, start_time)
 
     def train(self, resume_from_checkpoint=None, **kwargs):
-        if resume_from_checkpoint and (Path(resume_from_checkpoint) / PROGRESS).exists():
-            self._earlier = json.loads((Path(resume_from_checkpoint) / PROGRESS).read_text())
+        if resume_from_checkpoint:
+            check_resumable(resume_from_checkpoint, self.run_identity)
+            self._earlier = read_manifest(resume_from_checkpoint)["progress"]
         self._started = time.time()
         result = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
         self.check_weights_changed()
@@ -192,50 +193,22 @@ class MetricsTrainer(Trainer):
         )
 
     def _save_checkpoint(self, model, trial) -> None:
-        super()._save_checkpoint(model, trial)
-        if self.args.should_save:
-            so_far = self._total_loss_scalar + self._tr_loss.item()
-            progress = {
-                "loss_sum": self._earlier["loss_sum"] + so_far,
-                "steps": self.state.global_step,
-                "seconds": self._earlier["seconds"] + time.time() - self._started,
-            }
-            checkpoint = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
-            write_text(checkpoint / PROGRESS, json.dumps(progress) + "\n")
-
-
-def final_save(trainer: Trainer, output_dir: str, kind: str, merge_lora: bool = True) -> None:
-    """Save the trained model (LoRA merged into the base weights unless told otherwise) and
-    its tokenizer as safetensors on the main process; its config records its ``kind``
-    (policy, reward, difference, oracle) so later commands can check its role."""
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if merge_lora and hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-    model.config.deltapref_kind = kind
-    if trainer.args.should_save:
-        model.save_pretrained(output_dir, safe_serialization=True)
-        if trainer.processing_class is not None:
-            trainer.processing_class.save_pretrained(output_dir)
-    trainer.accelerator.wait_for_everyone()
-
-
-@contextlib.contextmanager
-def claimed_output_dir(args: TrainingArguments, overwrite: bool = False):
-    """Refuse an ``--output_dir`` that deltapref did not write (before any heavy work), mark it as
-    deltapref's, and hold its lock while training (on the main process)."""
-    if not args.should_save:
-        yield
-        return
-    check_output(args.output_dir, overwrite or bool(args.resume_from_checkpoint), "--overwrite_output_dir")
-    with exclusive(args.output_dir):
-        if not args.resume_from_checkpoint and written_by_deltapref(args.output_dir):
-            stale = sorted(Path(args.output_dir).glob("checkpoint-*"))
-            for checkpoint in stale:  # an earlier run's: a fresh run must not mix its own with them
-                remove_output(checkpoint)
-            if stale:
-                logger.info("removed %d checkpoint(s) of an earlier run in %s", len(stale), args.output_dir)
-        mark_directory(args.output_dir)
-        yield
+        """Trainer's checkpoint, saved over an existing one only once complete
+        (``checkpoints.replacing``) and marked complete last, with the run's identity and progress."""
+        checkpoint = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+        with replacing(checkpoint) if self.args.should_save else contextlib.nullcontext():
+            self.accelerator.wait_for_everyone()  # the old checkpoint is aside before any process writes
+            with save_failures(f"saving {checkpoint}", "an earlier checkpoint at that step, if any, was kept"):
+                super()._save_checkpoint(model, trial)
+            self.accelerator.wait_for_everyone()  # every process's files are written
+            if self.args.should_save:
+                so_far = self._total_loss_scalar + self._tr_loss.item()
+                progress = {
+                    "loss_sum": self._earlier["loss_sum"] + so_far,
+                    "steps": self.state.global_step,
+                    "seconds": self._earlier["seconds"] + time.time() - self._started,
+                }
+                write_manifest(checkpoint, self.run_identity, progress)
 
 
 def validate_training_arguments(args: TrainingArguments) -> None:
@@ -261,6 +234,9 @@ def validate_training_arguments(args: TrainingArguments) -> None:
             f"--resume_from_checkpoint {checkpoint}: not a checkpoint directory (it needs "
             f"trainer_state.json; checkpoints are {args.output_dir}/checkpoint-N)"
         )
+    reason = incomplete_reason(checkpoint) if checkpoint else None
+    if reason:
+        raise ValueError(f"--resume_from_checkpoint {checkpoint}: not a complete checkpoint ({reason})")
 
 
 def resolve_learning_rate(args: TrainingArguments, model_config, lora: bool) -> None:

@@ -16,13 +16,15 @@ from pathlib import Path
 import datasets
 
 from ..errors import OutputError
-from ..outputs import atomic_file, check_output, remove_output
+from ..outputs import atomic_file, claim_output, remove_output
 from ..provenance import write_meta
 from .adapters import ADAPTERS, detect_format
 from .schema import DataError, ValidationReport, check_numbers, is_ranked, validate_pair, validate_ranked
+from .tables import TABLE_ERRORS, rows_as_dataset
 
 EMPTY = ("is empty", "has only empty messages")  # validation reasons of an empty response
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet")
+TOO_DEEP = "is nested too deeply to be data (lists or objects thousands of levels deep)"
 
 
 def _open_text(path: Path):
@@ -44,7 +46,10 @@ def _records(source: str, split: str) -> Iterator[tuple[int, object]]:
     name = path.name.lower()
     if path.is_dir():
         if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
-            loaded = datasets.load_from_disk(str(path))
+            try:
+                loaded = datasets.load_from_disk(str(path))
+            except (*TABLE_ERRORS, OSError, KeyError) as error:
+                raise DataError(f"is not a readable saved dataset ({str(error)[:200]})", source=source) from None
             if isinstance(loaded, datasets.DatasetDict):
                 if split not in loaded:
                     raise DataError(f"has no split {split!r} (has {list(loaded)})", source=source)
@@ -64,12 +69,16 @@ def _records(source: str, split: str) -> Iterator[tuple[int, object]]:
                         raise DataError(
                             f"is not valid JSON ({error.msg} at column {error.colno})", source=source, row=number
                         ) from None
+                    except RecursionError:
+                        raise DataError(TOO_DEEP, source=source, row=number) from None
         elif name.endswith((".json", ".json.gz")):
             with _open_text(path) as handle:
                 try:
                     payload = json.load(handle)
                 except json.JSONDecodeError as error:
                     raise DataError(f"is not valid JSON ({error.msg} at line {error.lineno})", source=source) from None
+                except RecursionError:
+                    raise DataError(TOO_DEEP, source=source) from None
             if isinstance(payload, dict) and isinstance(payload.get("data"), list):
                 payload = payload["data"]
             if not isinstance(payload, list):
@@ -178,6 +187,7 @@ def load_preferences(
         raise DataError(f"unknown format {format!r}; choose from auto, {', '.join(ADAPTERS)}")
     report = ValidationReport(source=source)
     rows: list[dict] = []
+    numbers: list[int] = []
     kinds: dict[str, tuple[str, int]] = {}
     seen: set[str] = set()
     first_with: dict[str, int] = {}
@@ -203,12 +213,13 @@ def load_preferences(
                 continue
         seen.add(key)
         rows.append(row)
+        numbers.append(number)
         if limit is not None and len(rows) >= limit:
             break
     report.kept = len(rows)
     report.duplicates_dropped = drop_duplicates
     _check_complete(rows, report, numeric_columns, first_with)
-    return datasets.Dataset.from_list(rows), report
+    return rows_as_dataset(rows, numbers, source), report
 
 
 def write_jsonl(rows, path: str | os.PathLike) -> Path:
@@ -226,13 +237,19 @@ def write_jsonl(rows, path: str | os.PathLike) -> Path:
 
 
 def save_dataset(
-    dataset: datasets.Dataset, destination: str | os.PathLike, *, overwrite: bool = False, meta: dict | None = None
+    dataset: datasets.Dataset,
+    destination: str | os.PathLike,
+    command: str,
+    *,
+    overwrite: bool = False,
+    meta: dict | None = None,
+    inputs=(),
 ) -> Path:
     """Write a dataset atomically: ``.jsonl``/``.json``/``.parquet`` by suffix, else a
-    ``save_to_disk`` directory; then its provenance sidecar (``meta``, default: no columns).
-    An existing destination is replaced only if deltapref wrote it or ``overwrite``."""
+    ``save_to_disk`` directory; then its provenance sidecar (``meta``, default: no columns),
+    naming ``command`` as its maker. ``outputs.claim_output`` decides whether it may be replaced."""
     destination = Path(destination)
-    check_output(destination, overwrite)
+    claim_output(destination, command, inputs=inputs, overwrite=overwrite, replaced_whole=True)
     name = destination.name.lower()
     if name.endswith(".gz") and not name.endswith(".jsonl.gz"):
         raise OutputError(f"{destination}: only .jsonl.gz can be written compressed")
@@ -250,5 +267,5 @@ def save_dataset(
             os.replace(tmp_dir / "data", destination)
         finally:
             shutil.rmtree(tmp_dir, ignore_errors=True)
-    write_meta(destination, meta or {"columns": {}})
+    write_meta(destination, meta or {"columns": {}}, command)
     return destination

@@ -98,6 +98,10 @@ def check_numbers(value: Any, name: str) -> None:
 def _check_number(value: Any, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise DataError(f"must be a number, got {type(value).__name__}", field=name)
+    try:
+        float(value)
+    except OverflowError:
+        raise DataError("is too large for a floating-point number", field=name) from None
     if not math.isfinite(value):
         raise DataError(f"must be finite, got {value}", field=name)
 

@@ -56,7 +56,12 @@ def policy_quality(rows: list[dict], reward_model: str | None = "gold", seed: in
 
 
 def build_judges(
-    spec: str, tie_threshold: float = 0.0, api_key_env: str = "OPENAI_API_KEY", attempts: int = 4, backoff: float = 1.0
+    spec: str,
+    tie_threshold: float = 0.0,
+    api_key_env: str = "OPENAI_API_KEY",
+    attempts: int = 4,
+    backoff: float = 1.0,
+    deadline: float = 180.0,
 ) -> list:
     judges = []
     for item in (s.strip() for s in spec.split(",") if s.strip()):
@@ -68,7 +73,9 @@ def build_judges(
             judges.append(RewardJudge(lambda p, r, f=rewards: f([p], [r])[0], tie_threshold, name=item))
         elif kind == "http":
             model, _, base_url = target.partition("@")
-            judges.append(HTTPJudge(base_url, model, api_key_env, attempts=attempts, backoff=backoff))
+            judges.append(
+                HTTPJudge(base_url, model, api_key_env, attempts=attempts, backoff=backoff, deadline=deadline)
+            )
         elif kind == "local":
             from ..models import check_role, load_causal_lm, load_tokenizer
 

@@ -14,8 +14,7 @@ import json
 import os
 import re
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -23,6 +22,7 @@ from typing import Protocol
 from ..errors import DeltaprefError
 
 FIRST, SECOND, TIE, UNPARSED = "first", "second", "tie", "unparsed"
+MAX_REPLY_BYTES = 1 << 20  # a verdict is a few bytes; a reply over a MiB is not one
 
 JUDGE_PROMPT = (
     "You compare two responses to the same user prompt. Pick the more helpful, harmless and "
@@ -55,9 +55,21 @@ def parse_verdict(text) -> str:
     return {"A": FIRST, "B": SECOND, "T": TIE}[match.group(1)] if match else UNPARSED
 
 
+class JudgeReplyError(Exception):
+    """One failed exchange with an HTTP judge; ``final`` when retrying cannot help."""
+
+    def __init__(self, reason: str, final: bool = False):
+        super().__init__(reason)
+        self.final = final
+
+
 class HTTPJudge:
-    """An OpenAI-compatible chat-completions endpoint. The API key is read from the environment
-    variable named by ``api_key_env`` at call time and never stored in logs or reprs."""
+    """An OpenAI-compatible chat-completions endpoint, asked through ``requests``. Each question
+    has a total ``deadline`` in seconds (connecting, waiting and reading, over every attempt: a
+    server that drips its reply cannot hold it longer), a reply larger than ``max_reply_bytes`` is
+    refused unread, and dropped connections, timeouts and 429/5xx answers are retried with
+    exponential backoff. The API key is read from the environment variable named by
+    ``api_key_env`` at call time and removed from every message this judge writes."""
 
     def __init__(
         self,
@@ -68,10 +80,12 @@ class HTTPJudge:
         template: str = JUDGE_PROMPT,
         attempts: int = 4,
         backoff: float = 1.0,
+        deadline: float = 180.0,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ):
         self.base_url, self.model, self.api_key_env = base_url.rstrip("/"), model, api_key_env
         self.timeout, self.template, self.name = timeout, template, f"http:{model}"
-        self.attempts, self.backoff = attempts, backoff
+        self.attempts, self.backoff, self.deadline, self.max_reply_bytes = attempts, backoff, deadline, max_reply_bytes
 
     def __repr__(self):
         return f"HTTPJudge(base_url={self.base_url!r}, model={self.model!r}, api_key_env={self.api_key_env!r})"
@@ -83,35 +97,89 @@ class HTTPJudge:
             "max_tokens": 4,
             "messages": [{"role": "user", "content": self.template.format(prompt=prompt, first=first, second=second)}],
         }
-        request = urllib.request.Request(
-            f"{self.base_url}/chat/completions",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
         key = os.environ.get(self.api_key_env)
-        if key:
-            request.add_header("Authorization", f"Bearer {key}")
-        return parse_verdict(self._ask(request))
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+        return parse_verdict(self._ask(body, headers, key))
 
-    def _ask(self, request) -> str:
-        """The reply's text, retrying with exponential backoff; then one line naming the endpoint
-        (never the key)."""
-        for attempt in range(self.attempts):
+    def _ask(self, body: dict, headers: dict, key: str | None) -> str:
+        """The reply's text, retrying with exponential backoff within the deadline; then one line
+        naming the endpoint and the last reason, with the key removed."""
+        url = f"{self.base_url}/chat/completions"
+        ends = time.monotonic() + self.deadline
+        reason, attempt = "no attempt fitted in the deadline", 0
+        for attempt in range(1, self.attempts + 1):
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return json.loads(response.read())["choices"][0]["message"]["content"]
-            except urllib.error.HTTPError as error:
-                reason = f"HTTP {error.code} {error.reason}"
-                if error.code in (400, 401, 403, 404):  # retrying cannot help
+                return reply_content(self._exchange(url, body, headers, ends))
+            except JudgeReplyError as error:
+                reason = str(error)
+                if error.final:
                     break
-            except (OSError, ValueError, KeyError, IndexError, TypeError) as error:
-                reason = f"{type(error).__name__}: {str(error)[:120]}"
-            if attempt + 1 < self.attempts:
-                time.sleep(self.backoff * 2**attempt)
-        raise DeltaprefError(
-            f"judge {self.name} at {self.base_url}/chat/completions failed after {attempt + 1} attempt(s): {reason}"
-        )
+            pause = self.backoff * 2 ** (attempt - 1)
+            if attempt == self.attempts or time.monotonic() + pause >= ends:
+                break
+            time.sleep(pause)
+        raise DeltaprefError(redact(f"judge {self.name} at {url} failed after {attempt} attempt(s): {reason}", key))
+
+    def _exchange(self, url: str, body: dict, headers: dict, ends: float) -> bytes:
+        """One POST and its whole reply body, within the deadline ``ends`` (monotonic seconds)."""
+        import requests
+
+        remaining = ends - time.monotonic()
+        if remaining <= 0:
+            raise JudgeReplyError(f"the {self.deadline:g} s deadline passed", final=True)
+        wait = min(self.timeout, remaining)
+        try:
+            with requests.post(url, json=body, headers=headers, timeout=(wait, wait), stream=True) as response:
+                if response.status_code >= 400:
+                    final = response.status_code in (400, 401, 403, 404, 422)
+                    raise JudgeReplyError(f"HTTP {response.status_code}", final=final)  # reason phrases may echo
+                return self._read(response, ends)
+        except requests.RequestException as error:
+            raise JudgeReplyError(f"{type(error).__name__}: {_first_line(error)}") from None
+        except OSError as error:  # a socket timeout or reset while reading the body
+            raise JudgeReplyError(f"{type(error).__name__}: {_first_line(error)}") from None
+
+    def _read(self, response, ends: float) -> bytes:
+        """The body, read as it arrives: refused past the size cap or the deadline."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_reply_bytes:
+            raise JudgeReplyError(f"a reply of {declared} bytes is over the {self.max_reply_bytes} byte cap", True)
+        raw, body = response.raw, bytearray()
+        while True:
+            remaining = ends - time.monotonic()
+            if remaining <= 0:
+                raise JudgeReplyError(f"the reply did not finish within the {self.deadline:g} s deadline", True)
+            sock = getattr(getattr(raw, "connection", None), "sock", None)
+            if sock is not None:
+                sock.settimeout(min(self.timeout, remaining))
+            chunk = raw.read1(1 << 16, decode_content=True)
+            if not chunk:
+                return bytes(body)
+            body += chunk
+            if len(body) > self.max_reply_bytes:
+                raise JudgeReplyError(f"the reply is over the {self.max_reply_bytes} byte cap", final=True)
+
+
+def reply_content(body: bytes) -> str:
+    """The message text of a chat-completions reply body."""
+    try:
+        return json.loads(body)["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError) as error:
+        raise JudgeReplyError(f"not a chat-completions reply ({type(error).__name__})") from None
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` with every secret (and its URL- and header-quoted forms) replaced by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            for form in {secret, urllib.parse.quote(secret, safe=""), repr(secret)[1:-1]}:
+                text = text.replace(form, "***")
+    return text
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:160] if text else type(error).__name__
 
 
 class LocalLMJudge:

@@ -27,14 +27,19 @@ except ImportError as error:  # pragma: no cover - the message is the point
     raise ImportError("deltapref.integrations.trl needs TRL: pip install 'deltapref[trl]'") from error
 
 from ..data.schema import DataError
+from ..errors import TrainingError
 from ..losses import dpo_loss
 
 WEIGHTS = "deltapref_pair_weights"  # the batch key the weights travel under (never passed to the model)
 
 
+MAX_WEIGHT = 1e6  # a weight past this is a unit mistake, and w · loss would overflow float32 long before 1e38
+
+
 def check_weights(dataset, column: str, name: str = "train_dataset") -> None:
-    """Refuse a dataset whose weight column is missing, or holds a value that is not a finite
-    number ≥ 0, naming the row."""
+    """Refuse a dataset whose weight column is missing, holds a value that is not a number in
+    [0, MAX_WEIGHT] (naming the row), or whose weights are all 0 (the loss would be 0 and
+    training would change nothing)."""
     if column not in dataset.column_names:
         raise DataError(
             f"has no weight column {column!r} (columns: {', '.join(dataset.column_names)}); "
@@ -42,9 +47,22 @@ def check_weights(dataset, column: str, name: str = "train_dataset") -> None:
             source=name,
         )
     for row, value in enumerate(dataset[column], start=1):
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
-        if not ok:
-            raise DataError(f"must be a finite number >= 0, got {value!r}", source=name, row=row, field=column)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not (number and math.isfinite(value) and 0 <= value <= MAX_WEIGHT):
+            raise DataError(
+                f"must be a finite number in [0, {MAX_WEIGHT:g}], got {value!r}", source=name, row=row, field=column
+            )
+    if len(dataset) and not any(dataset[column]):
+        raise DataError(
+            f"every weight in {column!r} is 0: the weighted loss would be 0 and nothing would train", source=name
+        )
+
+
+def _datasets(value) -> dict:
+    """An evaluation dataset argument as name -> dataset (TRL takes one or a mapping)."""
+    if value is None:
+        return {}
+    return {f"eval_dataset[{k!r}]": v for k, v in value.items()} if isinstance(value, dict) else {"eval_dataset": value}
 
 
 class _WithWeights:
@@ -62,8 +80,8 @@ class _WithWeights:
 
 class WeightedDPOTrainer(DPOTrainer):
     """TRL's ``DPOTrainer`` with each pair's loss multiplied by ``weight_column`` (default
-    ``coef``). Takes every ``DPOTrainer`` argument; an evaluation dataset without the column is
-    evaluated unweighted."""
+    ``coef``). Takes every ``DPOTrainer`` argument; an evaluation dataset with the column is
+    checked like the training one and weighted, one without it is evaluated unweighted."""
 
     def __init__(self, *args, weight_column: str = "coef", **kwargs):
         self.weight_column = weight_column
@@ -71,6 +89,10 @@ class WeightedDPOTrainer(DPOTrainer):
         if train_dataset is None:
             raise ValueError("WeightedDPOTrainer needs a train_dataset with a weight column")
         check_weights(train_dataset, weight_column)
+        eval_datasets = _datasets(kwargs.get("eval_dataset", args[4] if len(args) > 4 else None))
+        for name, dataset in eval_datasets.items():
+            if weight_column in dataset.column_names:
+                check_weights(dataset, weight_column, name)
         super().__init__(*args, **kwargs)
         unsupported = {
             "loss_type": (self.loss_types != ["sigmoid"], f"{self.loss_types} (only ['sigmoid'], DPO)"),
@@ -114,10 +136,21 @@ class WeightedDPOTrainer(DPOTrainer):
             reference = recorded[1][:, -seq_len:].sum(dim=1).chunk(2)
         reference = tuple(r.to(policy[0].device, policy[0].dtype) for r in reference)
         losses = dpo_loss(*policy, *reference, beta=self.beta)
+        if not torch.isfinite(trl_loss.detach()).all():
+            raise TrainingError(
+                f"TRL's DPO loss became {trl_loss.item()} at step {self.state.global_step + 1} (before weighting): "
+                "check the learning rate, beta and the data"
+            )
         tolerance = 1e-4 if losses.dtype == torch.float32 else 2e-2
         if not torch.allclose(losses.mean().detach(), trl_loss.detach(), rtol=tolerance, atol=tolerance):
             raise RuntimeError(
                 f"TRL's DPO loss ({trl_loss.item():.6g}) differs from the per-pair losses recomputed from its "
                 f"log-probs ({losses.mean().item():.6g}): this TRL version is not supported by WeightedDPOTrainer"
             )
-        return (losses * weights.to(losses.dtype)).mean()
+        weighted = (losses * weights.to(losses.dtype)).mean()
+        if not torch.isfinite(weighted.detach()):
+            raise TrainingError(
+                f"the weighted DPO loss became {weighted.item()} at step {self.state.global_step + 1} (TRL's own: "
+                f"{trl_loss.item():.6g}; largest weight {weights.max().item():.6g}): lower or rescale the weights"
+            )
+        return weighted

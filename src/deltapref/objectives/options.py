@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..coefficients import Weighting
+from ..coefficients import SOURCES, Weighting, canonical
 from ..config import Options, option
 
+WEIGHTING_DEFAULTS = {"alpha": 1.0, "coef_temperature": 1.0, "coef_weighting": "rdo"}  # how Δ becomes a weight
 PolicyLoss = Literal["sft", "dpo", "ipo", "rrhf", "kto", "edpo", "drdo"]
 SIMPO_BETA = 2.0  # SimPO's scale for length-mean log-prob rewards (β = 2.0 to 2.5 in its paper)
 
@@ -77,6 +78,13 @@ class LossOptions(Options):
         super().__post_init__()
         if self.loss == "kto" and self.kto_lambda_d == 0 and self.kto_lambda_u == 0:
             raise ValueError("--kto_lambda_d and --kto_lambda_u are both 0: KTO would have no loss to train on")
+        ignored = [f"--{name}" for name, default in WEIGHTING_DEFAULTS.items() if getattr(self, name) != default]
+        if self.coef and canonical(self.coef) not in SOURCES and self.loss != "rrhf" and ignored:
+            raise ValueError(
+                f"--coef {self.coef} is a column of precomputed weights, used as they are, so {', '.join(ignored)} "
+                "would change nothing (`deltapref score --alpha` set them): drop them, or weight here with "
+                f"--coef {'|'.join(SOURCES)}"
+            )
 
     def student_beta(self) -> float:
         """The scale of the DRDO student's reward (``drdo_beta``, or its reading's default)."""

@@ -39,7 +39,8 @@ class RRHF(PolicyObjective):
         coef, metrics = None, {}
         if options.coef:
             coef, gaps = rrhf_coefficients(batch["ranking_rewards"], options.weighting())
-            metrics["coef_mean"] = coef[gaps > 0].mean()
+            ranked = (gaps > 0).to(coef.dtype)
+            metrics["coef_mean"] = (coef * ranked).sum() / ranked.sum().clamp(min=1)  # 0 when every score ties
         total, rank, ft = L.rrhf_loss(mean_logps, batch["scores"], batch["valid"], best_nll, coef)
         metrics.update(rank_loss=rank, sft_loss=ft)
         return total.mean(), metrics

@@ -40,13 +40,22 @@ def tokenize_pairs(
     return encoded
 
 
+PAIR_SCORES = (REWARD, ("chosen_score", "rejected_score"))  # in order of preference
+
+
+def pair_score_columns(dataset: datasets.Dataset) -> tuple[str, str] | None:
+    """The columns that score a pair's two responses: a reward model's (``score``), else the
+    data's own (``chosen_score``/``rejected_score``, e.g. UltraFeedback's); None when neither."""
+    return next((pair for pair in PAIR_SCORES if all(c in dataset.column_names for c in pair)), None)
+
+
 def pairs_as_ranked(dataset: datasets.Dataset) -> datasets.Dataset:
-    """Pairs as 2-response ranked lists for RRHF: scores are the pair's ``reward_chosen`` /
-    ``reward_rejected`` when scored, else 1 and 0 (the label's order)."""
-    scored = REWARD[0] in dataset.column_names
+    """Pairs as 2-response ranked lists for RRHF: scores from :func:`pair_score_columns`, else
+    1 and 0 (the label's order)."""
+    columns = pair_score_columns(dataset)
 
     def convert(row):
-        scores = [row[REWARD[0]], row[REWARD[1]]] if scored else [1.0, 0.0]
+        scores = [float(row[columns[0]]), float(row[columns[1]])] if columns else [1.0, 0.0]
         return {"prompt": row["prompt"], "responses": [row["chosen"], row["rejected"]], "scores": scores}
 
     return dataset.map(convert, remove_columns=dataset.column_names, desc="pairs as ranked lists")

@@ -15,18 +15,21 @@ import torch
 from transformers import TrainingArguments
 
 from .. import coefficients
+from ..checkpoints import check_resumable, run_identity
 from ..columns import PAIR_LISTS, PAIR_NUMBERS, ref_logp
 from ..data.schema import DataError
 from ..host_memory import keep_freed_memory
 from ..logprobs import attention_implementation, takes_block_mask
 from ..model_card import write_run_card
+from ..model_preflight import check_model_fits
 from ..models import check_role, load_causal_lm, load_tokenizer, model_dtype
 from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyObjective
 from ..peft_utils import apply_lora
 from ..provenance import identity_mismatch, read_meta, reference_identity
-from ..training import check_training_args, claimed_output_dir, final_save
+from ..training import check_training_args
+from ..training_outputs import claimed_output_dir, final_save
 from ..training_run import load_training_data, ready_for_training, run_summary, save_summary
-from .data import PolicyCollator, pairs_as_ranked, tokenize_pairs, tokenize_ranked
+from .data import PolicyCollator, pair_score_columns, pairs_as_ranked, tokenize_pairs, tokenize_ranked
 from .reference import add_reference_columns
 from .trainer import AlignTrainer
 
@@ -99,7 +102,8 @@ def normalized_weights(data, objective: PolicyObjective, options: LossOptions, s
     if NORMALIZED in data.column_names:
         data = data.remove_columns(NORMALIZED)
     data = data.add_column(NORMALIZED, (weights / mean).tolist())
-    return data, dataclasses.replace(options, coef=NORMALIZED), mean
+    as_they_are = dict(coef=NORMALIZED, alpha=1.0, coef_temperature=1.0, coef_weighting="rdo")  # already weighted
+    return data, dataclasses.replace(options, **as_they_are), mean
 
 
 def run_policy_training(config, args: TrainingArguments, options: LossOptions, run: RunOptions | None = None) -> dict:
@@ -111,20 +115,25 @@ def run_policy_training(config, args: TrainingArguments, options: LossOptions, r
     for model in (config.model, run.reference_model):
         if model:
             check_role(model, "policy")
-    with claimed_output_dir(args, config.overwrite_output_dir):
+    inputs = [config.model, config.tokenizer, config.train_data, run.reference_model]
+    with claimed_output_dir(args, run.command, inputs, config.overwrite_output_dir):
         return _train(config, args, options, run)
 
 
 def _train(config, args: TrainingArguments, options: LossOptions, run: RunOptions) -> dict:
     started = time.time()
+    identity = run_identity(run.command, config, options, LossOptions)
+    if args.resume_from_checkpoint:
+        check_resumable(args.resume_from_checkpoint, identity)
     objective = POLICY_OBJECTIVES[options.loss]
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
     data, report = load_training_data(config, args, objective.required_columns(options))
-    data, options, weights_mean = _checked(data, objective, options, config.train_data)
+    # the options the trainer reads (--coef_normalize: the normalized column); the summary and card name the asked ones
+    data, trained, weights_mean = _checked(data, objective, options, config.train_data)
     reference_path = run.reference_model or config.model
     precomputed = usable_reference_columns(
         objective,
-        options,
+        trained,
         data.column_names,
         config.train_data,
         reference_path,
@@ -132,10 +141,10 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
         config.tokenization,
     )
     dataset = _tokenized(data, tokenizer, objective, config)
-    student_head = objective.student_head(options)
+    student_head = objective.student_head(trained)
     model = _policy_model(config, args, tokenizer, student_head)
     reference_started = time.time()
-    if objective.uses_reference(options) and not precomputed:
+    if objective.uses_reference(trained) and not precomputed:
         dataset = _with_reference(dataset, model, tokenizer, objective, run)
     reference_seconds = time.time() - reference_started
     heads = ["reward_head"] if student_head else None
@@ -144,13 +153,14 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
         model=apply_lora(model, config, "CAUSAL_LM", modules_to_save=heads, seed=args.seed),
         args=args,
         train_dataset=dataset,
-        data_collator=_collator(dataset, tokenizer, objective, options, share_prefix, pack),
+        data_collator=_collator(dataset, tokenizer, objective, trained, share_prefix, pack),
         processing_class=tokenizer,
-        options=options,
+        options=trained,
     )
+    trainer.run_identity = identity
     result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     final_save(trainer, args.output_dir, "policy", run.merge_lora)
-    diagnostics, warnings = objective.diagnostics(trainer.traced(), trainer.state.log_history, options)
+    diagnostics, warnings = objective.diagnostics(trainer.traced(), trainer.state.log_history, trained)
     for warning in warnings:
         logger.warning("%s: %s", options.loss, warning)
     summary = {
@@ -180,11 +190,33 @@ def _checked(data, objective: PolicyObjective, options: LossOptions, source: str
     columns checked, and with ``--coef_normalize`` the normalized weights. Returns (data, the
     options that read it, the weights' mean before normalization or None)."""
     if objective.ranked and "responses" not in data.column_names:
+        scores = pair_score_columns(data)
+        if options.coef and not scores:
+            raise DataError(
+                f"--loss {options.loss} --coef {options.coef} weighs each pair by its score gap, but these pairs "
+                "carry no scores (reward_chosen/reward_rejected from `deltapref score`, or chosen_score/"
+                "rejected_score): every weight would be the same constant; score them or drop --coef",
+                source=source,
+            )
+        logger.info("RRHF on pairs: scores from %s", ", ".join(scores) if scores else "the labels (1 and 0)")
         data = pairs_as_ranked(data)
     check_columns(objective, options, data.column_names, source)
+    if objective.ranked:
+        warn_if_scores_tie(data, source)
     if options.coef and options.coef_normalize:
         return normalized_weights(data, objective, options, source)
     return data, options, None
+
+
+def warn_if_scores_tie(data, source: str) -> None:
+    """Warn when no list ranks one response above another: RRHF's ranking term is then 0 and
+    the run is SFT on each list's first best response."""
+    if all(max(scores) == min(scores) for scores in data["scores"]):
+        logger.warning(
+            "%s: every list's scores tie, so RRHF's ranking term is 0 for every list and this run trains "
+            "only the SFT term on each list's first response",
+            source,
+        )
 
 
 def _tokenized(data, tokenizer, objective: PolicyObjective, config):
@@ -204,6 +236,7 @@ def _policy_model(config, args: TrainingArguments, tokenizer, student_head: bool
         trust_remote_code=config.trust_remote_code,
         dtype=model_dtype(config.dtype),
     )
+    check_model_fits(model, tokenizer, config.model, config.max_length)
     ready_for_training(model, config, args)
     if model.generation_config is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id

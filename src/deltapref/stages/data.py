@@ -13,7 +13,7 @@ from ..data.splits import partition as split_partition
 from ..data.splits import split_by_difficulty
 from ..data.synthetic import SyntheticTaskConfig, write_task
 from ..data.tokenization import length_stats
-from ..outputs import check_name, check_output, exclusive, mark_directory, write_text
+from ..outputs import check_name, claim_output, exclusive, mark_directory, write_text
 from ..provenance import read_meta
 
 
@@ -111,9 +111,9 @@ class PartitionConfig(OverwriteOption, SourceConfig):
 
 
 def synth(config: SynthConfig) -> int:
-    check_output(config.output_dir, config.overwrite)
+    claim_output(config.output_dir, "data synth", overwrite=config.overwrite)
     with exclusive(config.output_dir):
-        mark_directory(config.output_dir)
+        mark_directory(config.output_dir, "data synth")
         summary = write_task(config, config.output_dir)
     print(f"wrote the built-in gold-reward task to {config.output_dir}")
     print(
@@ -154,18 +154,20 @@ def validate(config: SourceConfig) -> int:
 
 
 def convert(config: ConvertConfig) -> int:
-    check_output(config.output, config.overwrite)
+    claim_output(config.output, "data convert", inputs=[config.input], overwrite=config.overwrite)
     with exclusive(config.output):
         dataset, report = config.load()
         print(report.summary())
-        save_dataset(dataset, config.output, overwrite=config.overwrite, meta=read_meta(config.input))
+        meta = read_meta(config.input)
+        inputs = [config.input]
+        save_dataset(dataset, config.output, "data convert", overwrite=config.overwrite, meta=meta, inputs=inputs)
     print(f"wrote {len(dataset)} rows to {config.output}")
     return 0
 
 
 def partition(config: PartitionConfig) -> int:
     """Disjoint random parts of the (normalized) data, e.g. for scorer, policy, judge and test."""
-    check_output(config.output_dir, config.overwrite)
+    claim_output(config.output_dir, "data partition", inputs=[config.input], overwrite=config.overwrite)
     dataset, report = config.load()
     print(report.summary())
     try:
@@ -173,7 +175,7 @@ def partition(config: PartitionConfig) -> int:
     except ValueError as error:
         raise DataError(str(error), source=config.input) from None
     with exclusive(config.output_dir):
-        mark_directory(config.output_dir)
+        mark_directory(config.output_dir, "data partition")
         for name, rows in parts.items():
             write_jsonl(rows, Path(config.output_dir) / f"{name}.jsonl")
         summary = {"input": config.input, "seed": config.seed, "rows": {n: len(r) for n, r in parts.items()}}
@@ -183,7 +185,7 @@ def partition(config: PartitionConfig) -> int:
 
 
 def split(config: SplitConfig) -> int:
-    check_output(config.output_dir, config.overwrite)
+    claim_output(config.output_dir, "data split", inputs=[config.input], overwrite=config.overwrite)
     dataset, report = config.load()
     print(report.summary())
     try:
@@ -192,7 +194,7 @@ def split(config: SplitConfig) -> int:
         raise DataError(str(error), source=config.input) from None
     output_dir = Path(config.output_dir)
     with exclusive(output_dir):
-        mark_directory(output_dir)
+        mark_directory(output_dir, "data split")
         for name, rows in groups.items():
             write_jsonl(rows, output_dir / f"{name}.jsonl")
         write_text(output_dir / "split_report.json", json.dumps(split_report, indent=2) + "\n")

@@ -55,6 +55,9 @@ class CompareConfig(Options):
     api_key_env: str = option("OPENAI_API_KEY", "environment variable holding the HTTP judge's API key")
     judge_attempts: int = option(4, "HTTP judges: attempts per question before giving up", ge=1)
     judge_backoff: float = option(1.0, "HTTP judges: seconds before the first retry (doubling after each)", ge=0)
+    judge_deadline: float = option(
+        180.0, "HTTP judges: seconds one question may take in all (connecting, waiting, reading, retries)", gt=0
+    )
     output: str = option(None, "write the result as JSON here")
 
     def __post_init__(self):
@@ -70,7 +73,12 @@ def evaluate_compare(config: CompareConfig) -> int:
         a,
         b,
         build_judges(
-            config.judges, config.tie_threshold, config.api_key_env, config.judge_attempts, config.judge_backoff
+            config.judges,
+            config.tie_threshold,
+            config.api_key_env,
+            config.judge_attempts,
+            config.judge_backoff,
+            config.judge_deadline,
         ),
     )
     for name, counts in result["judges"].items():

@@ -11,7 +11,7 @@ import datasets
 from ..config import OverwriteOption, option
 from ..data.loading import save_dataset
 from ..models import check_role, load_causal_lm, load_tokenizer
-from ..outputs import check_output, exclusive
+from ..outputs import claim_output, exclusive
 from ..policy.generation import generate_completions, read_prompts
 from ..provenance import describe
 
@@ -58,7 +58,7 @@ class GenerateConfig(OverwriteOption):
 def generate(config: GenerateConfig) -> int:
     """Entry point of ``deltapref generate``."""
     check_role(config.model, "policy")
-    check_output(config.output, config.overwrite)
+    claim_output(config.output, "generate", inputs=[config.model, config.input], overwrite=config.overwrite)
     with exclusive(config.output):
         _generate(config)
     return 0
@@ -84,5 +84,5 @@ def _generate(config: GenerateConfig) -> None:
         )
         results += [dict(row, completion=c, sample=sample, model=config.model) for row, c in zip(rows, completions)]
     meta = {"columns": {"completion": {"model": describe(config.model)}}}
-    save_dataset(datasets.Dataset.from_list(results), config.output, overwrite=config.overwrite, meta=meta)
+    save_dataset(datasets.Dataset.from_list(results), config.output, "generate", overwrite=config.overwrite, meta=meta)
     print(f"wrote {len(results)} completions to {config.output}")

@@ -13,8 +13,8 @@ from ..config import ModelDataOptions, option
 from ..distributed import say
 from ..objectives import ScorerKind, ScorerOptions
 from ..peft_utils import LoraOptions
-from ..scorer_run import train_cross_fit, train_ensemble, train_one
-from ..training import claimed_output_dir
+from ..scorer_run import scorer_inputs, train_cross_fit, train_ensemble, train_one
+from ..training_outputs import claimed_output_dir
 
 
 @dataclass
@@ -46,7 +46,7 @@ def train_scorer(config: ScorerConfig, args: TrainingArguments) -> int:
     if config.kind != "ensemble" and not config.cross_fit:
         _print_eval(config.kind, args.output_dir, train_one(config, args))
         return 0
-    with claimed_output_dir(args, config.overwrite_output_dir):
+    with claimed_output_dir(args, "train-scorer", scorer_inputs(config), config.overwrite_output_dir):
         (train_cross_fit if config.cross_fit else train_ensemble)(config, args, _print_eval)
     return 0
 

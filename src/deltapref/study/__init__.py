@@ -23,7 +23,7 @@ from typing import Literal
 
 from ..config import Options, command_line, option, seed_list
 from ..data.loading import read_records
-from ..outputs import write_text
+from ..outputs import claim_output, mark_directory, write_text
 from ..pipeline import run_pipeline
 from ..provenance import machine
 from ..report.collect import weights_and_noise
@@ -273,6 +273,8 @@ def study(config: StudyConfig) -> int:
     profile = {**PROFILES[config.profile], "validation_draws": config.validation_draws}
     seeds = config.seed_list()
     out = Path(config.output_dir or f"runs/study-claims-{config.profile}")
+    claim_output(out, "study claims", flag=None)
+    mark_directory(out, "study claims")
     results = Path(config.results) if config.results else out / "RESULTS.md"
     command = command_line("deltapref study claims", config, skip=("output_dir", "results"))
     summary = run_study(profile, seeds, out, results, command)

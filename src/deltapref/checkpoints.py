@@ -1,0 +1,126 @@
+"""Checkpoints that are either complete or not resumable, and resumes that continue the same run.
+
+A checkpoint counts as complete only when its manifest (``deltapref_checkpoint.json``, written
+last) is there and every file it lists has the recorded size: a save that failed halfway (a full
+disk, a file-size limit, a kill) leaves no manifest, so nothing can resume from it. Saving over an
+existing checkpoint moves the old one aside first and puts it back if the new save fails, so a
+failed save never loses a complete checkpoint.
+
+The manifest also records the run's identity (the command, the objective's options, the model,
+tokenizer, data content and truncation): resuming with options that change any of them is
+refused, naming each, instead of training one objective on another's optimizer state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .errors import OptionError
+from .fingerprint import content_sha256
+from .outputs import write_text
+
+MANIFEST = "deltapref_checkpoint.json"
+
+
+def run_identity(command: str, config, objective_options, option_type) -> dict:
+    """What a resume must not change: the command, every objective option (the fields of
+    ``option_type`` read from ``objective_options``), the model, tokenizer, training data (by
+    content), data format, truncation and LoRA settings."""
+    data = Path(config.train_data)
+    identity = {
+        "command": command,
+        **{f"--{f.name}": getattr(objective_options, f.name) for f in dataclasses.fields(option_type)},
+        "--model": config.model,
+        "--tokenizer": config.tokenizer,
+        "--train_data": config.train_data,
+        "train_data content": content_sha256(data, {}) if data.exists() else None,
+        "--format": config.format,
+    }
+    for name in ("max_length", "max_prompt_length", "prompt_truncation", "lora_r", "lora_alpha", "lora_target_modules"):
+        if hasattr(config, name):
+            identity[f"--{name}"] = getattr(config, name)
+    return json.loads(json.dumps(identity, default=str))
+
+
+def _files(checkpoint: Path) -> dict[str, int]:
+    return {
+        str(p.relative_to(checkpoint)): p.stat().st_size
+        for p in sorted(checkpoint.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+
+
+def write_manifest(checkpoint: str | Path, identity: dict, progress: dict) -> None:
+    """Mark ``checkpoint`` complete (call after every file of it is written)."""
+    checkpoint = Path(checkpoint)
+    manifest = {"files": _files(checkpoint), "run": identity, "progress": progress}
+    write_text(checkpoint / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+
+
+def incomplete_reason(checkpoint: str | Path) -> str | None:
+    """Why ``checkpoint`` cannot be resumed from (None when it is complete)."""
+    checkpoint = Path(checkpoint)
+    try:
+        manifest = json.loads((checkpoint / MANIFEST).read_text())
+        files = manifest["files"]
+    except FileNotFoundError:
+        return f"it has no {MANIFEST}: its save did not finish (or an older deltapref wrote it)"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"its {MANIFEST} is unreadable"
+    for name, size in files.items():
+        path = checkpoint / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != size:
+            return f"{name} has {path.stat().st_size} bytes, its save wrote {size}"
+    return None
+
+
+def read_manifest(checkpoint: str | Path) -> dict:
+    return json.loads((Path(checkpoint) / MANIFEST).read_text())
+
+
+def check_resumable(checkpoint: str | Path, identity: dict) -> None:
+    """Refuse a checkpoint that is incomplete or was saved by a run with another objective, model
+    or data; one line naming the checkpoint and every option that differs."""
+    reason = incomplete_reason(checkpoint)
+    if reason:
+        raise OptionError(f"--resume_from_checkpoint {checkpoint}: not a complete checkpoint ({reason})")
+    saved = read_manifest(checkpoint).get("run", {})
+    changed = [
+        f"{name} {saved.get(name)!r} -> {value!r}" for name, value in identity.items() if saved.get(name) != value
+    ]
+    if changed:
+        raise OptionError(
+            f"--resume_from_checkpoint {checkpoint}: this run differs from the one that saved it "
+            f"({'; '.join(changed)}); resume with the same options, or start a new run in another --output_dir"
+        )
+
+
+@contextlib.contextmanager
+def replacing(checkpoint: str | Path):
+    """Save into ``checkpoint``: an existing one is moved aside first and restored if the save
+    fails (the partial new one removed); removed once the new one is complete."""
+    checkpoint = Path(checkpoint)
+    previous = checkpoint.with_name(f".{checkpoint.name}.previous")
+    if previous.exists():  # left by a process killed mid-save: the checkpoint it held was complete
+        if not checkpoint.exists() or incomplete_reason(checkpoint):
+            shutil.rmtree(checkpoint, ignore_errors=True)
+            os.replace(previous, checkpoint)
+        else:
+            shutil.rmtree(previous)
+    if checkpoint.exists():
+        os.replace(checkpoint, previous)
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        if previous.exists():
+            os.replace(previous, checkpoint)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
