@@ -102,8 +102,8 @@ def test_a_pipeline_owns_the_directory_it_made(tmp_path):
 def test_training_never_writes_over_its_own_model(capsys, scored_task, policy):
     before = snapshot(policy)
     argv = ["align", "--model", policy, "--train_data", scored_task["data"], "--output_dir", policy, "--max_steps", "2"]
-    fails(capsys, argv + ALIGN, 1, "an input of this run; a command never writes over what it reads")
-    fails(capsys, argv + ALIGN + ["--overwrite_output_dir", "true"], 1, "an input of this run")
+    fails(capsys, argv + ALIGN, 1, "is one of this run.s inputs; a command never writes over what it reads")
+    fails(capsys, argv + ALIGN + ["--overwrite_output_dir", "true"], 1, "one of this run.s inputs")
     assert snapshot(policy) == before
 
 
@@ -122,7 +122,7 @@ def test_score_never_writes_over_its_input(capsys, scored_task, tmp_path):
     data = tmp_path / "pairs.jsonl"
     data.write_bytes(Path(scored_task["test"]).read_bytes())
     argv = ["score", "--input", data, "--output", data, "--reward_model", scored_task["root"] / "reward"]
-    fails(capsys, argv + ["--overwrite", "true"], 1, "an input of this run")
+    fails(capsys, argv + ["--overwrite", "true"], 1, "one of this run.s inputs")
 
 
 # ------------------------------------------------------------------ the cache keys on content (case 5)
@@ -306,7 +306,8 @@ def test_recipes_that_would_run_something_else_are_refused(capsys, tmp_path, tex
     [
         ("id", {4: 7}, "row 4, field 'id': cannot be stored as a table column"),
         ("extra", {1: 1, 3: [1, 2]}, "row 3, field 'extra': cannot be stored"),
-        ("prompt", {3: "hi \ud800 there"}, "row 3, field 'prompt': cannot be stored.*surrogates"),
+        ("prompt", {3: "hi \ud800 there"}, "row 3, field 'prompt': holds an unpaired surrogate"),
+        ("id", {2: "x\ud800"}, "row 2, field 'id': cannot be stored.*surrogates"),
         ("confidence", {2: 10**400}, "row 2, field 'confidence': is too large"),
         ("id", {2: 10**30}, "row 2, field 'id'"),
     ],
@@ -389,3 +390,69 @@ def test_normalized_weights_are_recorded_as_the_source_asked(scored_task, policy
     assert summary["options"]["coef"] == "difference" and summary["options"]["alpha"] == 0.5
     assert summary["weights_mean_before_normalization"] > 0
     assert "+rc(difference)" in (tmp_path / "a" / "README.md").read_text()
+
+
+# ------------------------------------------------------------------ every command's output, evaluate's too
+
+
+def test_evaluate_writes_only_what_it_may(capsys, scored_task, tmp_path):
+    completions = tmp_path / "c.jsonl"
+    rows = [
+        {"id": i, "prompt": r["prompt"], "completion": r["chosen"]} for i, r in enumerate(rows_of(scored_task["test"]))
+    ]
+    write_rows(completions, rows[:8])
+    mine = tmp_path / "mine.json"
+    mine.write_text("my results")
+    argv = ["evaluate", "policy", "--completions", completions, "--output"]
+    fails(capsys, argv + [mine], 1, "exists and deltapref did not write it")
+    assert mine.read_text() == "my results"
+    fails(capsys, argv + [completions], 1, "one of this run.s inputs")
+    assert main([str(a) for a in argv + [tmp_path / "r.json"]]) == 0
+    assert main([str(a) for a in argv + [tmp_path / "r.json"]]) == 0  # its own result: replaced
+    assert json.loads((tmp_path / "r.json").read_text())["n"] == 8
+
+
+def test_a_partition_never_writes_over_its_input(capsys, scored_task, tmp_path):
+    task = tmp_path / "task"
+    task.mkdir()
+    data = task / "train.jsonl"
+    data.write_bytes(Path(scored_task["test"]).read_bytes())
+    argv = ["data", "partition", "--input", data, "--output_dir", task, "--parts", "train=10,test=rest"]
+    fails(capsys, argv + ["--overwrite", "true"], 1, "holds .*train.jsonl, an input of this run")
+    assert data.read_bytes() == Path(scored_task["test"]).read_bytes()
+
+
+def test_a_run_killed_outright_leaves_nothing_that_blocks_the_rerun(scored_task, tmp_path):
+    """A process aborted where nothing can catch it (e.g. the tokenizer under ``ulimit -v``) leaves
+    its lock file and an empty marked directory: the lock is an flock, released by the kernel,
+    and the directory is the command's own, so the rerun goes through."""
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / ".deltapref").write_text(json.dumps({"made_by": "sft"}))
+    (tmp_path / ".o.lock").write_text("")
+    argv = ["sft", "--model", "tiny:32:1", "--tokenizer", scored_task["sft"], "--train_data", scored_task["test"]]
+    assert main([str(a) for a in argv + ["--output_dir", out, "--max_steps", "2", *ALIGN]]) == 0
+    assert (out / "model.safetensors").exists() and not (tmp_path / ".o.lock").exists()
+
+
+@pytest.mark.parametrize(
+    "weights, pattern", [({3: -0.5}, "row 3, field 'w': is -0.5: a weight must be >= 0"), ({}, "every weight")]
+)
+def test_precomputed_weights_that_would_train_wrong_are_refused(
+    capsys, scored_task, policy, tmp_path, weights, pattern
+):
+    rows = [
+        dict(r, w=weights.get(i, 0.0 if not weights else 1.0)) for i, r in enumerate(rows_of(scored_task["data"]), 1)
+    ]
+    data = write_rows(tmp_path / "w.jsonl", rows)
+    argv = ["align", "--coef", "w", "--model", policy, "--train_data", data, "--output_dir", tmp_path / "a", *ALIGN]
+    fails(capsys, argv, 1, pattern)
+
+
+def test_prompts_and_completions_that_cannot_be_used_are_one_line(capsys, policy, tmp_path):
+    prompts = write_rows(tmp_path / "p.jsonl", [{"prompt": "fine"}, {"prompt": 5}])
+    argv = ["generate", "--model", policy, "--input", prompts, "--output", tmp_path / "g.jsonl"]
+    fails(capsys, argv, 1, "p.jsonl, row 2, field 'prompt': must be a string or a list of chat messages, got int")
+    empty = tmp_path / "e.jsonl"
+    empty.write_text("")
+    fails(capsys, ["evaluate", "compare", "--a", empty, "--b", empty], 1, "e.jsonl: holds no completions")

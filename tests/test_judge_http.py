@@ -108,3 +108,12 @@ def test_redact_removes_every_form_of_the_secret():
     text = f"Bearer {KEY} / {KEY.replace('-', '%2D')} / quoted {KEY!r}"
     assert KEY not in redact(text, KEY)
     assert redact("nothing here", KEY, None) == "nothing here"
+
+
+def test_credentials_in_the_url_are_never_shown(server):
+    Judge.plan = ["echo-500"]
+    url = server.replace("http://", "http://user:url-secret-42@")
+    with pytest.raises(DeltaprefError) as raised:
+        judge(url, attempts=1)("p", "a", "b")
+    assert "url-secret-42" not in str(raised.value) and "user:" not in str(raised.value)
+    assert "url-secret-42" not in repr(judge(url))

@@ -37,8 +37,7 @@ def run_identity(command: str, config, objective_options, option_type) -> dict:
         **{f"--{f.name}": getattr(objective_options, f.name) for f in dataclasses.fields(option_type)},
         "--model": config.model,
         "--tokenizer": config.tokenizer,
-        "--train_data": config.train_data,
-        "train_data content": content_sha256(data, {}) if data.exists() else None,
+        "--train_data": f"content sha256 {content_sha256(data, {})}" if data.exists() else config.train_data,
         "--format": config.format,
     }
     for name in ("max_length", "max_prompt_length", "prompt_truncation", "lora_r", "lora_alpha", "lora_target_modules"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import re
 import shutil
@@ -114,10 +115,10 @@ def _check_not_an_input(path: Path, inputs, replaced_whole: bool) -> None:
             continue
         holds = source.is_relative_to(output) and replaced_whole
         if output == source or holds or output.is_relative_to(source):
-            what = "" if output == source else " holds" if source.is_relative_to(output) else " lies inside"
+            where = "is" if output == source else "holds" if source.is_relative_to(output) else "lies inside"
+            what = "one of this run's inputs" if output == source else f"{given}, an input of this run"
             raise OutputError(
-                f"{path}{what} {'' if what else 'is '}{given}, an input of this run; a command never writes over "
-                "what it reads: choose another output"
+                f"{path} {where} {what}; a command never writes over what it reads: choose another output"
             )
 
 
@@ -133,9 +134,9 @@ def claim_output(
     """The one rule for every output, checked before any heavy work: ``command`` may write
     ``path`` if it is absent, an empty directory, or made by the same command; never if it is
     one of the run's ``inputs`` or lies inside one (nor, when it is ``replaced_whole``, holds
-    one); a non-empty path deltapref did not
-    make, or that another command made, only with ``overwrite`` (``flag`` names that option;
-    None where there is none).
+    one: a dataset directory, a folder of parts a part could write over); a non-empty path
+    deltapref did not make, or that another command made, only with ``overwrite`` (``flag``
+    names that option; None where there is none).
     The path must also be writable."""
     path = Path(path)
     _check_not_an_input(path, inputs, replaced_whole or not path.is_dir())
@@ -228,3 +229,15 @@ def atomic_file(destination: str | Path, write) -> Path:
 def write_text(path: str | Path, text: str) -> Path:
     """Write a text file atomically."""
     return atomic_file(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def finite_or_null(value):
+    """``value`` with every NaN or infinity replaced by None (JSON null): a summary holds valid
+    JSON, and a number that could not be computed reads as missing, not as a number."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(v) for v in value]
+    return value

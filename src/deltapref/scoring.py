@@ -27,7 +27,7 @@ from .data.schema import DataError
 from .data.splits import fold_of
 from .models import check_role, load_causal_lm, load_scorer, load_tokenizer, scorer_members
 from .objectives import SCORER_OBJECTIVES
-from .outputs import claim_output, exclusive, write_text
+from .outputs import claim_output, exclusive, mark_directory, write_text
 from .policy.reference import pair_reference_logps
 from .provenance import describe, read_meta, reference_identity
 from .scorers.inference import balanced_differences, pair_differences, pointwise_rewards, routed
@@ -177,6 +177,8 @@ def _run_scoring(config) -> None:
     parts_dir = Path(config.output).with_name(Path(config.output).name + ".parts")
     manifest = _fingerprint(config, len(dataset), produced)
     if distributed.is_main():
+        if not (parts_dir / "manifest.json").exists():  # no partial work of a scoring run: must be free
+            claim_output(parts_dir, "score", flag=None)
         if (parts_dir / "manifest.json").exists():
             if json.loads((parts_dir / "manifest.json").read_text()) != json.loads(json.dumps(manifest)):
                 if not config.overwrite:
@@ -186,7 +188,7 @@ def _run_scoring(config) -> None:
                         source=config.output,
                     )
                 shutil.rmtree(parts_dir)
-        parts_dir.mkdir(parents=True, exist_ok=True)
+        mark_directory(parts_dir, "score")
         write_text(parts_dir / "manifest.json", json.dumps(manifest, indent=2))
     distributed.barrier()
     chunks = list(range(0, len(dataset), config.chunk_size))

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 
 from transformers import TrainingArguments
 
 from .data.loading import load_preferences
 from .models import disable_dropout, unwrap
-from .outputs import write_text
+from .outputs import finite_or_null, write_text
 from .training import check_step_size, resolve_learning_rate
 
 logger = logging.getLogger(__name__)
@@ -57,15 +56,3 @@ def save_summary(args: TrainingArguments, name: str, summary: dict) -> None:
     """``summary`` as ``output_dir/name`` (by the process that saves)."""
     if args.should_save:
         write_text(Path(args.output_dir) / name, json.dumps(finite_or_null(summary), indent=2) + "\n")
-
-
-def finite_or_null(value):
-    """``value`` with every NaN or infinity replaced by None (JSON null): a summary holds valid
-    JSON, and a number that could not be computed reads as missing, not as a number."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_or_null(v) for v in value]
-    return value

@@ -63,10 +63,22 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def _check_text_or_messages(value: Any, name: str, *, allow_empty: bool = False) -> None:
+def _check_unicode(text: str, name: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise DataError(
+            f"holds an unpaired surrogate ({text[error.start]!r} at {error.start}): not valid Unicode", field=name
+        ) from None
+
+
+def check_text_or_messages(value: Any, name: str, *, allow_empty: bool = False) -> None:
+    """Text, or a list of chat messages ``{"role", "content"}`` whose content is text; text that
+    is valid Unicode (no unpaired surrogate, which no tokenizer or file can hold)."""
     if isinstance(value, str):
         if not allow_empty and not value.strip():
             raise DataError("is empty", field=name)
+        _check_unicode(value, name)
         return
     if isinstance(value, list):
         if not value and not allow_empty:
@@ -78,6 +90,7 @@ def _check_text_or_messages(value: Any, name: str, *, allow_empty: bool = False)
                 raise DataError(f"message {i} has unknown role {message['role']!r}", field=name)
             if not isinstance(message["content"], str):
                 raise DataError(f"message {i} content must be a string", field=name)
+            _check_unicode(message["content"], name)
         if not allow_empty and not any(m["content"].strip() for m in value):
             raise DataError("has only empty messages", field=name)
         return
@@ -111,9 +124,9 @@ def validate_pair(row: dict) -> dict:
     for name in PAIR_FIELDS:
         if name not in row or row[name] is None:
             raise DataError("is missing", field=name)
-    _check_text_or_messages(row["prompt"], "prompt", allow_empty=True)
-    _check_text_or_messages(row["chosen"], "chosen")
-    _check_text_or_messages(row["rejected"], "rejected")
+    check_text_or_messages(row["prompt"], "prompt", allow_empty=True)
+    check_text_or_messages(row["chosen"], "chosen")
+    check_text_or_messages(row["rejected"], "rejected")
     if row["chosen"] == row["rejected"]:
         raise DataError("is identical to 'chosen'", field="rejected")
     for name, value in row.items():
@@ -129,12 +142,12 @@ def validate_ranked(row: dict) -> dict:
     for name in RANKED_FIELDS:
         if name not in row or row[name] is None:
             raise DataError("is missing", field=name)
-    _check_text_or_messages(row["prompt"], "prompt", allow_empty=True)
+    check_text_or_messages(row["prompt"], "prompt", allow_empty=True)
     responses, scores = row["responses"], row["scores"]
     if not isinstance(responses, list) or len(responses) < 2:
         raise DataError("must be a list of at least 2 responses", field="responses")
     for i, response in enumerate(responses):
-        _check_text_or_messages(response, f"responses[{i}]")
+        check_text_or_messages(response, f"responses[{i}]")
     if not isinstance(scores, list) or len(scores) != len(responses):
         raise DataError(f"must be a list of {len(responses)} numbers (one per response)", field="scores")
     for i, score in enumerate(scores):

@@ -21,6 +21,8 @@ def read_completions(source: str) -> list[dict]:
             if not isinstance(raw, dict) or name not in raw:
                 raise DataError("is missing", source=source, row=number, field=name)
         rows.append(raw)
+    if not rows:
+        raise DataError("holds no completions", source=source)
     return rows
 
 

@@ -83,7 +83,8 @@ class HTTPJudge:
         deadline: float = 180.0,
         max_reply_bytes: int = MAX_REPLY_BYTES,
     ):
-        self.base_url, self.model, self.api_key_env = base_url.rstrip("/"), model, api_key_env
+        self.base_url, self.model, self.api_key_env = without_credentials(base_url.rstrip("/")), model, api_key_env
+        self._url = base_url.rstrip("/")  # as given (it may carry user:password@; never shown)
         self.timeout, self.template, self.name = timeout, template, f"http:{model}"
         self.attempts, self.backoff, self.deadline, self.max_reply_bytes = attempts, backoff, deadline, max_reply_bytes
 
@@ -104,7 +105,7 @@ class HTTPJudge:
     def _ask(self, body: dict, headers: dict, key: str | None) -> str:
         """The reply's text, retrying with exponential backoff within the deadline; then one line
         naming the endpoint and the last reason, with the key removed."""
-        url = f"{self.base_url}/chat/completions"
+        url, shown = f"{self._url}/chat/completions", f"{self.base_url}/chat/completions"
         ends = time.monotonic() + self.deadline
         reason, attempt = "no attempt fitted in the deadline", 0
         for attempt in range(1, self.attempts + 1):
@@ -118,7 +119,10 @@ class HTTPJudge:
             if attempt == self.attempts or time.monotonic() + pause >= ends:
                 break
             time.sleep(pause)
-        raise DeltaprefError(redact(f"judge {self.name} at {url} failed after {attempt} attempt(s): {reason}", key))
+        password = urllib.parse.urlsplit(self._url).password
+        raise DeltaprefError(
+            redact(f"judge {self.name} at {shown} failed after {attempt} attempt(s): {reason}", key, password)
+        )
 
     def _exchange(self, url: str, body: dict, headers: dict, ends: float) -> bytes:
         """One POST and its whole reply body, within the deadline ``ends`` (monotonic seconds)."""
@@ -175,6 +179,14 @@ def redact(text: str, *secrets: str | None) -> str:
             for form in {secret, urllib.parse.quote(secret, safe=""), repr(secret)[1:-1]}:
                 text = text.replace(form, "***")
     return text
+
+
+def without_credentials(url: str) -> str:
+    """``url`` without any ``user:password@`` part."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _first_line(error: Exception) -> str:

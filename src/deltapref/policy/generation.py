@@ -7,7 +7,7 @@ from tqdm.auto import tqdm
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from ..data.loading import load_preferences, read_records
-from ..data.schema import DataError
+from ..data.schema import DataError, check_text_or_messages
 from ..data.tokenization import encode_prompt
 from ..randomness import seeded
 
@@ -29,6 +29,10 @@ def read_prompts(source: str, limit: int | None = None, format: str = "auto") ->
                 row=number,
                 field="prompt",
             )
+        try:
+            check_text_or_messages(raw["prompt"], "prompt", allow_empty=True)
+        except DataError as error:
+            raise DataError(error.reason, source=source, row=number, field="prompt") from None
         rows.append({k: raw[k] for k in KEEP if k in raw})
         if limit and len(rows) >= limit:
             break

@@ -203,9 +203,21 @@ def _checked(data, objective: PolicyObjective, options: LossOptions, source: str
     check_columns(objective, options, data.column_names, source)
     if objective.ranked:
         warn_if_scores_tie(data, source)
+    elif options.coef and coefficients.canonical(options.coef) not in coefficients.SOURCES:
+        check_weight_column(data[options.coef], options.coef, source)
     if options.coef and options.coef_normalize:
         return normalized_weights(data, objective, options, source)
     return data, options, None
+
+
+def check_weight_column(values: list, column: str, source: str) -> None:
+    """Refuse precomputed weights that would train wrong: a negative one (that pair's loss would
+    be maximized, pushing the policy toward the rejected response) or all of them 0."""
+    for row, value in enumerate(values, start=1):
+        if isinstance(value, (int, float)) and value < 0:
+            raise DataError(f"is {value}: a weight must be >= 0", source=source, row=row, field=column)
+    if values and not any(values):
+        raise DataError(f"every weight in {column!r} is 0: the loss would be 0 and nothing would train", source=source)
 
 
 def warn_if_scores_tie(data, source: str) -> None:

@@ -167,7 +167,9 @@ def convert(config: ConvertConfig) -> int:
 
 def partition(config: PartitionConfig) -> int:
     """Disjoint random parts of the (normalized) data, e.g. for scorer, policy, judge and test."""
-    claim_output(config.output_dir, "data partition", inputs=[config.input], overwrite=config.overwrite)
+    claim_output(
+        config.output_dir, "data partition", inputs=[config.input], overwrite=config.overwrite, replaced_whole=True
+    )
     dataset, report = config.load()
     print(report.summary())
     try:
@@ -185,7 +187,9 @@ def partition(config: PartitionConfig) -> int:
 
 
 def split(config: SplitConfig) -> int:
-    claim_output(config.output_dir, "data split", inputs=[config.input], overwrite=config.overwrite)
+    claim_output(
+        config.output_dir, "data split", inputs=[config.input], overwrite=config.overwrite, replaced_whole=True
+    )
     dataset, report = config.load()
     print(report.summary())
     try:

@@ -6,24 +6,32 @@ import json
 import sys
 from dataclasses import dataclass
 
-from ..config import Options, TokenizationConfig, option
+from ..config import OverwriteOption, TokenizationConfig, option
 from ..evaluation.completions import build_judges, pair_up, policy_quality, read_completions
 from ..evaluation.judges import compare
 from ..evaluation.scorer_eval import evaluate_scorer
 from ..objectives import ScorerKind
-from ..outputs import write_text
+from ..outputs import claim_output, finite_or_null, write_text
+from ..provenance import write_meta
 
 
-def write_json(payload: dict, path: str | None) -> None:
-    """Print ``payload`` and, given a path, write it there atomically."""
-    text = json.dumps(payload, indent=2)
+def claim_result(config, command: str, inputs) -> None:
+    """Claim ``config.output`` for ``command`` before any work (``outputs.claim_output``)."""
+    if config.output:
+        claim_output(config.output, command, inputs=inputs, overwrite=config.overwrite)
+
+
+def write_json(payload: dict, config, command: str) -> None:
+    """Print ``payload`` and, given ``config.output``, write it there atomically, marked as ``command``'s."""
+    text = json.dumps(finite_or_null(payload), indent=2)
     print(text)
-    if path:
-        write_text(path, text + "\n")
+    if config.output:
+        write_text(config.output, text + "\n")
+        write_meta(config.output, {"columns": {}}, command)
 
 
 @dataclass
-class PolicyEvalConfig(Options):
+class PolicyEvalConfig(OverwriteOption):
     completions: str = option(None, "completions from `deltapref generate`")
     reward_model: str = option("gold", "gold (the built-in task's known reward) or a reward model directory")
     output: str = option(None, "write the result as JSON here")
@@ -36,14 +44,15 @@ class PolicyEvalConfig(Options):
 
 
 def evaluate_policy(config: PolicyEvalConfig) -> int:
+    claim_result(config, "evaluate policy", [config.completions, config.reward_model])
     result = policy_quality(read_completions(config.completions), config.reward_model, config.seed)
     result.pop("values")
-    write_json(result, config.output)
+    write_json(result, config, "evaluate policy")
     return 0
 
 
 @dataclass
-class CompareConfig(Options):
+class CompareConfig(OverwriteOption):
     a: str = option(None, "completions A")
     b: str = option(None, "completions B (same prompts; matched by id when both have ids, else by order)")
     judges: str = option(
@@ -67,6 +76,7 @@ class CompareConfig(Options):
 
 
 def evaluate_compare(config: CompareConfig) -> int:
+    claim_result(config, "evaluate compare", [config.a, config.b])
     prompts, a, b = pair_up(read_completions(config.a), read_completions(config.b))
     result = compare(
         prompts,
@@ -88,12 +98,12 @@ def evaluate_compare(config: CompareConfig) -> int:
                 f"{2 * result['n']} replies; each counts as a tie",
                 file=sys.stderr,
             )
-    write_json(result, config.output)
+    write_json(result, config, "evaluate compare")
     return 0
 
 
 @dataclass
-class ScorerEvalConfig(TokenizationConfig):
+class ScorerEvalConfig(OverwriteOption, TokenizationConfig):
     model: str = option(None, "scorer directory")
     kind: ScorerKind = option("reward", "the scorer's kind")
     data: str = option(None, "labeled pairs")
@@ -107,6 +117,7 @@ class ScorerEvalConfig(TokenizationConfig):
 
 
 def evaluate_scorer_command(config: ScorerEvalConfig) -> int:
+    claim_result(config, "evaluate scorer", [config.model, config.data])
     report = evaluate_scorer(config.model, config.kind, config.data, config.tokenization, batch_size=config.batch_size)
-    write_json(report, config.output)
+    write_json(report, config, "evaluate scorer")
     return 0
