@@ -456,3 +456,34 @@ def test_prompts_and_completions_that_cannot_be_used_are_one_line(capsys, policy
     empty = tmp_path / "e.jsonl"
     empty.write_text("")
     fails(capsys, ["evaluate", "compare", "--a", empty, "--b", empty], 1, "e.jsonl: holds no completions")
+
+
+# ------------------------------------------------------------------ one path from options to a run (issue 40, 2)
+
+
+def test_a_recipe_stage_runs_from_its_values_not_from_a_command_line(scored_task, tmp_path, monkeypatch):
+    """A value a command line would misread (a path starting with '--') reaches the stage as it
+    is; text from YAML converts as on the command line; a list becomes a comma list."""
+    monkeypatch.chdir(tmp_path)
+    Path("--odd.jsonl").write_bytes(Path(scored_task["test"]).read_bytes())
+    stages = {
+        "conv": {"command": "data convert", "args": {"input": "--odd.jsonl", "output": "{here}/out.jsonl"}},
+        "parts": {"command": "data partition", "args": {"input": "{conv}/out.jsonl", "parts": ["a=5", "b=rest"]}},
+        "data": {"command": "data synth", "args": {"n_train": "40", "n_test": "20", "seed": "3"}},
+    }
+    Path("r.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    assert main(["pipeline", "--recipe", "r.yaml", "--output_dir", "run"]) == 0
+    assert len(rows_of("run/parts/a.jsonl")) == 5 and len(rows_of("run/data/train.jsonl")) == 40
+
+
+def test_every_stage_is_checked_before_the_first_one_runs(capsys, tmp_path):
+    stages = {
+        "data": {"command": "data synth", "args": {"n_train": 40}},
+        "later": {"command": "data synth", "args": {"n_train": "many"}},
+    }
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"stages": stages}))
+    fails(
+        capsys, ["pipeline", "--recipe", recipe, "--output_dir", tmp_path / "run"], 1, "stage 'later': invalid options"
+    )
+    assert not (tmp_path / "run" / "data").exists()

@@ -15,9 +15,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from .config import typed_values
 from .data.loading import load_preferences
-from .stages import STAGES
+from .stages import STAGES, configs_from
 
 __all__ = ["align", "load_preferences", "make_builtin_task", "options_of", "score", "sft", "train_scorer"]
 
@@ -51,25 +50,15 @@ def _command(command: str) -> tuple[list, dict]:
 
 
 def build_configs(command: str, options: dict[str, Any]) -> tuple:
-    """The config instances ``command`` runs with, from keyword ``options`` (unknown names refused)."""
-    types, defaults = _command(command)
+    """The configs ``command`` runs with, built from keyword ``options`` by the same function as a
+    recipe stage's (``stages.configs_from``: one type check, the same defaults and checks as the
+    command line); an unknown keyword is a TypeError, as in any Python function."""
+    types, _ = _command(command)
     known = {f.name for cls in types for f in dataclasses.fields(cls)}
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"{command}: unknown option(s) {', '.join(unknown)} (see deltapref.options_of({command!r}))")
-    values = {**defaults, **typed_values(types, options)}
-    trains = STAGES[tuple(command.split())].trains
-    if trains and not values.get("output_dir"):
-        raise ValueError(f"{command}: output_dir is required")
-    configs = []
-    for cls in types:
-        names = {f.name for f in dataclasses.fields(cls) if f.init}
-        configs.append(cls(**{k: v for k, v in values.items() if k in names}))
-    if trains:
-        from .training import validate_training_arguments
-
-        validate_training_arguments(configs[-1])
-    return tuple(configs)
+    return configs_from(STAGES[tuple(command.split())], options, strings_parse=False)
 
 
 def make_builtin_task(output_dir: str | Path, **options: Any) -> Path:

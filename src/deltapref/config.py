@@ -15,7 +15,6 @@ import copy
 import dataclasses
 import math
 import operator
-import os
 import types
 import typing
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Literal
 
 from transformers import HfArgumentParser
 
+from .option_values import build_configs, field_hints, typed_value, typed_values
 from .safe_yaml import read_yaml
 
 RANGE_CHECKS = {
@@ -39,74 +39,6 @@ def option(default, help: str, **kwargs):
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help, **kwargs})
     return dataclasses.field(default=default, metadata={"help": help, **kwargs})
-
-
-SIMPLE_TYPES = {bool: "true or false", int: "an integer", float: "a number", str: "text (a path or a name)"}
-
-
-def _simple_types(hint) -> tuple[set, bool] | None:
-    """(the plain types a field accepts, whether it accepts None) for hints made only of bool,
-    int, float, str, Literal and None; None for any richer hint (left to its own checks)."""
-    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-    accepted, nullable = set(), False
-    for arg in args:
-        if arg is type(None):
-            nullable = True
-        elif typing.get_origin(arg) is Literal:
-            accepted |= {type(choice) for choice in typing.get_args(arg)}
-        elif arg in SIMPLE_TYPES:
-            accepted.add(arg)
-        else:
-            return None
-    return accepted, nullable
-
-
-def typed_value(name: str, hint, default, value, strings_parse: bool = False):
-    """``value`` for option ``name`` if its type fits the field (a path object becomes text, an
-    integer a float where a number is asked); else a ``ValueError`` naming the option. None fits
-    a field whose default is None. With ``strings_parse`` (values from a YAML file, which
-    argparse still converts) text is let through for any plain field."""
-    simple = _simple_types(hint)
-    if simple is None:
-        return value
-    accepted, nullable = simple
-    if value is None:
-        if nullable or default is None:
-            return None
-    elif isinstance(value, bool):
-        if bool in accepted:
-            return value
-    elif isinstance(value, int) and int in accepted:
-        return value
-    elif isinstance(value, (int, float)) and float in accepted:
-        return float(value)
-    elif isinstance(value, os.PathLike) and str in accepted:
-        return os.fspath(value)
-    elif isinstance(value, str) and (str in accepted or strings_parse):
-        return value
-    wanted = " or ".join(SIMPLE_TYPES[t] for t in SIMPLE_TYPES if t in accepted) or "one of its choices"
-    raise ValueError(f"--{name} must be {wanted}, got {value!r} ({type(value).__name__})")
-
-
-def field_hints(cls) -> dict:
-    try:
-        return typing.get_type_hints(cls)
-    except Exception:  # a hint that does not resolve here: its field's own checks apply
-        return {}
-
-
-def typed_values(dataclass_types, values: dict, strings_parse: bool = False) -> dict:
-    """``values`` (option name -> value, for fields of ``dataclass_types``) through
-    :func:`typed_value`: the one type check for options from YAML files and from Python."""
-    fields = {}
-    for cls in dataclass_types:
-        hints = field_hints(cls)
-        for field in dataclasses.fields(cls):
-            fields.setdefault(field.name, (hints.get(field.name), field.default))
-    return {
-        name: typed_value(name, *fields[name], value, strings_parse) if name in fields else value
-        for name, value in values.items()
-    }
 
 
 def check_fields(instance) -> None:
@@ -273,8 +205,9 @@ class _Parser(HfArgumentParser):
 
 
 def parse_config(dataclass_types, argv: list[str], prog: str, description: str, defaults: dict | None = None):
-    """Parse ``argv`` into one instance of each dataclass type (a tuple); ``defaults`` replace
-    the dataclasses' own defaults (YAML and flags still win)."""
+    """Parse ``argv`` into one instance of each dataclass type (a tuple), built by
+    ``option_values.build_configs`` as every other door builds them; ``defaults`` replace the
+    dataclasses' own defaults (YAML and flags still win)."""
     dataclass_types = list(dataclass_types)
     parser = _Parser(
         dataclass_types, prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -287,5 +220,5 @@ def parse_config(dataclass_types, argv: list[str], prog: str, description: str, 
     known, _ = early.parse_known_args(argv)
     if known.config:
         parser.set_defaults(**load_yaml_options(known.config, dataclass_types))
-    parsed = parser.parse_args_into_dataclasses(args=argv)
-    return tuple(p for p in parsed if not isinstance(p, argparse.Namespace))
+    values = {name: value for name, value in vars(parser.parse_args(argv)).items() if name != "config"}
+    return build_configs(dataclass_types, values, defaults=defaults)

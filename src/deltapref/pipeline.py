@@ -40,7 +40,7 @@ from .config import option
 from .fingerprint import content_sha256, read_paths
 from .outputs import claim_output, mark_directory, write_text
 from .recipe import PipelineError, load_recipe
-from .stages import STAGES, match, parse, run
+from .stages import STAGES, Command, configs_from, execute, match
 
 logger = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.-]+)\}")
@@ -80,7 +80,9 @@ def _resolve(value, dirs: dict[str, Path], here: Path, stage: str, used: set):
     return PLACEHOLDER.sub(swap, value)
 
 
-def _argv(command: str, args: dict) -> list[str]:
+def command_line(command: str, args: dict) -> list[str]:
+    """The command line equivalent to a stage: what a launcher runs in its own processes (the one
+    place a stage becomes argv) and what its log shows."""
     argv = command.split()
     for key, value in args.items():
         if value is None:
@@ -89,13 +91,22 @@ def _argv(command: str, args: dict) -> list[str]:
     return argv
 
 
-def _stage_command(name: str, command: str):
+def _stage_command(name: str, command: str) -> Command:
     words, found = match(command.split())
     if found is None or len(words) != len(command.split()):
         raise PipelineError(
             f"stage '{name}': unknown command '{command}' (stages: {', '.join(' '.join(w) for w in STAGES)})"
         )
     return found
+
+
+def stage_configs(name: str, command: Command, args: dict) -> tuple:
+    """A stage's configs built from its arguments as every door builds them (``configs_from``:
+    types checked, text converted as on the command line, each config's own checks)."""
+    try:
+        return configs_from(command, args)
+    except ValueError as error:
+        raise PipelineError(f"stage '{name}': invalid options ({error})") from None
 
 
 class _Tee:
@@ -115,15 +126,20 @@ class _Tee:
         return False
 
 
-def run_stage(name: str, argv: list[str], log_path: Path, launcher: str | None) -> None:
+def run_stage(name: str, stage: dict, args: dict, log_path: Path) -> None:
+    """Run one stage, its output also in ``log_path``: in this process from its configs, or with
+    its ``launcher`` in processes of its own."""
+    command = _stage_command(name, stage["command"])
+    argv = command_line(stage["command"], args)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
         log.write(f"$ deltapref {shlex.join(argv)}\n")
         log.flush()
-        if launcher:
-            command = shlex.split(launcher) + ["-m", "deltapref"] + argv
-            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+        if stage.get("launcher"):
+            launched = shlex.split(stage["launcher"]) + ["-m", "deltapref"] + argv
+            code = subprocess.run(launched, stdout=log, stderr=subprocess.STDOUT).returncode
         else:
+            configs = stage_configs(name, command, args)
             handler = logging.FileHandler(log_path)
             logging.getLogger().addHandler(handler)
             try:
@@ -131,7 +147,7 @@ def run_stage(name: str, argv: list[str], log_path: Path, launcher: str | None) 
                     contextlib.redirect_stdout(_Tee(sys.stdout, log)),
                     contextlib.redirect_stderr(_Tee(sys.stderr, log)),
                 ):
-                    code = run(argv)
+                    code = execute("deltapref " + stage["command"], command, configs)
             except Exception as error:  # the stage's own traceback goes to its log
                 import traceback
 
@@ -151,15 +167,6 @@ def _without_gpu_flags(args: dict) -> dict:
     import torch
 
     return args if torch.cuda.is_available() else {k: v for k, v in args.items() if k not in GPU_FLAGS}
-
-
-def check_stage(name: str, argv: list[str]) -> None:
-    """Parse a stage's arguments into its configs (their validation runs) without running it."""
-    words, command = match(argv)
-    try:
-        parse(words, command, argv[len(words) :])
-    except (ValueError, SystemExit) as error:
-        raise PipelineError(f"stage '{name}': invalid options ({error})") from None
 
 
 OUTPUT_OPTIONS = ("output", "output_dir")  # what a stage writes, not what it reads
@@ -212,7 +219,7 @@ def _run_unless_cached(name: str, stage: dict, args: dict, key: str, here: Path,
         mark_directory(here, stage["command"])
         marker.unlink(missing_ok=True)
         write_text(here / ATTEMPT, json.dumps({"key": key}))
-        run_stage(name, _argv(stage["command"], args), logs / f"{name}.log", stage.get("launcher"))
+        run_stage(name, stage, args, logs / f"{name}.log")
         done = {"key": key, "command": stage["command"], "args": args, "seconds": time.time() - started}
         write_text(marker, json.dumps(done, indent=2))
         (here / ATTEMPT).unlink()
@@ -227,34 +234,46 @@ def _read_memo(path: Path) -> dict:
     return memo if isinstance(memo, dict) else {}
 
 
+def _planned(recipe: dict, output_dir: Path, dry_run: bool) -> dict[str, tuple[dict, dict, set]]:
+    """Every stage's resolved arguments (and the earlier stages it reads), each stage's options
+    built and checked before the first one runs (a dry run leaves out GPU-only flags)."""
+    dirs: dict[str, Path] = {}
+    planned = {}
+    for name, stage in recipe["stages"].items():
+        here = output_dir / name
+        used: set = set()
+        args = _resolve(dict(stage.get("args") or {}), dirs, here, name, used)
+        command = _stage_command(name, stage["command"])
+        if command.has_option("output_dir"):
+            args.setdefault("output_dir", str(here))
+        stage_configs(name, command, _without_gpu_flags(args) if dry_run else args)
+        dirs[name], planned[name] = here, (stage, args, used)
+    return planned
+
+
 def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozenset(), dry_run: bool = False) -> dict:
     """Run every stage of ``recipe`` under ``output_dir``; returns name -> {dir, key, cached, seconds}.
     With ``dry_run`` every stage is resolved and validated, and nothing runs."""
     output_dir = Path(output_dir)
     claim_output(output_dir, "pipeline", flag=None)
+    planned = _planned(recipe, output_dir, dry_run)
     memo = {}
     if not dry_run:
         mark_directory(output_dir, "pipeline")
         memo = _read_memo(output_dir / CONTENT_MEMO)
-    dirs: dict[str, Path] = {}
     keys: dict[str, str] = {}
     results = {}
-    for name, stage in recipe["stages"].items():
+    for name, (stage, args, used) in planned.items():
         here = output_dir / name
-        used: set = set()
-        args = _resolve(dict(stage.get("args") or {}), dirs, here, name, used)
-        if _stage_command(name, stage["command"]).has_option("output_dir"):
-            args.setdefault("output_dir", str(here))
         contents = _input_contents(args, output_dir, memo)
         key = _stage_key(stage, args, {u: keys[u] for u in sorted(used)}, contents)
         if dry_run:
-            check_stage(name, _argv(stage["command"], _without_gpu_flags(args)))
-            print(f"[dry-run] {name}: deltapref {shlex.join(_argv(stage['command'], args))}")
+            print(f"[dry-run] {name}: deltapref {shlex.join(command_line(stage['command'], args))}")
             run = {}
         else:
             write_text(output_dir / CONTENT_MEMO, json.dumps(memo))
             run = _run_unless_cached(name, stage, args, key, here, output_dir / "logs", force)
-        dirs[name], keys[name] = here, key
+        keys[name] = key
         results[name] = {"dir": str(here), "key": key, **run, "command": stage["command"], "args": args}
     if dry_run:
         return results

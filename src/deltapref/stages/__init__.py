@@ -126,17 +126,18 @@ def match(argv: list[str], registry: dict[tuple[str, ...], Command] = STAGES):
     return None, None
 
 
-def parse(words: tuple[str, ...], command: Command, argv: list[str]) -> tuple:
-    """The command's configs from its options (``argv`` without the command words); raises
-    ValueError for an invalid or missing option."""
-    from ..config import parse_config
+def _defaults(command: Command) -> dict:
+    """deltapref's defaults for the command's options where they differ from the dataclasses'."""
+    if not command.trains:
+        return {}
+    from ..training import TRAINING_DEFAULTS
 
-    defaults = None
-    if command.trains:
-        from ..training import TRAINING_DEFAULTS
+    return TRAINING_DEFAULTS
 
-        defaults = TRAINING_DEFAULTS
-    configs = parse_config(command.config_types(), argv, "deltapref " + " ".join(words), command.description, defaults)
+
+def _checked(command: Command, configs: tuple) -> tuple:
+    """The checks every door shares after its configs are built: a training command's output
+    directory and training arguments."""
     if command.trains:
         from ..training import validate_training_arguments
 
@@ -144,6 +145,24 @@ def parse(words: tuple[str, ...], command: Command, argv: list[str]) -> tuple:
             raise ValueError("--output_dir is required")
         validate_training_arguments(configs[-1])
     return configs
+
+
+def parse(words: tuple[str, ...], command: Command, argv: list[str]) -> tuple:
+    """The command's configs from its command line (``argv`` without the command words); raises
+    ValueError for an invalid or missing option."""
+    from ..config import parse_config
+
+    prog = "deltapref " + " ".join(words)
+    return _checked(command, parse_config(command.config_types(), argv, prog, command.description, _defaults(command)))
+
+
+def configs_from(command: Command, values: dict, strings_parse: bool = True) -> tuple:
+    """The command's configs from option values (a recipe stage's ``args``, Python keywords),
+    built and checked as the command line's are; ``strings_parse`` for values read from a file
+    (text converts as on the command line, None means not given). Raises ValueError."""
+    from ..option_values import build_configs
+
+    return _checked(command, build_configs(command.config_types(), values, strings_parse, _defaults(command)))
 
 
 INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C (128 + SIGINT)
@@ -154,8 +173,6 @@ def run(argv: list[str], registry: dict[tuple[str, ...], Command] = STAGES) -> i
     options, 1 for a user error (:class:`DeltaprefError`: bad data, a model that does not load,
     ...) or a missing file, 130 when interrupted, each with one line on stderr. Anything else
     is a bug and keeps its traceback."""
-    from ..errors import DeltaprefError
-
     words, command = match(argv, registry)
     if command is None:
         raise ValueError(f"unknown command {' '.join(argv[:2])!r}")
@@ -165,6 +182,14 @@ def run(argv: list[str], registry: dict[tuple[str, ...], Command] = STAGES) -> i
     except ValueError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
+    return execute(prog, command, configs)
+
+
+def execute(prog: str, command: Command, configs: tuple) -> int:
+    """Run ``command`` on its built configs: 0 on success, 1 for a user error or a missing file,
+    130 when interrupted, each with one line on stderr naming ``prog``."""
+    from ..errors import DeltaprefError
+
     try:
         return int(getattr(import_module(command.module), command.function)(*configs) or 0)
     except DeltaprefError as error:

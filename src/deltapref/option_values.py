@@ -1,0 +1,124 @@
+"""Option values from every door (a parsed command line, a ``--config`` file, a recipe stage,
+Python keywords) checked against their fields' types in one place, and the config dataclasses
+built from them. A path may be ``str`` or ``Path``; an integer fits a float field; a list of
+plain values fits a text field as a comma list (as on the command line); values read from files
+(``strings_parse``) may be text that converts as the command line converts it (``"1e-3"``,
+``"true"``). Anything else is one ``ValueError`` naming the option. Imports nothing from deltapref."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from typing import Literal
+
+SIMPLE_TYPES = {bool: "true or false", int: "an integer", float: "a number", str: "text (a path or a name)"}
+
+
+def _simple_types(hint) -> tuple[set, bool] | None:
+    """(the plain types a field accepts, whether it accepts None) for hints made only of bool,
+    int, float, str, Literal and None; None for any richer hint (left to its own checks)."""
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    accepted, nullable = set(), False
+    for arg in args:
+        if arg is type(None):
+            nullable = True
+        elif typing.get_origin(arg) is Literal:
+            accepted |= {type(choice) for choice in typing.get_args(arg)}
+        elif arg in SIMPLE_TYPES:
+            accepted.add(arg)
+        else:
+            return None
+    return accepted, nullable
+
+
+TRUE, FALSE = ("true", "yes", "y", "1"), ("false", "no", "n", "0")  # as HfArgumentParser reads booleans
+
+
+def _from_text(name: str, text: str, accepted: set):
+    """``text`` converted to the field's type as the command line converts a flag's value."""
+    if bool in accepted and text.strip().lower() in TRUE + FALSE:
+        return text.strip().lower() in TRUE
+    for kind in (int, float):
+        if kind in accepted:
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+    wanted = " or ".join(SIMPLE_TYPES[t] for t in SIMPLE_TYPES if t in accepted)
+    raise ValueError(f"--{name} must be {wanted}, got {text!r}")
+
+
+def typed_value(name: str, hint, default, value, strings_parse: bool = False):
+    """``value`` for option ``name`` if its type fits the field (a path object becomes text, an
+    integer a float where a number is asked, a list of plain values a comma list); else a
+    ``ValueError`` naming the option. None fits a field whose default is None. With
+    ``strings_parse`` (values from a file) text converts as on the command line."""
+    simple = _simple_types(hint)
+    if simple is None:
+        return value
+    accepted, nullable = simple
+    if isinstance(value, str) and strings_parse and str not in accepted:
+        return _from_text(name, value, accepted)
+    if isinstance(value, list) and str in accepted and all(isinstance(v, (str, int, float)) for v in value):
+        return ",".join(map(str, value))
+    if value is None:
+        if nullable or default is None:
+            return None
+    elif isinstance(value, bool):
+        if bool in accepted:
+            return value
+    elif isinstance(value, int) and int in accepted:
+        return value
+    elif isinstance(value, (int, float)) and float in accepted:
+        return float(value)
+    elif isinstance(value, os.PathLike) and str in accepted:
+        return os.fspath(value)
+    elif isinstance(value, str) and str in accepted:
+        return value
+    wanted = " or ".join(SIMPLE_TYPES[t] for t in SIMPLE_TYPES if t in accepted) or "one of its choices"
+    raise ValueError(f"--{name} must be {wanted}, got {value!r} ({type(value).__name__})")
+
+
+def field_hints(cls) -> dict:
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # a hint that does not resolve here: its field's own checks apply
+        return {}
+
+
+def typed_values(dataclass_types, values: dict, strings_parse: bool = False, defaults: dict | None = None) -> dict:
+    """``values`` (option name -> value, for fields of ``dataclass_types``) through
+    :func:`typed_value`: the one type check for options from YAML files and from Python."""
+    fields = {}
+    for cls in dataclass_types:
+        hints = field_hints(cls)
+        for field in dataclasses.fields(cls):
+            default = (defaults or {}).get(field.name, field.default)
+            fields.setdefault(field.name, (hints.get(field.name), default))
+    return {
+        name: typed_value(name, *fields[name], value, strings_parse) if name in fields else value
+        for name, value in values.items()
+    }
+
+
+def build_configs(dataclass_types, values: dict, strings_parse: bool = False, defaults: dict | None = None) -> tuple:
+    """One instance of each dataclass type from ``defaults`` (deltapref's, where they differ from
+    the dataclasses') updated by ``values`` (option name -> value): names no type has are
+    refused, every value goes through :func:`typed_value`, then each dataclass is built (its own
+    checks run). With ``strings_parse`` (values from a file) a ``None`` means "not given" and
+    the option keeps its default. Every door to a run builds its configs here."""
+    dataclass_types = list(dataclass_types)
+    names = {field.name for cls in dataclass_types for field in dataclasses.fields(cls)}
+    unknown = sorted(map(str, set(values) - names))
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(unknown)}")
+    if strings_parse:
+        values = {name: value for name, value in values.items() if value is not None}
+    values = {**(defaults or {}), **typed_values(dataclass_types, values, strings_parse, defaults)}
+    built = []
+    for cls in dataclass_types:
+        fields = {field.name for field in dataclasses.fields(cls) if field.init}
+        built.append(cls(**{name: value for name, value in values.items() if name in fields}))
+    return tuple(built)
