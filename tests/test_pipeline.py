@@ -26,9 +26,9 @@ def small_recipe(tmp_path, broken=False):
                 "command": "generate",
                 "args": {
                     "model": "{sft}",
-                    "input": "{data}/test.jsonl",
+                    "input": "{data}/test.jsonl" if not broken else "{data}/missing.jsonl",  # fails as it runs
                     "output": "{here}/completions.jsonl",
-                    "max_new_tokens": 4 if not broken else -5,
+                    "max_new_tokens": 4,
                 },
             },
         },

@@ -41,6 +41,22 @@ def read_records(source: str, split: str = "train") -> Iterator[tuple[int, objec
         raise DataError(f"cannot be read ({type(error).__name__}: {str(error)[:200]})", source=source) from None
 
 
+def _jsonl_records(path: Path, source: str) -> Iterator[tuple[int, object]]:
+    """A JSONL file's rows, numbered by line (blank lines skipped)."""
+    with _open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(
+                    f"is not valid JSON ({error.msg} at column {error.colno})", source=source, row=number
+                ) from None
+            except RecursionError:
+                raise DataError(TOO_DEEP, source=source, row=number) from None
+
+
 def _records(source: str, split: str) -> Iterator[tuple[int, object]]:
     path = Path(source)
     name = path.name.lower()
@@ -59,18 +75,7 @@ def _records(source: str, split: str) -> Iterator[tuple[int, object]]:
         raise DataError("is a directory but not a saved `datasets` dataset", source=source)
     if path.exists():
         if name.endswith((".jsonl", ".jsonl.gz")):
-            with _open_text(path) as handle:
-                for number, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        yield number, json.loads(line)
-                    except json.JSONDecodeError as error:
-                        raise DataError(
-                            f"is not valid JSON ({error.msg} at column {error.colno})", source=source, row=number
-                        ) from None
-                    except RecursionError:
-                        raise DataError(TOO_DEEP, source=source, row=number) from None
+            yield from _jsonl_records(path, source)
         elif name.endswith((".json", ".json.gz")):
             with _open_text(path) as handle:
                 try:

@@ -122,13 +122,10 @@ def run_policy_training(config, args: TrainingArguments, options: LossOptions, r
 
 def _train(config, args: TrainingArguments, options: LossOptions, run: RunOptions) -> dict:
     started = time.time()
-    identity = run_identity(run.command, config, options, LossOptions)
-    if args.resume_from_checkpoint:
-        check_resumable(args.resume_from_checkpoint, identity)
+    identity = _identity(run, config, args, options)
     objective = POLICY_OBJECTIVES[options.loss]
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
     data, report = load_training_data(config, args, objective.required_columns(options))
-    # the options the trainer reads (--coef_normalize: the normalized column); the summary and card name the asked ones
     data, trained, weights_mean = _checked(data, objective, options, config.train_data)
     reference_path = run.reference_model or config.model
     precomputed = usable_reference_columns(
@@ -185,10 +182,19 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
     return summary
 
 
+def _identity(run: RunOptions, config, args: TrainingArguments, options: LossOptions) -> dict:
+    """The run's identity (``checkpoints.run_identity``); a resume must match its checkpoint's."""
+    identity = run_identity(run.command, config, options, LossOptions)
+    if args.resume_from_checkpoint:
+        check_resumable(args.resume_from_checkpoint, identity)
+    return identity
+
+
 def _checked(data, objective: PolicyObjective, options: LossOptions, source: str):
     """The data in the objective's layout (pairs as ranked lists for a ranked objective), its
     columns checked, and with ``--coef_normalize`` the normalized weights. Returns (data, the
-    options that read it, the weights' mean before normalization or None)."""
+    options the trainer reads, the weights' mean before normalization or None); summaries and
+    cards name the options as asked."""
     if objective.ranked and "responses" not in data.column_names:
         scores = pair_score_columns(data)
         if options.coef and not scores:

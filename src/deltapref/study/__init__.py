@@ -220,7 +220,13 @@ def markdown(summary: dict, runs: Runs) -> str:
     for t, rows in summary["methods"].items():
         lines += [f"### Every method, T = {t:g}", ""]
         lines += table(["method", "mean gold reward", "− DPO (paired)", "− SFT (paired)"], rows)
-    lines += [
+    return "\n".join(lines + _rates_section(summary))
+
+
+def _rates_section(summary: dict) -> list[str]:
+    """The markdown of the learning-rate grid: every method's validation reward at every rate."""
+    profile = summary["profile"]
+    lines = [
         "### Learning rates (validation; what was tried)",
         "",
         f"Per label temperature, mean validation reward ({_draws(summary)}) of every method at every rate: "
@@ -240,7 +246,7 @@ def markdown(summary: dict, runs: Runs) -> str:
                 if m != "default"
             ],
         )
-    return "\n".join(lines)
+    return lines
 
 
 def _draws(summary: dict) -> str:
