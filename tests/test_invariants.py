@@ -487,3 +487,12 @@ def test_every_stage_is_checked_before_the_first_one_runs(capsys, tmp_path):
         capsys, ["pipeline", "--recipe", recipe, "--output_dir", tmp_path / "run"], 1, "stage 'later': invalid options"
     )
     assert not (tmp_path / "run" / "data").exists()
+
+
+def test_pair_objectives_refuse_ranked_lists_and_force_names_real_stages(capsys, scored_task, policy, tmp_path):
+    argv = ["sft", "--model", policy, "--train_data", scored_task["ranked"], "--output_dir", tmp_path / "s", *ALIGN]
+    fails(capsys, argv, 1, "holds ranked lists .prompt, responses, scores.; sft trains on pairs")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"stages": {"d": {"command": "data synth", "args": {"n_train": 30}}}}))
+    argv = ["pipeline", "--recipe", recipe, "--output_dir", tmp_path / "run", "--force", "nosuch"]
+    fails(capsys, argv, 1, "--force nosuch: no such stage")

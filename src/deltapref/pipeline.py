@@ -290,6 +290,9 @@ def pipeline(config: PipelineConfig) -> int:
     recipe = load_recipe(config.recipe)
     output_dir = config.output_dir or recipe.get("output_dir") or "runs/" + Path(config.recipe).stem
     force = set((config.force or "").split(",")) - {""}
+    unknown = sorted(force - set(recipe["stages"]))
+    if unknown:
+        raise PipelineError(f"--force {','.join(unknown)}: no such stage (stages: {', '.join(recipe['stages'])})")
     started = time.time()
     run_pipeline(recipe, output_dir, force, config.dry_run)
     print(f"[pipeline] done in {time.time() - started:.0f}s: {output_dir}")

@@ -206,6 +206,12 @@ def _checked(data, objective: PolicyObjective, options: LossOptions, source: str
             )
         logger.info("RRHF on pairs: scores from %s", ", ".join(scores) if scores else "the labels (1 and 0)")
         data = pairs_as_ranked(data)
+    if not objective.ranked and "responses" in data.column_names:
+        raise DataError(
+            f"holds ranked lists (prompt, responses, scores); {options.loss} trains on pairs (prompt, chosen, "
+            "rejected): pass pairs, or align with --loss rrhf",
+            source=source,
+        )
     check_columns(objective, options, data.column_names, source)
     if objective.ranked:
         warn_if_scores_tie(data, source)
