@@ -52,13 +52,17 @@ args = DPOConfig(
     use_cpu=True,
     disable_tqdm=True,
 )
-columns = ["prompt", "chosen", "rejected", "coef"]
+# TRL joins prompt + response with no separator: each response starts with the space between them
+rows = [
+    {"prompt": r["prompt"], "chosen": " " + r["chosen"], "rejected": " " + r["rejected"], "coef": r["coef"]}
+    for r in pairs
+]
 trainer = WeightedDPOTrainer(
     model=policy,
     ref_model=reference,
     args=args,
     processing_class=tokenizer,
-    train_dataset=Dataset.from_list([{c: row[c] for c in columns} for row in pairs]),
+    train_dataset=Dataset.from_list(rows),
 )
 result = trainer.train()
 print(f"TRL DPO+rc: {result.global_step} steps, train loss {result.training_loss:.4f}")

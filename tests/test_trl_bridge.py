@@ -17,12 +17,18 @@ from deltapref.models import load_causal_lm, load_tokenizer  # noqa: E402
 PAIRS = 8
 
 
+def trl_pair(row: dict) -> dict:
+    """A built-in task pair as TRL joins it: prompt + response with no separator, so each
+    response starts with the space the word tokenizer needs at the boundary."""
+    return {"prompt": row["prompt"], "chosen": " " + row["chosen"], "rejected": " " + row["rejected"]}
+
+
 @pytest.fixture(scope="module")
 def setup(builtin_task):
     tokenizer = load_tokenizer(str(builtin_task / "tokenizer"))
     rows = [json.loads(line) for line in (builtin_task / "train.jsonl").read_text().splitlines()[:PAIRS]]
     weights = torch.linspace(0.1, 1.9, PAIRS).tolist()
-    data = [{k: row[k] for k in ("prompt", "chosen", "rejected")} | {"coef": w} for row, w in zip(rows, weights)]
+    data = [trl_pair(row) | {"coef": w} for row, w in zip(rows, weights)]
     model = load_causal_lm("tiny:32:1", tokenizer, seed=0)
     return tokenizer, data, torch.tensor(weights), model
 
@@ -69,7 +75,7 @@ def _loss_and_grads(trainer, indices):
 def _assert_same(grads_a, grads_b, scale=1.0):
     assert grads_a.keys() == grads_b.keys() and grads_a
     for name in grads_a:
-        torch.testing.assert_close(grads_a[name], scale * grads_b[name], rtol=1e-4, atol=1e-7)
+        torch.testing.assert_close(grads_a[name], scale * grads_b[name], rtol=1e-4, atol=1e-6)  # fp32 rounding
 
 
 def test_unit_weights_give_trl_loss_and_gradients(setup, tmp_path):
@@ -163,6 +169,13 @@ def test_evaluation_weights_are_checked_like_training_weights(setup, tmp_path, b
     evaluation[1]["coef"] = bad
     with pytest.raises(DataError, match="eval_dataset.*" + pattern):
         _trainer(WeightedDPOTrainer, setup, tmp_path, eval_dataset=Dataset.from_list(evaluation))
+
+
+def test_pairs_that_tokenize_across_the_boundary_are_refused(setup, builtin_task, tmp_path):
+    rows = [json.loads(line) for line in (builtin_task / "train.jsonl").read_text().splitlines()[:PAIRS]]
+    raw = [{k: row[k] for k in ("prompt", "chosen", "rejected")} | {"coef": 1.0} for row in rows]  # no leading space
+    with pytest.raises(DataError, match="train_dataset, row 1, field 'chosen': the tokenized prompt is not a prefix"):
+        _trainer(WeightedDPOTrainer, setup, tmp_path, raw)
 
 
 def test_unsupported_loss_types_are_refused(setup, tmp_path):

@@ -58,6 +58,29 @@ def check_weights(dataset, column: str, name: str = "train_dataset") -> None:
         )
 
 
+def check_boundaries(dataset, tokenizer, name: str = "train_dataset") -> None:
+    """Refuse text pairs whose tokenized prompt is not a prefix of the tokenized prompt +
+    response: TRL joins them with no separator and cuts the completion where the two diverge, so
+    such a pair trains on a corrupted prompt (TRL only warns, once). Conversational rows are left
+    to the chat template."""
+    for row, example in enumerate(dataset, start=1):
+        prompt = example.get("prompt")
+        if not isinstance(prompt, str):
+            continue
+        prompt_ids = tokenizer(prompt)["input_ids"]
+        for field in ("chosen", "rejected"):
+            joined = tokenizer(prompt + example[field])["input_ids"]
+            if joined[: len(prompt_ids)] != prompt_ids:
+                raise DataError(
+                    f"the tokenized prompt is not a prefix of the tokenized prompt + {field} (TRL joins them with "
+                    f"no separator: {prompt[-12:]!r} + {example[field][:12]!r}), so TRL would train on a corrupted "
+                    "prompt; start every response with the separator the prompt expects (e.g. a space)",
+                    source=name,
+                    row=row,
+                    field=field,
+                )
+
+
 def _datasets(value) -> dict:
     """An evaluation dataset argument as name -> dataset (TRL takes one or a mapping)."""
     if value is None:
@@ -105,6 +128,8 @@ class WeightedDPOTrainer(DPOTrainer):
             if bad:
                 raise ValueError(f"WeightedDPOTrainer supports TRL's default {name}, got {value}")
         self.data_collator = _WithWeights(self.data_collator, weight_column)
+        for name, dataset in {"train_dataset": train_dataset, **eval_datasets}.items():
+            check_boundaries(dataset, self._tokenizer, name)
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
