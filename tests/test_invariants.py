@@ -496,3 +496,8 @@ def test_pair_objectives_refuse_ranked_lists_and_force_names_real_stages(capsys,
     recipe.write_text(yaml.safe_dump({"stages": {"d": {"command": "data synth", "args": {"n_train": 30}}}}))
     argv = ["pipeline", "--recipe", recipe, "--output_dir", tmp_path / "run", "--force", "nosuch"]
     fails(capsys, argv, 1, "--force nosuch: no such stage")
+
+
+def test_an_unknown_flag_suggests_the_close_one_before_any_work(capsys, tmp_path):
+    argv = ["align", "--loss_type", "sigmoid", "--model", "m", "--train_data", "d.jsonl", "--output_dir", tmp_path]
+    fails(capsys, argv, 2, "unrecognized arguments: --loss_type sigmoid; did you mean --loss\\?")

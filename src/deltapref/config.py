@@ -11,6 +11,7 @@ from deltapref, so every layer may use it.
 from __future__ import annotations
 
 import argparse
+import difflib
 import copy
 import dataclasses
 import math
@@ -191,7 +192,19 @@ class _Parser(HfArgumentParser):
     ``--help``, and reports a bad option as one line (a ValueError) instead of the full usage."""
 
     def error(self, message):
-        raise ValueError(f"{message} (see --help)")
+        raise ValueError(f"{message}{self._suggestion(message)} (see --help)")
+
+    def _suggestion(self, message: str) -> str:
+        """``; did you mean --X?`` for an unknown flag close to a known one."""
+        if not message.startswith("unrecognized arguments:"):
+            return ""
+        known = [flag for action in self._actions for flag in action.option_strings if flag.startswith("--")]
+        for word in message.split(":", 1)[1].split():
+            if word.startswith("--"):
+                close = difflib.get_close_matches(word.split("=")[0], known, n=1, cutoff=0.6)
+                if close:
+                    return f"; did you mean {close[0]}?"
+        return ""
 
     @staticmethod
     def _parse_dataclass_field(parser, field):
