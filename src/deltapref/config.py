@@ -11,9 +11,9 @@ from deltapref, so every layer may use it.
 from __future__ import annotations
 
 import argparse
-import difflib
 import copy
 import dataclasses
+import difflib
 import math
 import operator
 import types
