@@ -56,7 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=os.environ.get("DELTAPREF_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return run(argv, COMMANDS)
+    try:
+        return run(argv, COMMANDS)
+    finally:
+        if "torch.distributed" in sys.modules:  # only a launched run joined a process group
+            from .distributed import leave
+
+            leave()
 
 
 if __name__ == "__main__":

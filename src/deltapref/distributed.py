@@ -18,6 +18,13 @@ def init_if_launched() -> None:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
 
 
+def leave() -> None:
+    """Leave the process group, if this process joined one: its communication threads end
+    before the interpreter does (an exit without it can abort a process of a finished run)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def rank() -> int:
     return dist.get_rank() if dist.is_initialized() else 0
 

@@ -8,6 +8,7 @@ oracle rewards) ride along as tensors.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import datasets
@@ -15,7 +16,10 @@ import torch
 
 from ..batching import response_batch
 from ..columns import PAIR_LISTS, PAIR_NUMBERS, REWARD
+from ..data.schema import DataError
 from ..data.tokenization import TokenizationConfig, encode_pair, encode_prompt, encode_response, truncate
+
+logger = logging.getLogger(__name__)
 
 
 def tokenize_pairs(
@@ -114,3 +118,24 @@ class PolicyCollator:
 
     def _batch(self, prompts: list[list[int]], blocks: list[list[list[int]]]) -> dict[str, torch.Tensor]:
         return response_batch(prompts, blocks, self.pad_id, self.share_prefix, self.pack)
+
+
+def check_weight_column(values: list, column: str, source: str) -> None:
+    """Refuse precomputed weights that would train wrong: a negative one (that pair's loss would
+    be maximized, pushing the policy toward the rejected response) or all of them 0."""
+    for row, value in enumerate(values, start=1):
+        if isinstance(value, (int, float)) and value < 0:
+            raise DataError(f"is {value}: a weight must be >= 0", source=source, row=row, field=column)
+    if values and not any(values):
+        raise DataError(f"every weight in {column!r} is 0: the loss would be 0 and nothing would train", source=source)
+
+
+def warn_if_scores_tie(data, source: str) -> None:
+    """Warn when no list ranks one response above another: RRHF's ranking term is then 0 and
+    the run is SFT on each list's first best response."""
+    if all(max(scores) == min(scores) for scores in data["scores"]):
+        logger.warning(
+            "%s: every list's scores tie, so RRHF's ranking term is 0 for every list and this run trains "
+            "only the SFT term on each list's first response",
+            source,
+        )

@@ -29,7 +29,15 @@ from ..provenance import identity_mismatch, read_meta, reference_identity
 from ..training import check_training_args
 from ..training_outputs import claimed_output_dir, final_save
 from ..training_run import load_training_data, ready_for_training, run_summary, save_summary
-from .data import PolicyCollator, pair_score_columns, pairs_as_ranked, tokenize_pairs, tokenize_ranked
+from .data import (
+    PolicyCollator,
+    check_weight_column,
+    pair_score_columns,
+    pairs_as_ranked,
+    tokenize_pairs,
+    tokenize_ranked,
+    warn_if_scores_tie,
+)
 from .reference import add_reference_columns
 from .trainer import AlignTrainer
 
@@ -220,27 +228,6 @@ def _checked(data, objective: PolicyObjective, options: LossOptions, source: str
     if options.coef and options.coef_normalize:
         return normalized_weights(data, objective, options, source)
     return data, options, None
-
-
-def check_weight_column(values: list, column: str, source: str) -> None:
-    """Refuse precomputed weights that would train wrong: a negative one (that pair's loss would
-    be maximized, pushing the policy toward the rejected response) or all of them 0."""
-    for row, value in enumerate(values, start=1):
-        if isinstance(value, (int, float)) and value < 0:
-            raise DataError(f"is {value}: a weight must be >= 0", source=source, row=row, field=column)
-    if values and not any(values):
-        raise DataError(f"every weight in {column!r} is 0: the loss would be 0 and nothing would train", source=source)
-
-
-def warn_if_scores_tie(data, source: str) -> None:
-    """Warn when no list ranks one response above another: RRHF's ranking term is then 0 and
-    the run is SFT on each list's first best response."""
-    if all(max(scores) == min(scores) for scores in data["scores"]):
-        logger.warning(
-            "%s: every list's scores tie, so RRHF's ranking term is 0 for every list and this run trains "
-            "only the SFT term on each list's first response",
-            source,
-        )
 
 
 def _tokenized(data, tokenizer, objective: PolicyObjective, config):
