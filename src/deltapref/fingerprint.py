@@ -13,7 +13,7 @@ import hashlib
 import os
 from pathlib import Path
 
-SKIPPED_PREFIXES = (".deltapref-stage", ".")  # a stage's own markers and hidden lock/temporary files
+SKIPPED_PREFIXES = (".",)  # hidden files: a stage's own markers, locks and temporary files
 BLOCK = 1 << 20
 
 

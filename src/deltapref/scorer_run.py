@@ -15,7 +15,7 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from .checkpoints import check_resumable, run_identity
+from .checkpoints import checked_identity
 from .data.loading import load_preferences, write_jsonl
 from .data.schema import DataError
 from .data.splits import fold_of
@@ -82,9 +82,7 @@ def train_one(config, args: TrainingArguments) -> dict:
 
 
 def _train_one(config, objective, args: TrainingArguments) -> dict:
-    identity = run_identity("train-scorer", config, config, ScorerOptions)
-    if args.resume_from_checkpoint:
-        check_resumable(args.resume_from_checkpoint, identity)
+    identity = checked_identity("train-scorer", config, config, ScorerOptions, args)
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
     margins = [config.margin_column] if config.margin_column else []
     train, report = load_training_data(config, args, margins)

@@ -15,7 +15,7 @@ import torch
 from transformers import TrainingArguments
 
 from .. import coefficients
-from ..checkpoints import check_resumable, run_identity
+from ..checkpoints import checked_identity
 from ..columns import PAIR_LISTS, PAIR_NUMBERS, ref_logp
 from ..data.schema import DataError
 from ..host_memory import keep_freed_memory
@@ -130,7 +130,7 @@ def run_policy_training(config, args: TrainingArguments, options: LossOptions, r
 
 def _train(config, args: TrainingArguments, options: LossOptions, run: RunOptions) -> dict:
     started = time.time()
-    identity = _identity(run, config, args, options)
+    identity = checked_identity(run.command, config, options, LossOptions, args)
     objective = POLICY_OBJECTIVES[options.loss]
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
     data, report = load_training_data(config, args, objective.required_columns(options))
@@ -188,14 +188,6 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
     method = options.loss + (f"+rc({options.coef})" if options.coef else "")
     write_run_card(config, args, kind="policy", stage=run.command, method=method, summary=summary)
     return summary
-
-
-def _identity(run: RunOptions, config, args: TrainingArguments, options: LossOptions) -> dict:
-    """The run's identity (``checkpoints.run_identity``); a resume must match its checkpoint's."""
-    identity = run_identity(run.command, config, options, LossOptions)
-    if args.resume_from_checkpoint:
-        check_resumable(args.resume_from_checkpoint, identity)
-    return identity
 
 
 def _checked(data, objective: PolicyObjective, options: LossOptions, source: str):
