@@ -5,7 +5,7 @@ type gives the choices (argparse shows and checks them), and ``gt``/``ge``/``lt`
 numeric range that :class:`Options` checks (with finiteness) whenever a config is built, before
 any model loads. Cross-field rules stay in each dataclass's ``__post_init__``. ``--config
 FILE.yaml`` supplies values; flags on the command line win. This module imports only ``safe_yaml``
-from deltapref, so every layer may use it.
+and ``option_values`` from deltapref (neither imports anything of it), so every layer may use it.
 """
 
 from __future__ import annotations
