@@ -30,7 +30,7 @@ def main() -> None:
 
     from deltapref.data.scorer_inputs import difference_ids, pointwise_ids
     from deltapref.data.tokenization import TokenizationConfig
-    from deltapref.scorers.inference import balanced_differences, pair_differences, pointwise_rewards
+    from deltapref.scorer_kinds.inference import balanced_differences, pair_differences, pointwise_rewards
 
     torch.set_grad_enabled(False)
     if a.tokenizer == "gpt2":

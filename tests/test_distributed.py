@@ -162,7 +162,7 @@ def test_accelerate_configs_parse(name):
 def test_launch_without_use_cpu_is_refused(monkeypatch, tmp_path):
     from transformers import TrainingArguments
 
-    from deltapref.training import check_training_args
+    from deltapref.training_arguments import check_training_args
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     args = TrainingArguments(output_dir=str(tmp_path), remove_unused_columns=False, report_to="none")

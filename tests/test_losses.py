@@ -19,6 +19,7 @@ from deltapref.losses import (
     oracle_loss,
     rrhf_loss,
 )
+from deltapref.scorer_kinds import weight_source
 
 
 def t(*values):
@@ -41,7 +42,8 @@ def test_coefficient_identities():
         [sig(-30.0), sig(-1), 0.5, sig(2)], rel=1e-5
     )
     assert reward_difference_coefficient(t(1.0), 0.5).item() == pytest.approx(sig(1.0) ** 0.5)
-    assert coefficients_of_rows("difference", [{"diff": -800.0}, {"diff": 3.0}], Weighting(alpha=2.0)) == [
+    rows = [{"diff": -800.0}, {"diff": 3.0}]
+    assert coefficients_of_rows(weight_source("difference"), rows, Weighting(alpha=2.0)) == [
         0.0,
         pytest.approx(sig(3.0) ** 2, rel=1e-12),
     ]

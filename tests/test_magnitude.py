@@ -19,8 +19,8 @@ from deltapref.evaluation.scorer_metrics import auroc, order_report
 from deltapref.evaluation.stats import paired_difference, resampled_interval
 from deltapref.models import load_scorer
 from deltapref.objectives import POLICY_OBJECTIVES, LossOptions, PolicyOutputs, pair_coefficients
+from deltapref.scorer_kinds.inference import pointwise_rewards
 from deltapref.scorer_run import train_one
-from deltapref.scorers.inference import pointwise_rewards
 from deltapref.stages.train_scorer import ScorerConfig
 
 

@@ -7,10 +7,11 @@ import typing
 import pytest
 import torch
 
-from deltapref.coefficients import SOURCES, Weighting, coefficients, columns_needed
+from deltapref.coefficients import Weighting, coefficients
 from deltapref.objectives import POLICY_OBJECTIVES, SCORER_OBJECTIVES, LossOptions, PolicyOutputs, ScorerOptions
 from deltapref.objectives.options import PolicyLoss
 from deltapref.objectives.ranked import rrhf_coefficients
+from deltapref.scorer_kinds import columns_needed, source_names, weight_source
 
 
 def t(*values):
@@ -166,13 +167,18 @@ def test_coefficient_sources_table():
         "ensemble_reward_chosen": t(1.0, 3.0).unsqueeze(0),
         "ensemble_reward_rejected": t(0.0, 0.0).unsqueeze(0),
     }
-    assert coefficients("difference", columns, Weighting(alpha=1.0)).item() == pytest.approx(sig(1.0))
-    assert coefficients("diff", columns, Weighting(alpha=1.0)).item() == pytest.approx(sig(1.0))
-    assert coefficients("reward", columns, Weighting(alpha=2.0)).item() == pytest.approx(sig(1.5) ** 2)
-    assert coefficients("ensemble", columns, Weighting(alpha=1.0)).item() == pytest.approx(sig(2.0))
-    assert coefficients("coef", columns, Weighting(alpha=1.0)).item() == pytest.approx(0.3)
+
+    def weights(name, alpha=1.0):
+        return coefficients(weight_source(name), columns, Weighting(alpha=alpha)).item()
+
+    assert weights("difference") == pytest.approx(sig(1.0))
+    assert weights("diff") == pytest.approx(sig(1.0))
+    assert weights("reward", alpha=2.0) == pytest.approx(sig(1.5) ** 2)
+    assert weights("ensemble") == pytest.approx(sig(2.0))
+    assert weights("coef") == pytest.approx(0.3)  # a column of precomputed weights, as it is
     assert columns_needed("diff") == ("diff",) and columns_needed("my_weights") == ("my_weights",)
-    assert set(SOURCES) == {"difference", "reward", "oracle", "ensemble", "gold"}
+    assert columns_needed("external") == ("external_reward_chosen", "external_reward_rejected")
+    assert set(source_names()) == {"difference", "reward", "external", "oracle", "ensemble", "gold"}
 
 
 def test_difference_model_layout_and_loss_by_hand():

@@ -301,12 +301,12 @@ def test_unknown_choices_are_refused(capsys, scored_task, tmp_path):
 @pytest.mark.parametrize(
     "role, model, pattern",
     [
-        ("--reward_model", "sft", "is a policy .*, not a pointwise reward model.*no reward head"),
-        ("--reward_model", "difference", "is a difference model.*pass it as --difference_model"),
-        ("--difference_model", "reward", "is a reward model.*not a difference model"),
-        ("--difference_model", "sft", "is a policy.*not a difference model"),
-        ("--oracle", "reward", "is a reward model.*no reward head"),
-        ("--reference_model", "reward", "is a reward model.*not a causal-LM policy"),
+        ("--reward_model", "sft", "is a deltapref policy model .*, not a pointwise reward model.*no reward head"),
+        ("--reward_model", "difference", "is a deltapref difference model.*pass it as --difference_model"),
+        ("--difference_model", "reward", "is a deltapref reward model.*not a difference model"),
+        ("--difference_model", "sft", "is a deltapref policy model.*not a difference model"),
+        ("--oracle", "reward", "is a deltapref reward model.*no reward head"),
+        ("--reference_model", "reward", "is a deltapref reward model.*not a causal-LM policy"),
     ],
 )
 def test_score_refuses_models_in_the_wrong_role(capsys, scored_task, tmp_path, role, model, pattern):
@@ -317,7 +317,7 @@ def test_score_refuses_models_in_the_wrong_role(capsys, scored_task, tmp_path, r
 def test_policy_commands_refuse_a_reward_model(capsys, scored_task, tmp_path):
     reward = str(scored_task["root"] / "reward")
     argv = ["align", "--model", reward, "--train_data", scored_task["data"], "--output_dir", str(tmp_path / "p")]
-    fails(capsys, argv + ALIGN, 1, "is a reward model .LlamaForSequenceClassification., not a causal-LM policy")
+    fails(capsys, argv + ALIGN, 1, "is a deltapref reward model .LlamaForSeq.*, not a causal-LM policy")
     fails(
         capsys,
         ["generate", "--model", reward, "--input", scored_task["test"], "--output", str(tmp_path / "g")],

@@ -328,7 +328,7 @@ def test_minilm_difference_inputs_mark_the_second_response(fixtures):
     from deltapref.data.scorer_inputs import uses_segments
     from deltapref.models import load_sequence_scorer, load_tokenizer
     from deltapref.objectives import SCORER_OBJECTIVES, ScorerOptions
-    from deltapref.scorers.inference import pair_differences
+    from deltapref.scorer_kinds.inference import pair_differences
     from deltapref.scorers.trainer import ScorerCollator
 
     tokenizer = load_tokenizer("minilm")
@@ -372,8 +372,8 @@ def test_contrast_readout_trains_saves_and_scores_as_trained(builtin_task, fixtu
     from deltapref.data.loading import load_preferences
     from deltapref.data.scorer_inputs import difference_ids
     from deltapref.models import load_scorer, unwrap
-    from deltapref.objectives.scorers import PAIR_LENGTH, READOUT
-    from deltapref.scorers.inference import pair_differences
+    from deltapref.readouts import PAIR_LENGTH, READOUT
+    from deltapref.scorer_kinds.inference import pair_differences
 
     data = builtin_task / "train.jsonl" if model.startswith("tiny") else fixtures / "hh.jsonl"
     tokenizer = {"tokenizer": str(builtin_task / "tokenizer")} if model.startswith("tiny") else {}
@@ -382,7 +382,7 @@ def test_contrast_readout_trains_saves_and_scores_as_trained(builtin_task, fixtu
     )
     config.difference_readout = "contrast"
     train_one(config, args(tmp_path, "dm", max_steps=3, per_device_train_batch_size=2))
-    scorer, tok = load_scorer(str(tmp_path / "dm"), "difference")
+    scorer, tok = load_scorer(str(tmp_path / "dm"))
     assert getattr(unwrap(scorer).config, READOUT) == "contrast"
     assert getattr(unwrap(scorer).config, PAIR_LENGTH) == 192
     rows, _ = load_preferences(str(data))
@@ -472,7 +472,7 @@ def test_scorer_forward_by_length_groups_equals_one_padded_pass(kind, monkeypatc
     from deltapref.batching import pad
     from deltapref.logprobs import logps_and_rewards
     from deltapref.models import attach_reward_head
-    from deltapref.objectives.scorers import classifier_scores, difference_scores
+    from deltapref.readouts import classifier_scores, difference_scores
 
     torch.manual_seed(0)
     lengths = [5, 30, 6, 28, 7, 31]

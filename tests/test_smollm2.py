@@ -83,7 +83,7 @@ def test_default_learning_rate_follows_how_the_model_starts(builtin_task):
     from transformers import TrainingArguments
 
     from deltapref.models import load_tokenizer, tiny_config
-    from deltapref.training import FROM_SCRATCH, resolve_learning_rate
+    from deltapref.training_arguments import FROM_SCRATCH, resolve_learning_rate
 
     def rate(config, lora, given=None):
         args = TrainingArguments(output_dir="x", learning_rate=given, report_to="none", use_cpu=True)

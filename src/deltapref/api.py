@@ -6,7 +6,7 @@ by the same functions as the command line. Errors are raised, not turned into ex
 range) or a ``ValueError`` for an invalid option, with the same one-line message the CLI prints.
 
 Training functions accept any ``transformers.TrainingArguments`` field too (``output_dir``,
-``max_steps``, ``learning_rate``, ...), with deltapref's defaults (``training.TRAINING_DEFAULTS``).
+``max_steps``, ``learning_rate``, ...), with deltapref's defaults (``training_arguments.TRAINING_DEFAULTS``).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _command(command: str) -> tuple[list, dict]:
     stage = STAGES[words]
     defaults = {}
     if stage.trains:
-        from .training import TRAINING_DEFAULTS
+        from .training_arguments import TRAINING_DEFAULTS
 
         defaults = TRAINING_DEFAULTS
     return stage.config_types(), defaults

@@ -1,9 +1,9 @@
 """Per-pair weights from reward differences.
 
-``SOURCES`` is the one table of where Δ comes from: a source's name, the columns it reads and
-how it turns them into Δ (a reward model's r_w − r_l, a difference model's d(x, y_w, y_l), the
-oracle's or an ensemble's gap, or the built-in task's gold gap). ``score``, ``align``, the column
-checks and the report all use it. Any other name is a column of precomputed weights.
+A :class:`Source` says where Δ comes from: the columns it reads and how they make Δ (a reward
+model's r_w − r_l, a difference model's d(x, y_w, y_l), ...). Each scorer kind declares its own
+(``deltapref.scorer_kinds``, where ``weight_source`` turns a name into one); ``GOLD`` is the
+built-in task's. A weight column that no source names is used as it is.
 
 A :class:`Weighting` turns Δ/T into a weight, with one of two schemes:
 - ``rdo`` (RDO Eq. 2, reconstruction in FORMULAS.md): R_α = σ(Δ/T)^α, small for close or
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .columns import DIFF, ENSEMBLE_REWARD, GOLD_REWARD, ORACLE_REWARD, REWARD
+from .columns import GOLD_REWARD
 
 
 @dataclass(frozen=True)
@@ -31,33 +31,13 @@ class Source:
     delta: Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
 
 
-def _gap(columns: tuple[str, str]) -> Source:
+def gap(columns: tuple[str, str]) -> Source:
+    """Δ = r(chosen) − r(rejected) from a (chosen, rejected) pair of reward columns."""
     chosen, rejected = columns
     return Source(columns, lambda c: c[chosen] - c[rejected])
 
 
-SOURCES: dict[str, Source] = {
-    "difference": Source((DIFF,), lambda c: c[DIFF]),  # d(x, y_w, y_l) of a difference model
-    "reward": _gap(REWARD),
-    "oracle": _gap(ORACLE_REWARD),
-    "gold": _gap(GOLD_REWARD),
-    "ensemble": Source(
-        ENSEMBLE_REWARD,
-        lambda c: (c[ENSEMBLE_REWARD[0]] - c[ENSEMBLE_REWARD[1]]).mean(dim=-1),  # mean member gap
-    ),
-}
-ALIASES = {"diff": "difference"}
-
-
-def canonical(name: str | None) -> str | None:
-    """The source's table name (``diff`` is accepted for ``difference``)."""
-    return ALIASES.get(name, name) if name else name
-
-
-def columns_needed(name: str) -> tuple[str, ...]:
-    """Columns a coefficient source reads (a precomputed column reads itself)."""
-    name = canonical(name)
-    return SOURCES[name].columns if name in SOURCES else (name,)
+GOLD = gap(GOLD_REWARD)  # the built-in task's true reward gap (written by ``data synth``)
 
 
 def reward_difference_coefficient(delta: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -107,15 +87,15 @@ class Weighting:
         return reward_difference_coefficient(delta, self.alpha)
 
 
-def coefficients(name: str, columns: Mapping[str, torch.Tensor], weighting: Weighting) -> torch.Tensor:
-    """Weights per pair from source ``name`` (``weighting`` of its Δ), or a precomputed column as it is."""
-    name = canonical(name)
-    if name in SOURCES:
-        return weighting(SOURCES[name].delta(columns))
-    return columns[name].detach().float()
+def coefficients(source: Source | str, columns: Mapping[str, torch.Tensor], weighting: Weighting) -> torch.Tensor:
+    """Weights per pair: ``weighting`` of a source's Δ, or a column of precomputed weights (its name) as it is."""
+    if isinstance(source, Source):
+        return weighting(source.delta(columns))
+    return columns[source].detach().float()
 
 
-def coefficients_of_rows(name: str, rows: list[dict], weighting: Weighting) -> list[float]:
+def coefficients_of_rows(source: Source | str, rows: list[dict], weighting: Weighting) -> list[float]:
     """The same for rows of a dataset (fp64), e.g. when ``score`` annotates them."""
-    columns = {c: torch.tensor([row[c] for row in rows], dtype=torch.float64) for c in columns_needed(name)}
-    return coefficients(name, columns, weighting).double().tolist()
+    names = source.columns if isinstance(source, Source) else (source,)
+    columns = {c: torch.tensor([row[c] for row in rows], dtype=torch.float64) for c in names}
+    return coefficients(source, columns, weighting).double().tolist()

@@ -4,11 +4,21 @@ that every writer and reader uses (the normalized pair columns themselves are in
 
 from __future__ import annotations
 
+REWARD_SUFFIXES = ("reward_chosen", "reward_rejected")
+
+
+def reward_columns(scorer: str = "") -> tuple[str, str]:
+    """The (chosen, rejected) reward columns of a scorer: ``<scorer>_reward_chosen`` and
+    ``<scorer>_reward_rejected`` (plain ``reward_*`` for the reward model)."""
+    prefix = f"{scorer}_" if scorer else ""
+    return tuple(prefix + suffix for suffix in REWARD_SUFFIXES)
+
+
 # (chosen, rejected) pairs of per-response scores
-REWARD = ("reward_chosen", "reward_rejected")  # score --reward_model (or the mean of --ensemble's members)
-ENSEMBLE_REWARD = ("ensemble_reward_chosen", "ensemble_reward_rejected")  # score --ensemble: one value per member
-ORACLE_REWARD = ("oracle_reward_chosen", "oracle_reward_rejected")  # score --oracle (DRDO's oracle)
-GOLD_REWARD = ("gold_reward_chosen", "gold_reward_rejected")  # data synth: the built-in task's true reward
+REWARD = reward_columns()  # score --reward_model (or the mean of --ensemble's members)
+ENSEMBLE_REWARD = reward_columns("ensemble")  # score --ensemble: one value per member
+ORACLE_REWARD = reward_columns("oracle")  # score --oracle (DRDO's oracle)
+GOLD_REWARD = reward_columns("gold")  # data synth: the built-in task's true reward
 DIFF = "diff"  # score --difference_model: d(x, y_w, y_l)
 COEF = "coef"  # score: the reward-difference coefficient σ(Δ)^α (--coef_column renames it)
 
@@ -26,5 +36,10 @@ REF_CHOSEN, REF_REJECTED, REF_KL = REF_LOGP
 # numbers a policy batch may carry (PAIR_NUMBERS) and per-member lists (PAIR_LISTS)
 PAIR_NUMBERS = (*REF_LOGP, COEF, DIFF, *REWARD, *ORACLE_REWARD)
 PAIR_LISTS = ENSEMBLE_REWARD
-# prefixes of the numeric columns loading checks in every row
-NUMERIC_PREFIXES = ("reward_", "ref_logp_", "oracle_reward_", "ensemble_reward_", "gold_reward_", "coef_")
+NUMERIC = ("confidence", "chosen_score", "rejected_score", DIFF, COEF)
+NUMERIC_PREFIXES = ("ref_logp_", "coef_")
+
+
+def is_numeric_column(name: str) -> bool:
+    """Whether loading checks that column holds numbers (or lists of numbers) in every row."""
+    return name in NUMERIC or name.startswith(NUMERIC_PREFIXES) or name.endswith(REWARD_SUFFIXES)

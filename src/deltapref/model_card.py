@@ -14,6 +14,7 @@ from .aliases import HUB_IDS
 from .config import changed_options
 from .data.loading import parse_hub_id
 from .outputs import write_text
+from .scorer_kinds import SCORER_KINDS
 
 CARD = "README.md"
 PIPELINE_TAGS = {"policy": "text-generation", "reward": "text-classification"}
@@ -102,6 +103,17 @@ def _flat_metrics(metrics: dict, prefix: str = "") -> dict:
     return flat
 
 
+def _loading(kind: str, name: str) -> str:
+    """How to use the saved model: a policy loads as any causal LM; a scorer as its kind says."""
+    if kind in SCORER_KINDS:
+        return SCORER_KINDS[kind].card_loading(name)
+    return (
+        "```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+        f'model = AutoModelForCausalLM.from_pretrained("{name}")\n'
+        f'tokenizer = AutoTokenizer.from_pretrained("{name}")\n```'
+    )
+
+
 def write_model_card(
     output_dir: str | Path,
     *,
@@ -119,7 +131,6 @@ def write_model_card(
     ``training`` its training arguments, as the command line that made the model; ``summary``
     the training summary; ``metrics`` held-out measurements (e.g. a scorer's test accuracy)."""
     metadata = card_metadata(kind, model, train_data, method)
-    load_class = "AutoModelForCausalLM" if kind == "policy" else "AutoModelForSequenceClassification"
     trained = {k: summary[k] for k in SUMMARY_KEYS if summary.get(k) is not None}
     sections = [
         "---\n" + yaml.safe_dump(metadata, sort_keys=False) + "---",
@@ -132,19 +143,7 @@ def write_model_card(
         sections.append("## Warnings\n\n" + "\n".join(f"- {w}" for w in summary["warnings"]))
     if metrics:
         sections.append("## Held-out metrics (measured by deltapref)\n\n" + _table(_flat_metrics(metrics)))
-    if kind in ("policy", "reward"):
-        sections.append(
-            "## Loading\n\n```python\n"
-            f"from transformers import AutoTokenizer, {load_class}\n\n"
-            f'model = {load_class}.from_pretrained("{Path(output_dir).name}")\n'
-            f'tokenizer = AutoTokenizer.from_pretrained("{Path(output_dir).name}")\n```'
-        )
-    else:
-        flag = {"difference": "--difference_model", "oracle": "--oracle"}.get(kind, "--reward_model")
-        sections.append(
-            f"## Loading\n\nA deltapref {kind} model: score with `deltapref score {flag} DIR` "
-            "(or `deltapref.score` in Python); its weights are plain `transformers` safetensors."
-        )
+    sections.append("## Loading\n\n" + _loading(kind, Path(output_dir).name))
     sections.append("## Options\n\n```json\n" + json.dumps(options, indent=2, default=str) + "\n```")
     path = Path(output_dir) / CARD
     write_text(path, "\n\n".join(sections) + "\n")

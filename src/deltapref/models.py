@@ -49,7 +49,7 @@ def tiny_config(tokenizer, spec: str = "tiny") -> LlamaConfig:
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=False,
-        deltapref_from_scratch=True,  # kept by every model trained from it (training.FROM_SCRATCH)
+        deltapref_from_scratch=True,  # kept by every model trained from it (training_arguments.FROM_SCRATCH)
     )
 
 
@@ -143,42 +143,27 @@ def load_causal_lm(
     return model
 
 
-KIND_NAMES = {
-    "policy": "a policy",
-    "reward": "a reward model",
-    "difference": "a difference model",
-    "oracle": "an oracle",
-}
-ROLE_NAMES = {
-    "policy": "a causal-LM policy",
-    "reward": "a pointwise reward model (reward model or oracle)",
-    "difference": "a difference model",
-    "oracle": "an oracle (a causal LM with a reward head)",
-}
+def is_classifier(config: dict) -> bool:
+    """Whether a saved model's config (``config.json``) is a sequence classifier."""
+    return any(a.endswith("ForSequenceClassification") for a in config.get("architectures") or [])
 
 
-def check_role(path: str, role: str) -> None:
-    """Refuse a saved model directory in a role it cannot play: ``policy`` needs an LM head,
-    ``reward`` a pointwise score (classifier or reward head), ``difference`` a pair classifier,
-    ``oracle`` a reward head. Directories record their kind when deltapref saves them; others
-    are judged by their architecture. Hub ids and tiny models are not checked here."""
+def describe_saved_model(config: dict) -> str:
+    """What a saved model is, for messages: its deltapref kind if deltapref saved it, else its head."""
+    kind = config.get("deltapref_kind")
+    what = f"a deltapref {kind} model" if kind else "a sequence classifier" if is_classifier(config) else "a causal LM"
+    return f"{what} ({(config.get('architectures') or ['unknown architecture'])[0]})"
+
+
+def check_policy(path: str) -> None:
+    """Refuse a saved model directory that cannot be a policy (it has no language-model head).
+    Hub ids and tiny models are not checked here; scorers are checked by their kind
+    (``deltapref.scorer_kinds``)."""
     config = read_model_config(path)
-    if config is None:
-        return
-    kind, head = config.get("deltapref_kind"), bool(config.get("deltapref_reward_head"))
-    architectures = config.get("architectures") or ["unknown architecture"]
-    classifier = any(a.endswith("ForSequenceClassification") for a in architectures)
-    problems = {
-        "policy": classifier and "it has no language-model head",
-        "reward": (kind == "difference" and "it scores pairs, not single responses (pass it as --difference_model)")
-        or (not classifier and not head and "it has no reward head"),
-        "difference": (kind in ("reward", "oracle", "policy") and "it scores single responses, not pairs")
-        or (not classifier and "it has no pair-scoring head"),
-        "oracle": not head and "it has no reward head",
-    }
-    if problems[role]:
-        what = KIND_NAMES.get(kind, "a sequence classifier" if classifier else "a causal LM")
-        raise ModelRoleError(f"{path} is {what} ({architectures[0]}), not {ROLE_NAMES[role]}: {problems[role]}")
+    if config is not None and is_classifier(config):
+        raise ModelRoleError(
+            f"{path} is {describe_saved_model(config)}, not a causal-LM policy: it has no language-model head"
+        )
 
 
 CROSS_FIT = "cross_fit.json"
@@ -193,12 +178,9 @@ def scorer_members(path: str) -> list[str]:
     return [path]
 
 
-def load_scorer(path: str, role: str | None = None):
+def load_scorer(path: str):
     """A saved scorer and its tokenizer: a causal LM with a reward head (oracle, DRDO student)
-    when its config says so, else a ``num_labels=1`` classifier. With ``role``, refuses a model
-    that cannot play it (:func:`check_role`)."""
-    if role:
-        check_role(path, role)
+    when its config says so, else a ``num_labels=1`` classifier."""
     tokenizer = load_tokenizer(path)
     config = read_model_config(path) or {}
     if config.get("deltapref_reward_head"):

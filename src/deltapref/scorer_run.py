@@ -25,7 +25,7 @@ from .model_card import write_run_card
 from .model_preflight import check_model_fits
 from .models import (
     CROSS_FIT,
-    check_role,
+    check_policy,
     load_causal_lm,
     load_sequence_scorer,
     load_tokenizer,
@@ -36,7 +36,7 @@ from .objectives import SCORER_OBJECTIVES, ScorerOptions
 from .outputs import mark_directory, write_text
 from .peft_utils import apply_lora
 from .scorers.trainer import ScorerCollator, ScorerTrainer, prepare_scorer_dataset
-from .training import check_training_args
+from .training_arguments import check_training_args
 from .training_outputs import claimed_output_dir, final_save
 from .training_run import load_training_data, ready_for_training, run_summary, save_summary
 
@@ -76,7 +76,7 @@ def train_one(config, args: TrainingArguments) -> dict:
     keep_freed_memory(args.device.type == "cpu")
     objective = SCORER_OBJECTIVES[config.kind]
     if objective.causal_lm:
-        check_role(config.model, "policy")  # the oracle starts from a causal LM
+        check_policy(config.model)  # the oracle starts from a causal LM
     with claimed_output_dir(args, "train-scorer", scorer_inputs(config), config.overwrite_output_dir):
         return _train_one(config, objective, args)
 

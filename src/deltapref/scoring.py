@@ -1,8 +1,8 @@
 """Scoring for ``deltapref score``: annotate preference pairs with scorer outputs and coefficients.
 
-Adds ``reward_chosen``/``reward_rejected`` (reward model, or the mean of an ensemble whose
-members' rewards go to ``ensemble_reward_*`` lists), ``diff`` (difference model d(x, y_w, y_l)),
-``oracle_reward_*`` (DRDO oracle) and ``coef`` = σ(Δ)^α. Work is done in chunks written
+Adds each given scorer kind's columns (``deltapref.scorer_kinds``: ``reward_*``, ``diff``,
+``oracle_reward_*``, ``ensemble_reward_*``, ``external_reward_*``), the reference policy's
+log-probs and ``coef`` = σ(Δ)^α from the ``--coef_source`` kind. Work is done in chunks written
 atomically to ``<output>.parts/``; a rerun with the same settings skips finished chunks, so an
 interrupted run resumes and ends with exactly the rows and values of an uninterrupted one.
 Which model produced each column is recorded in ``<output>.deltapref.json``.
@@ -21,39 +21,35 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .coefficients import Weighting, coefficients_of_rows
-from .columns import ENSEMBLE_REWARD, REF_LOGP, REFERENCE_BLOCKS, REWARD, ref_logp
+from .columns import REF_LOGP, REFERENCE_BLOCKS, ref_logp
 from .data.loading import load_preferences, read_records, save_dataset, write_jsonl
 from .data.schema import DataError
-from .data.splits import fold_of
-from .models import check_role, load_causal_lm, load_scorer, load_tokenizer, scorer_members
-from .objectives import SCORER_OBJECTIVES
+from .models import check_policy, load_causal_lm, load_tokenizer
 from .outputs import claim_output, exclusive, mark_directory, write_text
 from .policy.reference import pair_reference_logps
-from .provenance import describe, read_meta, reference_identity
-from .scorers.inference import balanced_differences, pair_differences, pointwise_rewards, routed
+from .provenance import read_meta, reference_identity
+from .scorer_kinds import ScorerKind, given_kinds, weight_source
 
 logger = logging.getLogger(__name__)
 
 
-def scorer_models(config) -> dict[str, str]:
-    """Scorer kind -> the trained model directory this run scores with (each kind's own option)."""
-    named = {kind: getattr(config, o.score_option) for kind, o in SCORER_OBJECTIVES.items()}
-    return {kind: path for kind, path in named.items() if path}
+REFERENCE = "reference"  # the key of the reference policy among the loaded models
+
+
+def planned_columns(config) -> dict[ScorerKind, tuple[str, ...]]:
+    """Kind -> the columns it writes in this run: its source's, and what it fills that no other
+    kind given writes (an ensemble's mean rewards when no reward model is given)."""
+    kinds = given_kinds(config)
+    written = {column for kind in kinds for column in kind.source.columns}
+    return {kind: kind.source.columns + tuple(c for c in kind.fills if c not in written) for kind in kinds}
 
 
 def produced_columns(config) -> dict[str, dict]:
     """Column name -> provenance for everything this run adds."""
     columns: dict[str, dict] = {}
-    for kind, path in scorer_models(config).items():
-        objective = SCORER_OBJECTIVES[kind]
-        origin = {"model": describe(path), **({"order": config.difference_order} if objective.pairwise else {})}
-        columns.update({c: origin for c in objective.columns})
-    members = config.ensemble_members()
-    if members:
-        ensemble = {"ensemble": [describe(m) for m in members]}
-        columns.update({c: ensemble for c in ENSEMBLE_REWARD})
-        if not config.reward_model:
-            columns.update({c: dict(ensemble, reduce="mean") for c in REWARD})
+    for kind, names in planned_columns(config).items():
+        value = getattr(config, kind.option)
+        columns.update({name: kind.provenance(value, config, name) for name in names})
     if config.reference_model:
         reference = {
             "reference": reference_identity(config.reference_model, config.reference_model, config.tokenization)
@@ -65,71 +61,40 @@ def produced_columns(config) -> dict[str, dict]:
     return columns
 
 
-def _score_chunk(rows: list[dict], config, models: dict[str, list], following: dict) -> list[dict]:
-    """Scores of one chunk; ``models`` maps a key to its members, (model, tokenizer) pairs (a
-    cross-fitted scorer has one per fold and each row goes to the fold model that never saw it)."""
-    prompts = [r["prompt"] for r in rows]
-    chosen = [r["chosen"] for r in rows]
-    rejected = [r["rejected"] for r in rows]
+def _score_chunk(rows: list[dict], config, models: dict, following: dict) -> list[dict]:
+    """Scores of one chunk: every given kind's columns (``models``: kind -> what it loaded; the
+    reference policy under ``REFERENCE``), then the coefficient."""
     out = [{} for _ in rows]
-    tok = config.tokenization
 
     def put(name, values):
         for target, value in zip(out, values):
             target[name] = value
 
-    def scored(key, score, *columns):
-        members = models[key]
-        folds = [fold_of(row, len(members)) for row in rows]
-        return routed(score, members, folds, *columns, config=tok, batch_size=config.batch_size, progress=False)
-
-    def rewards(key):
-        return scored(key, pointwise_rewards, prompts, chosen), scored(key, pointwise_rewards, prompts, rejected)
-
-    score_pairs = balanced_differences if config.difference_order == "balanced" else pair_differences
-    for kind, objective in SCORER_OBJECTIVES.items():
-        if kind in models:
-            if objective.pairwise:
-                (column,) = objective.columns
-                put(column, scored(kind, score_pairs, prompts, chosen, rejected))
-            else:
-                for name, values in zip(objective.columns, rewards(kind)):
-                    put(name, values)
-    members = sorted(k for k in models if k.startswith("member"))
-    if members:
-        both = [rewards(k) for k in members]
-        for side, name in enumerate(ENSEMBLE_REWARD):
-            put(name, [list(v) for v in zip(*(s[side] for s in both))])
-        if not config.reward_model:
-            for mean, member_values in zip(REWARD, ENSEMBLE_REWARD):
-                put(mean, [sum(v) / len(v) for v in (o[member_values] for o in out)])
-    if "reference" in models:
-        ((model, tokenizer),) = models["reference"]
-        values = pair_reference_logps(model, tokenizer, rows, following, tok, config.batch_size)
+    for kind, names in planned_columns(config).items():
+        scores = kind.score(models[kind], rows, config)
+        for name in names:
+            put(name, scores[name])
+    if REFERENCE in models:
+        model, tokenizer = models[REFERENCE]
+        values = pair_reference_logps(model, tokenizer, rows, following, config.tokenization, config.batch_size)
         for j, block in enumerate(REFERENCE_BLOCKS):
             put(ref_logp(block), [v[j] for v in values])
     source = config.resolved_coef_source()
     if source:
-        put(config.coef_column, coefficients_of_rows(source, out, Weighting(alpha=config.alpha)))
+        put(config.coef_column, coefficients_of_rows(weight_source(source), out, Weighting(alpha=config.alpha)))
     return out
 
 
-def _model_specs(config) -> list[tuple[str, str, str]]:
-    """(key, directory, role) of every model a scoring run uses."""
-    specs = [(kind, path, kind) for kind, path in scorer_models(config).items()]
-    specs += [(f"member{i:03d}", m, "reward") for i, m in enumerate(config.ensemble_members())]
-    specs.append(("reference", config.reference_model, "policy"))
-    return [spec for spec in specs if spec[1]]
-
-
-def _load_models(config) -> dict[str, list]:
-    models = {}
-    for key, path, role in _model_specs(config):
-        if role == "policy":
-            models[key] = [(load_causal_lm(path), load_tokenizer(path))]
-        else:
-            models[key] = [load_scorer(member) for member in scorer_members(path)]
+def _load_models(config) -> dict:
+    models = {kind: kind.load(value, config) for kind, value in given_kinds(config).items()}
+    if config.reference_model:
+        models[REFERENCE] = (load_causal_lm(config.reference_model), load_tokenizer(config.reference_model))
     return models
+
+
+def _model_paths(config) -> list[str]:
+    paths = [path for kind, value in given_kinds(config).items() for path in kind.paths(value)]
+    return paths + ([config.reference_model] if config.reference_model else [])
 
 
 def _fingerprint(config, rows: int, produced: dict) -> dict:
@@ -149,10 +114,11 @@ def _fingerprint(config, rows: int, produced: dict) -> dict:
 def run_scoring(config) -> None:
     """Score ``config.input`` into ``config.output`` in resumable chunks (``config``: a ``ScoreConfig``)."""
     distributed.init_if_launched()
-    for _, path, role in _model_specs(config):
-        for member in scorer_members(path):
-            check_role(member, role)
-    inputs = [config.input] + [path for _, path, _ in _model_specs(config)]
+    for kind, value in given_kinds(config).items():
+        kind.check(value)
+    if config.reference_model:
+        check_policy(config.reference_model)
+    inputs = [config.input] + _model_paths(config)
     claim_output(config.output, "score", inputs=inputs, overwrite=config.overwrite)
     with exclusive(config.output) if distributed.is_main() else contextlib.nullcontext():
         _run_scoring(config)

@@ -1,56 +1,28 @@
 """What every deltapref trainer shares: a ``transformers.Trainer`` that logs the extra metrics
-its loss stores (averaged over the logging window and over processes), CPU-friendly default
-arguments, and saving a final model that reloads with ``from_pretrained``."""
+its loss stores (averaged over the logging window and over processes), stops on a non-finite loss
+or a run that changed no weight, and writes checkpoints that a resume can trust. The arguments it
+runs with are ``training_arguments``'s."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import copy
 import logging
 import math
-import os
 import time
 from collections import defaultdict, deque
 from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import SaveStrategy
+from transformers import Trainer, TrainerCallback
 
-from .checkpoints import check_resumable, incomplete_reason, read_manifest, replacing, write_manifest
-from .errors import OptionError, TrainingError
+from .checkpoints import check_resumable, read_manifest, replacing, write_manifest
+from .errors import TrainingError
 from .training_outputs import save_failures
 
 logger = logging.getLogger(__name__)
 TRACE_LIMIT = 20_000  # per-example values kept for run diagnostics
-DEFAULT_SAVE_STEPS = next(f.default for f in dataclasses.fields(TrainingArguments) if f.name == "save_steps")
-
-# The learning rate when none is given, by how the model starts: the built-in task's models train
-# from scratch (``tiny``, and every model trained from one: their config carries FROM_SCRATCH); a
-# pretrained model fine-tuned in full takes DRDO's policy rate (its appendix D; TRL's DPO default
-# is lower still, 1e-6); a LoRA adapter starts at zero and takes ten times that (deltapref's choice).
-FROM_SCRATCH = "deltapref_from_scratch"
-DEFAULT_LEARNING_RATES = {"from scratch": 5e-4, "pretrained, full fine-tune": 5e-6, "pretrained, LoRA": 5e-5}
-
-# Defaults that differ from TrainingArguments' own (the command line and YAML still win).
-TRAINING_DEFAULTS = {
-    "output_dir": "",  # required: TrainingArguments would turn None into "trainer_output"
-    "learning_rate": None,  # by the model: DEFAULT_LEARNING_RATES
-    "per_device_train_batch_size": 16,
-    "per_device_eval_batch_size": 32,
-    "num_train_epochs": 1.0,
-    "logging_steps": 10,
-    "save_strategy": "no",
-    "report_to": "none",
-    "lr_scheduler_type": "cosine",
-    "warmup_steps": 0.05,
-    "remove_unused_columns": False,
-    "dataloader_drop_last": False,
-    "dataloader_pin_memory": False,
-    # without a GPU, a torchrun/accelerate launch only forms a (gloo) process group with use_cpu
-    "use_cpu": not torch.cuda.is_available(),
-}
 
 
 WATCHED_VALUES = 4096  # per trainable tensor: the evenly spaced entries compared before and after training
@@ -102,9 +74,12 @@ class MetricsTrainer(Trainer):
         if training_args is not None and training_args.ddp_broadcast_buffers is None:
             # forwards run batches in length groups, as many per step as a rank's batch needs
             # (grouping.grouped_by_length): a buffer broadcast in every DDP forward would pair
-            # different calls across ranks and hang; the models' buffers are constants
-            training_args.ddp_broadcast_buffers = False
+            # different calls across ranks and hang; the models' buffers are constants. A copy:
+            # the caller's arguments stay as they were.
+            kwargs["args"] = copy.copy(training_args)
+            kwargs["args"].ddp_broadcast_buffers = False
         super().__init__(*args, **kwargs)
+        self._loss_sum = 0.0  # this process's training losses since the run (or resume) started
         self._weights_at_start: tuple[int, dict] = (0, {})
         self.add_callback(_WeightWatch(self))
         self._stored: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
@@ -140,6 +115,11 @@ class MetricsTrainer(Trainer):
                 "--beta, --alpha, ...)"
             )
 
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        self._loss_sum = self._loss_sum + loss.detach()  # a tensor: no device sync per step
+        return loss
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         split = "eval" if any(key.startswith("eval_") for key in logs) else "train"
         prefix = "eval_" if split == "eval" else ""
@@ -153,10 +133,10 @@ class MetricsTrainer(Trainer):
         if resume_from_checkpoint:
             check_resumable(resume_from_checkpoint, self.run_identity)
             self._earlier = read_manifest(resume_from_checkpoint)["progress"]
-        self._started = time.time()
+        self._started, self._loss_sum = time.time(), 0.0
         result = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
         self.check_weights_changed()
-        loss_sum = self._earlier["loss_sum"] + result.training_loss * (result.global_step - self._earlier["steps"])
+        loss_sum = self._earlier["loss_sum"] + float(self._loss_sum)
         seconds = self._earlier["seconds"] + time.time() - self._started
         self.whole_run = {
             "train_loss": loss_sum / max(result.global_step, 1),
@@ -202,74 +182,9 @@ class MetricsTrainer(Trainer):
                 super()._save_checkpoint(model, trial)
             self.accelerator.wait_for_everyone()  # every process's files are written
             if self.args.should_save:
-                so_far = self._total_loss_scalar + self._tr_loss.item()
                 progress = {
-                    "loss_sum": self._earlier["loss_sum"] + so_far,
+                    "loss_sum": self._earlier["loss_sum"] + float(self._loss_sum),
                     "steps": self.state.global_step,
                     "seconds": self._earlier["seconds"] + time.time() - self._started,
                 }
                 write_manifest(checkpoint, self.run_identity, progress)
-
-
-def validate_training_arguments(args: TrainingArguments) -> None:
-    """Refuse, at parse time, training arguments that would train nothing or wrong."""
-    for name in ("learning_rate", "num_train_epochs", "weight_decay", "max_grad_norm", "warmup_steps"):
-        value = getattr(args, name, None)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"--{name} must be a finite number, got {value}")
-    if args.learning_rate is not None and args.learning_rate <= 0:
-        raise ValueError(f"--learning_rate must be > 0, got {args.learning_rate}")
-    if args.max_steps == 0 or args.max_steps < -1:
-        raise ValueError(f"--max_steps must be > 0 (or -1: train --num_train_epochs), got {args.max_steps}")
-    if args.max_steps <= 0 and args.num_train_epochs <= 0:
-        raise ValueError("--num_train_epochs must be > 0 (or give --max_steps)")
-    if args.save_strategy == SaveStrategy.NO and args.save_steps != DEFAULT_SAVE_STEPS:
-        raise ValueError(
-            f"--save_steps {args.save_steps} saves nothing with --save_strategy no (the default): "
-            "add --save_strategy steps"
-        )
-    checkpoint = args.resume_from_checkpoint
-    if checkpoint and not (Path(checkpoint) / "trainer_state.json").exists():
-        raise ValueError(
-            f"--resume_from_checkpoint {checkpoint}: not a checkpoint directory (it needs "
-            f"trainer_state.json; checkpoints are {args.output_dir}/checkpoint-N)"
-        )
-    reason = incomplete_reason(checkpoint) if checkpoint else None
-    if reason:
-        raise ValueError(f"--resume_from_checkpoint {checkpoint}: not a complete checkpoint ({reason})")
-
-
-def resolve_learning_rate(args: TrainingArguments, model_config, lora: bool) -> None:
-    """Fill in ``args.learning_rate`` when the user gave none, from how the model starts
-    (``DEFAULT_LEARNING_RATES``), and say which one was taken."""
-    if args.learning_rate is not None:
-        return
-    start = "from scratch" if getattr(model_config, FROM_SCRATCH, False) else "pretrained, LoRA" if lora else None
-    start = start or "pretrained, full fine-tune"
-    args.learning_rate = DEFAULT_LEARNING_RATES[start]
-    logger.info("--learning_rate not given: %g (the default for a model trained %s)", args.learning_rate, start)
-
-
-def check_step_size(args: TrainingArguments, rows: int, source: str) -> None:
-    """Refuse more gradient-accumulation steps than an epoch has batches: the one optimizer step
-    there is would average the gradient over batches that do not exist (scaled down by
-    batches / steps, so the weights barely move)."""
-    batches = math.ceil(rows / (args.per_device_train_batch_size * args.world_size))
-    if args.gradient_accumulation_steps > batches:
-        raise OptionError(
-            f"--gradient_accumulation_steps {args.gradient_accumulation_steps} is more than the {batches} "
-            f"batch(es) of {args.per_device_train_batch_size} in {source} ({rows} rows, {args.world_size} "
-            "process(es)): lower it"
-        )
-
-
-def check_training_args(args: TrainingArguments) -> None:
-    """Refuse settings that would silently train wrong."""
-    if args.remove_unused_columns:
-        raise OptionError("--remove_unused_columns must stay false: deltapref's collators read raw columns")
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if launched > 1 and args.world_size != launched:
-        raise OptionError(
-            f"launched as {launched} processes but the trainer sees {args.world_size}: every process "
-            "would train alone on all the data. On CPU pass --use_cpu true (gloo backend)."
-        )

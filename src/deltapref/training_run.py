@@ -14,7 +14,7 @@ from transformers import TrainingArguments
 from .data.loading import load_preferences
 from .models import disable_dropout, unwrap
 from .outputs import finite_or_null, write_text
-from .training import check_step_size, resolve_learning_rate
+from .training_arguments import check_step_size, resolve_learning_rate
 
 logger = logging.getLogger(__name__)
 

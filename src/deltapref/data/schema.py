@@ -14,13 +14,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..columns import NUMERIC_PREFIXES
+from ..columns import is_numeric_column
 from ..errors import DeltaprefError
 
 PAIR_FIELDS = ("prompt", "chosen", "rejected")
 RANKED_FIELDS = ("prompt", "responses", "scores")
 # columns deltapref knows to be numeric: checked in every row that has them
-NUMERIC = ("confidence", "chosen_score", "rejected_score", "diff", "coef")
 ROLES = ("system", "user", "assistant", "tool")
 
 
@@ -132,7 +131,7 @@ def validate_pair(row: dict) -> dict:
     for name, value in row.items():
         if value is None:
             continue
-        if name in NUMERIC or name.startswith(NUMERIC_PREFIXES):
+        if is_numeric_column(name):
             check_numbers(value, name)
     return row
 

@@ -42,9 +42,11 @@ def batched_reward(reward_model: str | None = "gold", max_length: int = 512):
     if not reward_model or reward_model == "gold":
         return lambda prompts, responses: [gold(p, r) for p, r in zip(prompts, responses)]
     from ..models import load_scorer
-    from ..scorers.inference import pointwise_rewards
+    from ..scorer_kinds import SCORER_KINDS
+    from ..scorer_kinds.inference import pointwise_rewards
 
-    model, tokenizer = load_scorer(reward_model, role="reward")
+    SCORER_KINDS["reward"].check(reward_model)
+    model, tokenizer = load_scorer(reward_model)
     tokenization = TokenizationConfig(max_length, max_length // 2)
     return lambda prompts, responses: pointwise_rewards(
         model, tokenizer, prompts, responses, tokenization, progress=len(prompts) > 1
@@ -79,9 +81,9 @@ def build_judges(
                 HTTPJudge(base_url, model, api_key_env, attempts=attempts, backoff=backoff, deadline=deadline)
             )
         elif kind == "local":
-            from ..models import check_role, load_causal_lm, load_tokenizer
+            from ..models import check_policy, load_causal_lm, load_tokenizer
 
-            check_role(target, "policy")
+            check_policy(target)
             judges.append(LocalLMJudge(load_causal_lm(target), load_tokenizer(target), name=item))
         else:
             raise DeltaprefError(f"unknown judge {item!r} (gold, reward:DIR, local:DIR, http:MODEL@BASE_URL)")

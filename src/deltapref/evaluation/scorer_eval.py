@@ -7,9 +7,9 @@ from ..columns import GOLD_REWARD
 from ..config import TokenizationConfig
 from ..data.loading import load_preferences
 from ..data.splits import fold_of
-from ..models import check_role, load_scorer, scorer_members
-from ..objectives import SCORER_OBJECTIVES
-from ..scorers.inference import pair_differences, pointwise_rewards, routed
+from ..models import load_scorer, scorer_members
+from ..scorer_kinds import SCORER_KINDS
+from ..scorer_kinds.inference import pair_differences, pointwise_rewards, routed
 from .scorer_metrics import scorer_report
 
 
@@ -17,10 +17,9 @@ def evaluate_scorer(
     model_dir: str, kind: str, data: str, tokenization: TokenizationConfig, format: str = "auto", batch_size: int = 32
 ) -> dict:
     """Accuracy, buckets, calibration and (pair scorers) order dependence and consistency."""
-    pairwise = SCORER_OBJECTIVES[kind].pairwise
+    pairwise = SCORER_KINDS[kind].pairwise
+    SCORER_KINDS[kind].check(model_dir)
     paths = scorer_members(model_dir)
-    for path in paths:
-        check_role(path, kind)
     members = [load_scorer(path) for path in paths]
     rows, _ = load_preferences(data, format=format)
     folds = [fold_of(row, len(members)) for row in rows]

@@ -13,7 +13,7 @@ POLICY_OBJECTIVES: dict[str, PolicyObjective] = {
     o.name: o for o in (SFT(), DPO(), IPO(), RRHF(), KTO(), EDPO(), DRDO())
 }
 SCORER_OBJECTIVES: dict[str, ScorerObjective] = {o.name: o for o in (RewardModel(), DifferenceModel(), Oracle())}
-ScorerKind = Literal[tuple(SCORER_OBJECTIVES)]  # the kinds an option may name, read from the registry
+TrainedKind = Literal[tuple(SCORER_OBJECTIVES)]  # the scorer kinds deltapref trains, read from the registry
 
 __all__ = [
     "POLICY_OBJECTIVES",
@@ -21,7 +21,7 @@ __all__ = [
     "LossOptions",
     "PolicyObjective",
     "PolicyOutputs",
-    "ScorerKind",
+    "TrainedKind",
     "ScorerObjective",
     "ScorerOptions",
     "pair_coefficients",

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .. import coefficients
+from ..scorer_kinds import columns_needed
 from .diagnostics import policy_movement
 from .options import LossOptions
 
@@ -74,7 +75,7 @@ class PolicyObjective:
 
     def required_columns(self, options: LossOptions) -> list[str]:
         """Data columns the objective reads (beyond prompt and responses)."""
-        return list(coefficients.columns_needed(options.coef)) if options.coef else []
+        return list(columns_needed(options.coef)) if options.coef else []
 
     def diagnostics(
         self, trace: dict[str, np.ndarray], log_history: list[dict], options: LossOptions
@@ -96,5 +97,5 @@ class PolicyObjective:
 
 
 def pair_coefficients(batch: dict, options: LossOptions) -> torch.Tensor | None:
-    """R_α per pair from ``options.coef`` (see ``coefficients.SOURCES``), or None."""
-    return coefficients.coefficients(options.coef, batch, options.weighting()) if options.coef else None
+    """R_α per pair from ``options.coef`` (a scorer kind's Δ, or precomputed weights), or None."""
+    return coefficients.coefficients(options.weight_source(), batch, options.weighting()) if options.coef else None

@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..coefficients import SOURCES, Weighting, canonical
+from ..coefficients import Source, Weighting
 from ..config import Options, option
+from ..scorer_kinds import SCORER_KINDS, source_names, weight_source
 
 WEIGHTING_DEFAULTS = {"alpha": 1.0, "coef_temperature": 1.0, "coef_weighting": "rdo"}  # how Δ becomes a weight
 PolicyLoss = Literal["sft", "dpo", "ipo", "rrhf", "kto", "edpo", "drdo"]
 SIMPO_BETA = 2.0  # SimPO's scale for length-mean log-prob rewards (β = 2.0 to 2.5 in its paper)
+
+POINTWISE_KINDS = tuple(name for name, kind in SCORER_KINDS.items() if not kind.pairwise)  # e-DPO may distil any
 
 
 @dataclass
@@ -45,8 +48,8 @@ class LossOptions(Options):
     tau: float = option(0.1, "IPO τ (target margin 1/(2τ))", gt=0)
     kto_lambda_d: float = option(1.0, "KTO desirable weight λ_D", ge=0)
     kto_lambda_u: float = option(1.0, "KTO undesirable weight λ_U", ge=0)
-    edpo_rewards: Literal["reward", "ensemble", "oracle"] = option(
-        "reward", "e-DPO targets: reward (reward_*), ensemble (ensemble_reward_*), oracle (oracle_reward_*)"
+    edpo_rewards: Literal[POINTWISE_KINDS] = option(
+        "reward", "e-DPO targets: the reward columns of one scorer kind (" + ", ".join(POINTWISE_KINDS) + ")"
     )
     edpo_ensemble: Literal["mean", "pessimistic"] = option(
         "mean", "e-DPO with an ensemble: mean gap, or pessimistic (worst member per pair)"
@@ -79,12 +82,20 @@ class LossOptions(Options):
         if self.loss == "kto" and self.kto_lambda_d == 0 and self.kto_lambda_u == 0:
             raise ValueError("--kto_lambda_d and --kto_lambda_u are both 0: KTO would have no loss to train on")
         ignored = [f"--{name}" for name, default in WEIGHTING_DEFAULTS.items() if getattr(self, name) != default]
-        if self.coef and canonical(self.coef) not in SOURCES and self.loss != "rrhf" and ignored:
+        if self.precomputed_weights() and self.loss != "rrhf" and ignored:
             raise ValueError(
                 f"--coef {self.coef} is a column of precomputed weights, used as they are, so {', '.join(ignored)} "
                 "would change nothing (`deltapref score --alpha` set them): drop them, or weight here with "
-                f"--coef {'|'.join(SOURCES)}"
+                f"--coef {'|'.join(source_names())}"
             )
+
+    def weight_source(self) -> Source | str | None:
+        """What ``--coef`` weights by: a Δ source, a column of precomputed weights (its name), or None."""
+        return weight_source(self.coef) if self.coef else None
+
+    def precomputed_weights(self) -> bool:
+        """Whether ``--coef`` names a column of weights to use as they are."""
+        return isinstance(self.weight_source(), str)
 
     def student_beta(self) -> float:
         """The scale of the DRDO student's reward (``drdo_beta``, or its reading's default)."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 
 from .. import losses as L
-from ..columns import ENSEMBLE_REWARD, ORACLE_REWARD, REF_CHOSEN, REF_KL, REF_REJECTED, REWARD
+from ..columns import ORACLE_REWARD, REF_CHOSEN, REF_KL, REF_REJECTED
+from ..scorer_kinds import SCORER_KINDS
 from .base import Metrics, PolicyObjective, PolicyOutputs, identity, pair_coefficients
 from .diagnostics import policy_movement, reward_length_tracking
 from .options import LossOptions
@@ -118,19 +119,17 @@ class KTO(ReferencePairObjective):
         return L.kto_loss(policy, ref, desirable, z_ref, options.beta, options.kto_lambda_d, options.kto_lambda_u, both)
 
 
-EDPO_TARGETS = {"reward": REWARD, "oracle": ORACLE_REWARD, "ensemble": ENSEMBLE_REWARD}
-
-
 class EDPO(ReferencePairObjective):
-    """e-DPO: distil a reward model's (or an ensemble's) reward gaps."""
+    """e-DPO: distil the reward gaps of a pointwise scorer kind's columns (a reward model's, an
+    ensemble's per-member lists, the oracle's, an external reward model's)."""
 
     name = "edpo"
 
     def required_columns(self, options):
-        return list(EDPO_TARGETS[options.edpo_rewards]) + super().required_columns(options)
+        return list(SCORER_KINDS[options.edpo_rewards].source.columns) + super().required_columns(options)
 
     def loss(self, outputs, batch, options, coef, metrics, reduce_mean):
-        first, second = (batch[c] for c in EDPO_TARGETS[options.edpo_rewards])
+        first, second = (batch[c] for c in SCORER_KINDS[options.edpo_rewards].source.columns)
         per_pair = L.edpo_loss(
             outputs.block(0),
             outputs.block(1),

@@ -1,9 +1,7 @@
-"""The scorer objectives as units: Bradley–Terry reward model, RDO difference model, DRDO
-oracle. Each declares how a pair is tokenized, which sequences a batch stacks, its forward pass,
-and ``compute(outputs, batch, options) -> (loss, metrics)`` calling its pure loss; and for
-``score``, ``evaluate`` and the report: the ``deltapref score`` option that passes a trained
-model of the kind, the role it is checked for, its scoring pass (pointwise r(x, y) or one pair
-d(x, y1, y2)) and the columns it writes (its Δ: ``coefficients.SOURCES`` under its name)."""
+"""The scorer training objectives as units: Bradley–Terry reward model, RDO difference model,
+DRDO oracle. Each declares how a pair is tokenized, which sequences a batch stacks, its forward
+pass, and ``compute(outputs, batch, options) -> (loss, metrics)`` calling its pure loss. How a
+trained model of each kind scores data is its scorer kind's (``deltapref.scorer_kinds``)."""
 
 from __future__ import annotations
 
@@ -14,77 +12,14 @@ import torch
 
 from .. import losses as L
 from ..batching import pad
-from ..coefficients import SOURCES
 from ..config import TokenizationConfig
 from ..data.scorer_inputs import PairSequence, difference_ids, is_encoder_tokenizer, pointwise_ids, uses_segments
 from ..errors import OptionError
 from ..grouping import grouped_by_length
 from ..logprobs import logps_and_rewards
-from ..models import unwrap
+from ..readouts import PAIR_LENGTH, READOUT, classifier_scores, difference_scores, pair_batch_extras
 from .base import Metrics
 from .options import ScorerOptions
-
-READOUT = "deltapref_difference_readout"  # the config attribute a saved difference model keeps its readout in
-PAIR_LENGTH = "deltapref_pair_max_length"  # ... and the input length it was trained at
-
-
-def pair_tokenization(model, config: TokenizationConfig) -> TokenizationConfig:
-    """``config`` with the longest input a saved difference model was trained at (models saved
-    before it was kept read pairs at ``config.max_length``); the prompt budget stays below it."""
-    length = getattr(unwrap(model).config, PAIR_LENGTH, None)
-    if not length:
-        return config.tokenization
-    return replace(config.tokenization, max_length=length, max_prompt_length=min(config.max_prompt_length, length - 1))
-
-
-def _types(batch: dict) -> dict:
-    return {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
-
-
-def classifier_scores(model, batch: dict) -> torch.Tensor:
-    """The scalar output of a ``num_labels=1`` classifier for every sequence of the batch (with
-    its ``token_type_ids`` when the batch has them)."""
-    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **_types(batch)).logits.squeeze(
-        -1
-    )
-
-
-def contrast_scores(model, batch: dict) -> torch.Tensor:
-    """The ``contrast`` readout of a difference model: the classifier's linear head applied to
-    mean(h over part 1) − mean(h over part 2) of the backbone's last hidden states, so each
-    response is read where it sits (in the context of the other) and swapping them flips the
-    sign up to position effects. The hidden states come from the model's own forward (a
-    distributed wrapper's included, so its gradients sync)."""
-    hf = unwrap(model)
-    head = hf.classifier if hasattr(hf, "classifier") else hf.score
-    hidden = model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True, **_types(batch)
-    ).hidden_states[-1]
-
-    def part_mean(mask):
-        mask = mask.to(hidden.dtype).unsqueeze(-1)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-
-    return head(part_mean(batch["first_mask"]) - part_mean(batch["second_mask"])).squeeze(-1)
-
-
-def difference_scores(model, batch: dict) -> torch.Tensor:
-    """d(x, y1, y2) for a batch: the contrast readout when the batch carries part masks, else the
-    classifier's own (last token for decoders, [CLS] for encoders)."""
-    return contrast_scores(model, batch) if "first_mask" in batch else classifier_scores(model, batch)
-
-
-def pair_batch_extras(sequences: list[PairSequence], segments: bool, readout: str, width: int) -> dict:
-    """Token types (encoders) and part masks (``contrast`` readout) of difference-model inputs."""
-    extra = {}
-    if segments:
-        extra["token_type_ids"] = pad([s.segment_ids() for s in sequences], 0, width)
-    if readout == "contrast":
-        masks = [s.part_masks() for s in sequences]
-        extra["first_mask"] = pad([m[0] for m in masks], 0, width)
-        extra["second_mask"] = pad([m[1] for m in masks], 0, width)
-    return extra
-
 
 CHANCE_LOSS = math.log(2)  # a pairwise cross-entropy that predicts 1/2 for every pair
 CHANCE_TOLERANCE = 0.005
@@ -95,12 +30,6 @@ class ScorerObjective:
     causal_lm: bool = False  # True: a causal LM with a reward head; False: a num_labels=1 classifier
     pairwise: bool = False  # True: scores a pair in one sequence, d(x, y1, y2); False: r(x, y)
     preference_loss: str = "loss"  # the logged metric holding the pairwise cross-entropy
-    score_option: str = ""  # the ``deltapref score`` option that passes a trained model of this kind
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """What ``score`` writes for this kind: (chosen, rejected) rewards, or the one pair column."""
-        return SOURCES[self.name].columns
 
     def diagnostics(self, log_history: list[dict]) -> list[str]:
         """Warnings about a finished run: a preference loss that never left ln 2 (the scorer
@@ -147,7 +76,6 @@ class RewardModel(ScorerObjective):
     """Bradley–Terry, with an optional per-pair margin column."""
 
     name = "reward"
-    score_option = "reward_model"
 
     def compute(self, outputs, batch, options):
         chosen, rejected = outputs.chunk(2)
@@ -161,7 +89,6 @@ class Oracle(ScorerObjective):
 
     name = "oracle"
     causal_lm = True
-    score_option = "oracle"
 
     def sequences(self, rows, options):
         """Chosen block then rejected block; the response mask marks the chosen responses' tokens
@@ -191,7 +118,6 @@ class DifferenceModel(ScorerObjective):
     name = "difference"
     pairwise = True
     preference_loss = "loss_main"
-    score_option = "difference_model"
 
     @staticmethod
     def uses_reverse(options: ScorerOptions) -> bool:

@@ -22,11 +22,12 @@ from ..host_memory import keep_freed_memory
 from ..logprobs import attention_implementation, takes_block_mask
 from ..model_card import write_run_card
 from ..model_preflight import check_model_fits
-from ..models import check_role, load_causal_lm, load_tokenizer, model_dtype
+from ..models import check_policy, load_causal_lm, load_tokenizer, model_dtype
 from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyObjective
 from ..peft_utils import apply_lora
 from ..provenance import identity_mismatch, read_meta, reference_identity
-from ..training import check_training_args
+from ..scorer_kinds import columns_needed
+from ..training_arguments import check_training_args
 from ..training_outputs import claimed_output_dir, final_save
 from ..training_run import load_training_data, ready_for_training, run_summary, save_summary
 from .data import (
@@ -102,8 +103,8 @@ def normalized_weights(data, objective: PolicyObjective, options: LossOptions, s
     data), the options reading it, and that mean."""
     if objective.ranked:
         raise DataError("--coef_normalize works on pairs, not on ranked lists", source=source)
-    columns = {c: torch.tensor(data[c], dtype=torch.float64) for c in coefficients.columns_needed(options.coef)}
-    weights = coefficients.coefficients(options.coef, columns, options.weighting()).double()
+    columns = {c: torch.tensor(data[c], dtype=torch.float64) for c in columns_needed(options.coef)}
+    weights = coefficients.coefficients(options.weight_source(), columns, options.weighting()).double()
     mean = float(weights.mean())
     if not mean > 0:
         raise DataError(f"the weights from --coef {options.coef} have mean {mean}: cannot normalize", source=source)
@@ -122,7 +123,7 @@ def run_policy_training(config, args: TrainingArguments, options: LossOptions, r
     keep_freed_memory(args.device.type == "cpu")
     for model in (config.model, run.reference_model):
         if model:
-            check_role(model, "policy")
+            check_policy(model)
     inputs = [config.model, config.tokenizer, config.train_data, run.reference_model]
     with claimed_output_dir(args, run.command, inputs, config.overwrite_output_dir):
         return _train(config, args, options, run)
@@ -215,7 +216,7 @@ def _checked(data, objective: PolicyObjective, options: LossOptions, source: str
     check_columns(objective, options, data.column_names, source)
     if objective.ranked:
         warn_if_scores_tie(data, source)
-    elif options.coef and coefficients.canonical(options.coef) not in coefficients.SOURCES:
+    elif options.coef and options.precomputed_weights():
         check_weight_column(data[options.coef], options.coef, source)
     if options.coef and options.coef_normalize:
         return normalized_weights(data, objective, options, source)

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..coefficients import SOURCES, Weighting, coefficients_of_rows
+from ..coefficients import Weighting, coefficients_of_rows
 from ..columns import GOLD_REWARD
 from ..data.loading import read_records
 from ..evaluation.completions import batched_reward, read_completions
 from ..evaluation.judges import RewardJudge, compare
 from ..evaluation.scorer_metrics import auroc
 from ..evaluation.stats import bootstrap_ci
+from ..scorer_kinds import SCORER_KINDS
 
 
 def _policy_name(stage: str) -> str:
@@ -82,13 +83,13 @@ def weights_and_noise(rows: list[dict], alpha: float) -> tuple[dict, dict, list 
     reward model) and, where the gold reward is known, how well each weight separates correctly
     from wrongly labeled pairs (AUROC for "label agrees with gold"; 0.5 = no better than chance)."""
     weights = {}
-    for source in ("reward", "difference", "oracle", "ensemble"):
-        if rows and all(c in rows[0] for c in SOURCES[source].columns):
-            weights[source] = coefficients_of_rows(source, rows, Weighting(alpha=alpha))
+    for name, kind in SCORER_KINDS.items():
+        if rows and all(c in rows[0] for c in kind.source.columns):
+            weights[name] = coefficients_of_rows(kind.source, rows, Weighting(alpha=alpha))
     if "reward" in weights:
-        weights["reward (madpo)"] = coefficients_of_rows("reward", rows, Weighting(scheme="madpo"))
+        weights["reward (madpo)"] = coefficients_of_rows(SCORER_KINDS["reward"].source, rows, Weighting(scheme="madpo"))
     noise, correct = {}, None
-    if rows and all(c in rows[0] for c in SOURCES["gold"].columns):
+    if rows and all(c in rows[0] for c in GOLD_REWARD):
         correct = np.array([r[GOLD_REWARD[0]] > r[GOLD_REWARD[1]] for r in rows])
         for name, values in weights.items():
             values = np.asarray(values)

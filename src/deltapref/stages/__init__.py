@@ -130,7 +130,7 @@ def _defaults(command: Command) -> dict:
     """deltapref's defaults for the command's options where they differ from the dataclasses'."""
     if not command.trains:
         return {}
-    from ..training import TRAINING_DEFAULTS
+    from ..training_arguments import TRAINING_DEFAULTS
 
     return TRAINING_DEFAULTS
 
@@ -139,7 +139,7 @@ def _checked(command: Command, configs: tuple) -> tuple:
     """The checks every door shares after its configs are built: a training command's output
     directory and training arguments."""
     if command.trains:
-        from ..training import validate_training_arguments
+        from ..training_arguments import validate_training_arguments
 
         if not configs[-1].output_dir:
             raise ValueError("--output_dir is required")

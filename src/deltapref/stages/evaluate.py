@@ -10,7 +10,7 @@ from ..config import OverwriteOption, TokenizationConfig, option
 from ..evaluation.completions import build_judges, pair_up, policy_quality, read_completions
 from ..evaluation.judges import compare
 from ..evaluation.scorer_eval import evaluate_scorer
-from ..objectives import ScorerKind
+from ..objectives import TrainedKind
 from ..outputs import claim_output, finite_or_null, write_text
 from ..provenance import write_meta
 
@@ -105,7 +105,7 @@ def evaluate_compare(config: CompareConfig) -> int:
 @dataclass
 class ScorerEvalConfig(OverwriteOption, TokenizationConfig):
     model: str = option(None, "scorer directory")
-    kind: ScorerKind = option("reward", "the scorer's kind")
+    kind: TrainedKind = option("reward", "the scorer's kind")
     data: str = option(None, "labeled pairs")
     batch_size: int = option(32, "scoring batch size", gt=0)
     output: str = option(None, "write the report as JSON here")

@@ -10,7 +10,7 @@ import datasets
 
 from ..config import OverwriteOption, option
 from ..data.loading import save_dataset
-from ..models import check_role, load_causal_lm, load_tokenizer
+from ..models import check_policy, load_causal_lm, load_tokenizer
 from ..outputs import claim_output, exclusive
 from ..policy.generation import generate_completions, read_prompts
 from ..provenance import describe
@@ -57,7 +57,7 @@ class GenerateConfig(OverwriteOption):
 
 def generate(config: GenerateConfig) -> int:
     """Entry point of ``deltapref generate``."""
-    check_role(config.model, "policy")
+    check_policy(config.model)
     claim_output(config.output, "generate", inputs=[config.model, config.input], overwrite=config.overwrite)
     with exclusive(config.output):
         _generate(config)

@@ -1,40 +1,30 @@
 """Stage ``deltapref score``: annotate preference pairs with scorer outputs and coefficients
-(see ``deltapref.scoring``)."""
+(see ``deltapref.scoring``). The option naming a model of each scorer kind, and each kind's own
+settings, come from the kinds (``deltapref.scorer_kinds``)."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from ..config import TokenizationConfig, option
+from ..scorer_kinds import SCORER_KINDS, given_kinds
 from ..scoring import run_scoring
 
 
 @dataclass
-class ScoreConfig(TokenizationConfig):
+class ScoreOptions(TokenizationConfig):
+    """The options of ``score`` that no scorer kind owns."""
+
     input: str = option(None, "pairs to annotate (any format `deltapref data` reads)")
     output: str = option(None, "annotated output: .jsonl, .parquet, .json or a directory")
     format: str = option("auto", "input format")
     skip_bad_rows: bool = option(False, "skip invalid rows (counted and reported)")
-    reward_model: str = option(None, "pointwise reward model directory")
-    difference_model: str = option(None, "difference model directory")
-    oracle: str = option(None, "DRDO oracle directory (causal LM with reward head)")
-    ensemble: str = option(None, "ensemble directory (with ensemble.json) or comma-separated reward models")
     reference_model: str = option(
         None,
         "the policy before alignment (e.g. the SFT model): adds ref_logp_chosen/rejected/kl, computed once "
         "for any number of align runs (which check the weights, tokenizer and --max_length/--max_prompt_length)",
-    )
-    difference_order: Literal["balanced", "shown"] = option(
-        "balanced",
-        "difference model: balanced = (d(x,w,l) − d(x,l,w))/2, antisymmetric by construction (two passes); "
-        "shown = d(x,w,l) alone (one pass; trusts the model to be antisymmetric)",
-    )
-    coef_source: Literal["auto", "reward", "difference", "ensemble", "oracle"] = option(
-        "auto",
-        "which score makes coef: auto (difference, else reward, else ensemble), reward, difference, ensemble, oracle",
     )
     alpha: float = option(1.0, "coefficient exponent: coef = sigmoid(delta)^alpha (0 gives 1)", ge=0)
     coef_column: str = option("coef", "name of the coefficient column (to keep several, e.g. coef_difference)")
@@ -46,31 +36,39 @@ class ScoreConfig(TokenizationConfig):
         super().__post_init__()
         if not self.input or not self.output:
             raise ValueError("--input and --output are required")
-        if not (self.reward_model or self.difference_model or self.oracle or self.ensemble or self.reference_model):
-            raise ValueError(
-                "give at least one of --reward_model, --difference_model, --oracle, --ensemble, --reference_model"
-            )
-
-    def ensemble_members(self) -> list[str]:
-        if not self.ensemble:
-            return []
-        path = Path(self.ensemble)
-        if (path / "ensemble.json").exists():
-            return [str(path / m) for m in json.loads((path / "ensemble.json").read_text())["members"]]
-        return [m for m in self.ensemble.split(",") if m]
+        if not (given_kinds(self) or self.reference_model):
+            flags = ", ".join(f"--{kind.option}" for kind in SCORER_KINDS.values())
+            raise ValueError(f"give at least one of {flags}, --reference_model")
+        for kind in given_kinds(self):
+            kind.check_settings(self)
+        written = {column for kind in given_kinds(self) for column in kind.source.columns + kind.fills}
+        source = self.coef_source
+        if source != "auto" and not set(SCORER_KINDS[source].source.columns) <= written:
+            raise ValueError(f"--coef_source {source} needs --{SCORER_KINDS[source].option}")
 
     def resolved_coef_source(self) -> str | None:
+        """The kind whose Δ makes the coefficient: ``--coef_source``, or with ``auto`` the first
+        kind given in the registry's order; None when no scorer is given."""
         if self.coef_source != "auto":
             return self.coef_source
-        for source, given in (
-            ("difference", self.difference_model),
-            ("reward", self.reward_model),
-            ("ensemble", self.ensemble),
-            ("oracle", self.oracle),
-        ):
-            if given:
-                return source
-        return None
+        return next((kind.name for kind in given_kinds(self)), None)
+
+
+def _kind_fields() -> list[tuple]:
+    """The fields every registered kind adds: the option naming its model, then its settings."""
+    fields = []
+    for kind in SCORER_KINDS.values():
+        fields.append((kind.option, str, option(None, kind.help)))
+        fields += [(s.name, s.type, s.field) for s in kind.settings]
+    names = tuple(SCORER_KINDS)
+    choices = f"auto (the first given of {', '.join(names)}), " + ", ".join(names)
+    fields.append(("coef_source", Literal[("auto", *names)], option("auto", f"which score makes coef: {choices}")))
+    return fields
+
+
+ScoreConfig = dataclasses.make_dataclass("ScoreConfig", _kind_fields(), bases=(ScoreOptions,))
+ScoreConfig.__module__ = __name__
+ScoreConfig.__doc__ = "The options of ``deltapref score``: ScoreOptions and each scorer kind's."
 
 
 def score(config: ScoreConfig) -> int:

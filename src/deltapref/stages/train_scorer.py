@@ -11,7 +11,7 @@ from transformers import TrainingArguments
 
 from ..config import ModelDataOptions, option
 from ..distributed import say
-from ..objectives import ScorerKind, ScorerOptions
+from ..objectives import ScorerOptions, TrainedKind
 from ..peft_utils import LoraOptions
 from ..scorer_run import scorer_inputs, train_cross_fit, train_ensemble, train_one
 from ..training_outputs import claimed_output_dir
@@ -19,7 +19,7 @@ from ..training_outputs import claimed_output_dir
 
 @dataclass
 class ScorerConfig(ScorerOptions, LoraOptions, ModelDataOptions):
-    kind: Literal[ScorerKind, "ensemble"] = option(
+    kind: Literal[TrainedKind, "ensemble"] = option(
         "reward",
         "reward (Bradley-Terry), difference (RDO pair model), oracle (DRDO), "
         "or ensemble (several reward models differing by seed)",

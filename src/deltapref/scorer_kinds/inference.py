@@ -13,17 +13,11 @@ from ..batching import pad
 from ..config import TokenizationConfig
 from ..data.scorer_inputs import difference_ids, pointwise_ids, uses_segments
 from ..models import head_rewards, unwrap
-from ..objectives.scorers import (
-    READOUT,
-    classifier_scores,
-    difference_scores,
-    pair_batch_extras,
-    pair_tokenization,
-)
+from ..readouts import READOUT, classifier_scores, difference_scores, pair_batch_extras, pair_tokenization
 
 
 @torch.no_grad()
-def _run(
+def run_batches(
     model,
     sequences: list[list[int]],
     pad_id: int,
@@ -69,7 +63,7 @@ def pointwise_rewards(
     """r(x, y) for each (prompt, response); works for classifiers and reward-head causal LMs."""
     sequences = [pointwise_ids(tokenizer, p, r, config)[0] for p, r in zip(prompts, responses)]
     head = _reward_head if hasattr(model, "reward_head") else classifier_scores
-    return _run(model, sequences, tokenizer.pad_token_id, batch_size, head, "rewards", progress)
+    return run_batches(model, sequences, tokenizer.pad_token_id, batch_size, head, "rewards", progress)
 
 
 def pair_differences(
@@ -93,7 +87,7 @@ def pair_differences(
         return pair_batch_extras([pairs[i] for i in index], segments, readout, width)
 
     sequences = [p.ids for p in pairs]
-    return _run(
+    return run_batches(
         model, sequences, tokenizer.pad_token_id, batch_size, difference_scores, "differences", progress, extras
     )
 
