@@ -1,5 +1,6 @@
 """The Python API: the CLI's options as keyword arguments, the same checks, the same runs."""
 
+import json
 import subprocess
 import sys
 
@@ -52,3 +53,29 @@ def test_python_and_command_line_train_the_same_model(scored_task, tmp_path):
     python, cli = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("python", "cli"))
     assert python.keys() == cli.keys() and all((python[k] == cli[k]).all() for k in python)
     assert summary["steps"] == 3 and summary["options"]["coef"] == "difference"
+
+
+def test_python_generate_and_evaluate_write_the_command_lines_files(scored_task, builtin_task, tmp_path, capsys):
+    generate = dict(model=scored_task["sft"], input=str(builtin_task / "test.jsonl"), limit=6, max_new_tokens=5)
+    path = deltapref.generate(**generate, output=str(tmp_path / "python.jsonl"))
+    argv = ["generate", "--output", str(tmp_path / "cli.jsonl")]
+    assert main(argv + [x for name, value in generate.items() for x in (f"--{name}", str(value))]) == 0
+    python, cli = ([json.loads(line) for line in open(p)] for p in (path, tmp_path / "cli.jsonl"))
+    assert python == cli and len(python) == 6
+
+    reports = {
+        "policy": dict(completions=str(path)),
+        "compare": dict(a=str(path), b=str(tmp_path / "cli.jsonl")),
+        "scorer": dict(model=scored_task["root"] / "reward", data=str(builtin_task / "test.jsonl"), kind="reward"),
+    }
+    for what, options in reports.items():
+        report = deltapref.evaluate(what, **options, output=tmp_path / f"{what}-python.json")
+        capsys.readouterr()
+        argv = ["evaluate", what, "--output", str(tmp_path / f"{what}-cli.json")]
+        assert main(argv + [x for name, value in options.items() for x in (f"--{name}", str(value))]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        files = [json.loads((tmp_path / f"{what}-{door}.json").read_text()) for door in ("python", "cli")]
+        assert report == printed == files[0] == files[1], what
+    assert deltapref.evaluate("compare", **reports["compare"])["tie"] == 6  # the same completions twice
+    with pytest.raises(ValueError, match="one of policy, compare, scorer"):
+        deltapref.evaluate("policies", completions=str(path))

@@ -42,11 +42,16 @@ def test_pipeline_caches_and_resumes_after_failure(tmp_path, capsys):
     assert main(["pipeline", "--recipe", str(recipe_path), "--output_dir", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
     assert "stage 'gen-sft'" in err and "gen-sft.log" in err
-    assert (tmp_path / "run" / "logs" / "gen-sft.log").exists()
+    log = (tmp_path / "run" / "logs" / "gen-sft.log").read_text()
+    assert "deltapref generate: error:" in log and "missing.jsonl" in log  # its error line, and stderr had it too
+    assert "deltapref generate: error:" in err
+    assert "wrote the built-in gold-reward task" in (tmp_path / "run" / "logs" / "data.log").read_text()
     recipe_path.write_text(yaml.safe_dump(small_recipe(tmp_path), sort_keys=False))
     assert main(["pipeline", "--recipe", str(recipe_path), "--output_dir", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
     assert "data: cached" in out and "sft: cached" in out and "gen-sft: deltapref generate" in out
+    assert "wrote 10 completions" in out  # a stage's results reach the terminal and its log alike
+    assert "wrote 10 completions" in (tmp_path / "run" / "logs" / "gen-sft.log").read_text()
     assert (tmp_path / "run" / "report" / "report.html").exists()
     stages = run_pipeline(load_recipe(recipe_path), tmp_path / "run")
     assert all(s["cached"] for s in stages.values())

@@ -18,7 +18,17 @@ from typing import Any
 from .data.loading import load_preferences
 from .stages import STAGES, configs_from
 
-__all__ = ["align", "load_preferences", "make_builtin_task", "options_of", "score", "sft", "train_scorer"]
+__all__ = [
+    "align",
+    "evaluate",
+    "generate",
+    "load_preferences",
+    "make_builtin_task",
+    "options_of",
+    "score",
+    "sft",
+    "train_scorer",
+]
 
 
 def options_of(command: str) -> dict[str, Any]:
@@ -100,6 +110,31 @@ def sft(**options: Any) -> dict:
     from .stages.align import train_sft
 
     return train_sft(*build_configs("sft", options))
+
+
+def generate(**options: Any) -> Path:
+    """Sample completions for prompts (``deltapref generate``): the same file, rows and seeds as
+    the command line. Returns the output path; ``load_preferences``-style readers or
+    ``datasets`` read it back."""
+    from .stages.generate import generate as run
+
+    (config,) = build_configs("generate", options)
+    run(config)
+    return Path(config.output)
+
+
+EVALUATIONS = {"policy": "policy_report", "compare": "compare_report", "scorer": "scorer_report"}
+
+
+def evaluate(what: str, **options: Any) -> dict:
+    """``deltapref evaluate policy|compare|scorer`` with the same options: returns the report the
+    command prints (and, given ``output``, writes the same JSON file)."""
+    if what not in EVALUATIONS:
+        raise ValueError(f"evaluate what? one of {', '.join(EVALUATIONS)}, got {what!r}")
+    from .stages import evaluate as stage
+
+    (config,) = build_configs(f"evaluate {what}", options)
+    return getattr(stage, EVALUATIONS[what])(config)
 
 
 def align(**options: Any) -> dict:

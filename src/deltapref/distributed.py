@@ -1,11 +1,14 @@
-"""Process-group helpers for work done outside a Trainer (scoring, reference log-probs).
+"""Process-group helpers for work done outside a Trainer (scoring, reference log-probs), and
+``say``: a command's results, printed once per job.
 
 Launched by ``torchrun`` / ``accelerate launch``, each process takes every ``world``-th chunk;
 rank 0 assembles the results in the original order."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 
 import torch.distributed as dist
 
@@ -42,7 +45,24 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def say(message: str) -> None:
-    """Print once per job (on the main process)."""
-    if is_main():
-        print(message)
+_COPIES: list = []  # streams that also get what ``say`` prints (a pipeline stage's log)
+
+
+def say(message: str, error: bool = False) -> None:
+    """Print a command's result once per job (on the main process), or with ``error`` its error
+    line on stderr (every process); either also into every stream ``copied_to`` holds open."""
+    if error or is_main():
+        print(message, file=sys.stderr if error else sys.stdout)
+        for stream in _COPIES:
+            stream.write(message + "\n")
+            stream.flush()
+
+
+@contextlib.contextmanager
+def copied_to(stream):
+    """Within the block, what ``say`` prints also goes to ``stream``."""
+    _COPIES.append(stream)
+    try:
+        yield
+    finally:
+        _COPIES.remove(stream)

@@ -22,7 +22,6 @@ starts from an empty folder; one interrupted with the same ones resumes). A stag
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -30,13 +29,13 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
 from .config import option
+from .distributed import copied_to
 from .fingerprint import content_sha256, read_paths
 from .outputs import claim_output, mark_directory, write_text
 from .recipe import PipelineError, load_recipe
@@ -109,23 +108,6 @@ def stage_configs(name: str, command: Command, args: dict) -> tuple:
         raise PipelineError(f"stage '{name}': invalid options ({error})") from None
 
 
-class _Tee:
-    def __init__(self, *streams):
-        self.streams = streams
-
-    def write(self, text):
-        for stream in self.streams:
-            stream.write(text)
-        return len(text)
-
-    def flush(self):
-        for stream in self.streams:
-            stream.flush()
-
-    def isatty(self):
-        return False
-
-
 def run_stage(name: str, stage: dict, args: dict, log_path: Path) -> None:
     """Run one stage, its output also in ``log_path``: in this process from its configs, or with
     its ``launcher`` in processes of its own."""
@@ -140,13 +122,11 @@ def run_stage(name: str, stage: dict, args: dict, log_path: Path) -> None:
             code = subprocess.run(launched, stdout=log, stderr=subprocess.STDOUT).returncode
         else:
             configs = stage_configs(name, command, args)
-            handler = logging.FileHandler(log_path)
+            handler = logging.StreamHandler(log)  # the stage's log lines (stderr keeps them too)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
             logging.getLogger().addHandler(handler)
             try:
-                with (
-                    contextlib.redirect_stdout(_Tee(sys.stdout, log)),
-                    contextlib.redirect_stderr(_Tee(sys.stderr, log)),
-                ):
+                with copied_to(log):  # and its results (stdout keeps them too)
                     code = execute("deltapref " + stage["command"], command, configs)
             except Exception as error:  # the stage's own traceback goes to its log
                 import traceback

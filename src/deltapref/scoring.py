@@ -189,4 +189,4 @@ def _assemble(config, dataset, produced: dict, parts_dir: Path, n_chunks: int) -
     meta["columns"].update(produced)
     save_dataset(dataset, config.output, "score", overwrite=config.overwrite, meta=meta)
     shutil.rmtree(parts_dir)
-    print(f"scored {len(dataset)} rows into {config.output} (columns: {', '.join(produced)})")
+    distributed.say(f"scored {len(dataset)} rows into {config.output} (columns: {', '.join(produced)})")

@@ -188,17 +188,18 @@ def run(argv: list[str], registry: dict[tuple[str, ...], Command] = STAGES) -> i
 def execute(prog: str, command: Command, configs: tuple) -> int:
     """Run ``command`` on its built configs: 0 on success, 1 for a user error or a missing file,
     130 when interrupted, each with one line on stderr naming ``prog``."""
+    from ..distributed import say
     from ..errors import DeltaprefError
 
     try:
         return int(getattr(import_module(command.module), command.function)(*configs) or 0)
     except DeltaprefError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        say(f"{prog}: error: {error}", error=True)
         return 1
     except OSError as error:  # a file the user named: missing, unreadable, a full disk
         where = f"{error.filename}: " if error.filename else ""
-        print(f"{prog}: error: {where}{error.strerror or error}", file=sys.stderr)
+        say(f"{prog}: error: {where}{error.strerror or error}", error=True)
         return 1
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted (finished outputs are kept; rerun the command to resume)", file=sys.stderr)
+        say(f"{prog}: interrupted (finished outputs are kept; rerun the command to resume)", error=True)
         return INTERRUPTED

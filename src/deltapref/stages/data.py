@@ -13,6 +13,7 @@ from ..data.splits import partition as split_partition
 from ..data.splits import split_by_difficulty
 from ..data.synthetic import SyntheticTaskConfig, write_task
 from ..data.tokenization import length_stats
+from ..distributed import say
 from ..outputs import check_name, claim_output, exclusive, mark_directory, write_text
 from ..provenance import read_meta
 
@@ -115,8 +116,8 @@ def synth(config: SynthConfig) -> int:
     with exclusive(config.output_dir):
         mark_directory(config.output_dir, "data synth")
         summary = write_task(config, config.output_dir)
-    print(f"wrote the built-in gold-reward task to {config.output_dir}")
-    print(
+    say(f"wrote the built-in gold-reward task to {config.output_dir}")
+    say(
         json.dumps(
             {
                 k: summary[k]
@@ -125,31 +126,31 @@ def synth(config: SynthConfig) -> int:
             indent=2,
         )
     )
-    print("label noise by |gold reward gap| (train):")
+    say("label noise by |gold reward gap| (train):")
     for row in summary["train_label_noise_by_gap"]:
         high = "inf" if row["gap_high"] is None else f"{row['gap_high']:.2f}"
-        print(f"  [{row['gap_low']:.2f}, {high}): {row['pairs']:5d} pairs, noise {row['noise_rate']:.3f}")
+        say(f"  [{row['gap_low']:.2f}, {high}): {row['pairs']:5d} pairs, noise {row['noise_rate']:.3f}")
     return 0
 
 
 def inspect(config: InspectConfig) -> int:
     dataset, report = config.load()
-    print(report.summary())
-    print(f"columns: {', '.join(dataset.column_names)}")
+    say(report.summary())
+    say(f"columns: {', '.join(dataset.column_names)}")
     for row in dataset.select(range(min(config.rows, len(dataset)))):
-        print(json.dumps(row, ensure_ascii=False)[:2000])
+        say(json.dumps(row, ensure_ascii=False)[:2000])
     if config.tokenizer:
         from ..models import load_tokenizer
 
         tokenizer = load_tokenizer(config.tokenizer)
         fields = ("prompt", "chosen", "rejected") if "chosen" in dataset.column_names else ("prompt",)
-        print("token lengths:", json.dumps(length_stats(tokenizer, dataset, fields), indent=2))
+        say("token lengths: " + json.dumps(length_stats(tokenizer, dataset, fields), indent=2))
     return 0
 
 
 def validate(config: SourceConfig) -> int:
     _, report = config.load()
-    print(report.summary())
+    say(report.summary())
     return 0
 
 
@@ -157,11 +158,11 @@ def convert(config: ConvertConfig) -> int:
     claim_output(config.output, "data convert", inputs=[config.input], overwrite=config.overwrite)
     with exclusive(config.output):
         dataset, report = config.load()
-        print(report.summary())
+        say(report.summary())
         meta = read_meta(config.input)
         inputs = [config.input]
         save_dataset(dataset, config.output, "data convert", overwrite=config.overwrite, meta=meta, inputs=inputs)
-    print(f"wrote {len(dataset)} rows to {config.output}")
+    say(f"wrote {len(dataset)} rows to {config.output}")
     return 0
 
 
@@ -171,7 +172,7 @@ def partition(config: PartitionConfig) -> int:
         config.output_dir, "data partition", inputs=[config.input], overwrite=config.overwrite, replaced_whole=True
     )
     dataset, report = config.load()
-    print(report.summary())
+    say(report.summary())
     try:
         parts = split_partition(dataset.to_list(), config.sizes(), config.seed)
     except ValueError as error:
@@ -182,7 +183,7 @@ def partition(config: PartitionConfig) -> int:
             write_jsonl(rows, Path(config.output_dir) / f"{name}.jsonl")
         summary = {"input": config.input, "seed": config.seed, "rows": {n: len(r) for n, r in parts.items()}}
         write_text(Path(config.output_dir) / "partition.json", json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary["rows"]))
+    say(json.dumps(summary["rows"]))
     return 0
 
 
@@ -191,7 +192,7 @@ def split(config: SplitConfig) -> int:
         config.output_dir, "data split", inputs=[config.input], overwrite=config.overwrite, replaced_whole=True
     )
     dataset, report = config.load()
-    print(report.summary())
+    say(report.summary())
     try:
         groups, split_report = split_by_difficulty(dataset.to_list(), confidence_field=config.confidence_field)
     except ValueError as error:
@@ -202,5 +203,5 @@ def split(config: SplitConfig) -> int:
         for name, rows in groups.items():
             write_jsonl(rows, output_dir / f"{name}.jsonl")
         write_text(output_dir / "split_report.json", json.dumps(split_report, indent=2) + "\n")
-    print(json.dumps(split_report, indent=2))
+    say(json.dumps(split_report, indent=2))
     return 0

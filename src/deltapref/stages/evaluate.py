@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from dataclasses import dataclass
 
 from ..config import OverwriteOption, TokenizationConfig, option
+from ..distributed import say
 from ..evaluation.completions import build_judges, pair_up, policy_quality, read_completions
 from ..evaluation.judges import compare
 from ..evaluation.scorer_eval import evaluate_scorer
 from ..objectives import TrainedKind
 from ..outputs import claim_output, finite_or_null, write_text
 from ..provenance import write_meta
+
+logger = logging.getLogger(__name__)
 
 
 def claim_result(config, command: str, inputs) -> None:
@@ -21,13 +24,21 @@ def claim_result(config, command: str, inputs) -> None:
         claim_output(config.output, command, inputs=inputs, overwrite=config.overwrite)
 
 
-def write_json(payload: dict, config, command: str) -> None:
-    """Print ``payload`` and, given ``config.output``, write it there atomically, marked as ``command``'s."""
-    text = json.dumps(finite_or_null(payload), indent=2)
-    print(text)
+def write_json(payload: dict, config, command: str) -> dict:
+    """``payload`` with non-finite numbers as null; given ``config.output``, also written there
+    atomically, marked as ``command``'s."""
+    payload = finite_or_null(payload)
+    text = json.dumps(payload, indent=2)
     if config.output:
         write_text(config.output, text + "\n")
         write_meta(config.output, {"columns": {}}, command)
+    return payload
+
+
+def printed(report: dict) -> int:
+    """An entry point's end: the report on stdout, exit code 0."""
+    say(json.dumps(report, indent=2))
+    return 0
 
 
 @dataclass
@@ -43,12 +54,16 @@ class PolicyEvalConfig(OverwriteOption):
             raise ValueError("--completions is required")
 
 
-def evaluate_policy(config: PolicyEvalConfig) -> int:
+def policy_report(config: PolicyEvalConfig) -> dict:
+    """Mean reward of the completions with a bootstrap 95% CI (``evaluate policy``)."""
     claim_result(config, "evaluate policy", [config.completions, config.reward_model])
     result = policy_quality(read_completions(config.completions), config.reward_model, config.seed)
     result.pop("values")
-    write_json(result, config, "evaluate policy")
-    return 0
+    return write_json(result, config, "evaluate policy")
+
+
+def evaluate_policy(config: PolicyEvalConfig) -> int:
+    return printed(policy_report(config))
 
 
 @dataclass
@@ -75,7 +90,8 @@ class CompareConfig(OverwriteOption):
             raise ValueError("--a and --b are required")
 
 
-def evaluate_compare(config: CompareConfig) -> int:
+def compare_report(config: CompareConfig) -> dict:
+    """Win/tie/loss of two completion sets under each judge and their majority (``evaluate compare``)."""
     claim_result(config, "evaluate compare", [config.a, config.b])
     prompts, a, b = pair_up(read_completions(config.a), read_completions(config.b))
     result = compare(
@@ -93,13 +109,17 @@ def evaluate_compare(config: CompareConfig) -> int:
     )
     for name, counts in result["judges"].items():
         if counts["unparsed_replies"]:
-            print(
-                f"WARNING: judge {name} gave no verdict (A, B or T) in {counts['unparsed_replies']} of "
-                f"{2 * result['n']} replies; each counts as a tie",
-                file=sys.stderr,
+            logger.warning(
+                "judge %s gave no verdict (A, B or T) in %d of %d replies; each counts as a tie",
+                name,
+                counts["unparsed_replies"],
+                2 * result["n"],
             )
-    write_json(result, config, "evaluate compare")
-    return 0
+    return write_json(result, config, "evaluate compare")
+
+
+def evaluate_compare(config: CompareConfig) -> int:
+    return printed(compare_report(config))
 
 
 @dataclass
@@ -116,8 +136,12 @@ class ScorerEvalConfig(OverwriteOption, TokenizationConfig):
             raise ValueError("--model and --data are required")
 
 
-def evaluate_scorer_command(config: ScorerEvalConfig) -> int:
+def scorer_report(config: ScorerEvalConfig) -> dict:
+    """A scorer's held-out accuracy, accuracy by confidence, calibration and consistency (``evaluate scorer``)."""
     claim_result(config, "evaluate scorer", [config.model, config.data])
     report = evaluate_scorer(config.model, config.kind, config.data, config.tokenization, batch_size=config.batch_size)
-    write_json(report, config, "evaluate scorer")
-    return 0
+    return write_json(report, config, "evaluate scorer")
+
+
+def evaluate_scorer_command(config: ScorerEvalConfig) -> int:
+    return printed(scorer_report(config))

@@ -10,6 +10,7 @@ import datasets
 
 from ..config import OverwriteOption, option
 from ..data.loading import save_dataset
+from ..distributed import say
 from ..models import check_policy, load_causal_lm, load_tokenizer
 from ..outputs import claim_output, exclusive
 from ..policy.generation import generate_completions, read_prompts
@@ -85,4 +86,4 @@ def _generate(config: GenerateConfig) -> None:
         results += [dict(row, completion=c, sample=sample, model=config.model) for row, c in zip(rows, completions)]
     meta = {"columns": {"completion": {"model": describe(config.model)}}}
     save_dataset(datasets.Dataset.from_list(results), config.output, "generate", overwrite=config.overwrite, meta=meta)
-    print(f"wrote {len(results)} completions to {config.output}")
+    say(f"wrote {len(results)} completions to {config.output}")
