@@ -70,7 +70,8 @@ def test_two_process_dpo_rc_matches_one_process(scored_task, tmp_path, group_cos
     curves = []
     for name in ("one", "two"):
         summary = json.loads((tmp_path / name / "train_summary.json").read_text())
-        curves.append([(e["loss"], e["coef_mean"], e["reward_margin"]) for e in summary["log_history"] if "loss" in e])
+        logged = [e for e in summary["log_history"] if "loss" in e]
+        curves.append([(e["loss"], e["weights/mean"], e["rewards/margins"]) for e in logged])
     assert len(curves[0]) == 5
     for a, b in zip(*curves):
         assert a == pytest.approx(b, rel=1e-4, abs=1e-6)

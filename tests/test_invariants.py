@@ -214,7 +214,7 @@ def test_rrhf_weights_come_from_the_pairs_own_scores(capsys, scored_task, policy
     argv += ["1", *ALIGN]
     assert main([str(a) for a in argv + ["--train_data", data, "--output_dir", tmp_path / "a"]]) == 0
     summary = json.loads((tmp_path / "a" / "train_summary.json").read_text())
-    means = [entry["coef_mean"] for entry in summary["log_history"] if "coef_mean" in entry]
+    means = [entry["weights/mean"] for entry in summary["log_history"] if "weights/mean" in entry]
     assert means and all(abs(m - 0.7311) > 0.05 for m in means)  # not the constant sigma(1 - 0)
     unscored = write_rows(tmp_path / "plain.jsonl", rows)
     fails(capsys, argv + ["--train_data", unscored, "--output_dir", tmp_path / "b"], 1, "carry no scores")

@@ -53,8 +53,8 @@ def test_dpo_with_difference_coefficients_by_hand():
     coefs = [sig(2.0) ** 0.5, sig(-1.0) ** 0.5]
     expected = sum(-c * math.log(sig(m)) for c, m in zip(coefs, margins)) / 2
     assert loss.item() == pytest.approx(expected, rel=1e-9)
-    assert metrics["reward_accuracy"].tolist() == [1.0, 0.0]
-    assert metrics["coef_mean"].tolist() == pytest.approx(coefs)
+    assert metrics["rewards/accuracies"].tolist() == [1.0, 0.0]
+    assert metrics["weights/mean"].tolist() == pytest.approx(coefs)
 
 
 def test_ipo_length_normalizes_each_log_ratio():
@@ -221,14 +221,14 @@ def test_policy_movement_flags_a_policy_that_barely_moved():
 
     log = [
         {"loss": 1.0},
-        {"logps_chosen": -40.0, "logps_rejected": -50.0},
-        {"logps_chosen": -40.4, "logps_rejected": -50.2},
+        {"logps/chosen": -40.0, "logps/rejected": -50.0},
+        {"logps/chosen": -40.4, "logps/rejected": -50.2},
     ]
     moved, warnings = policy_movement(log)
     assert (
         moved["relative_movement"] == pytest.approx(0.4 / 40) and len(warnings) == 1 and "barely moved" in warnings[0]
     )
-    log[-1] = {"logps_chosen": -38.0, "logps_rejected": -55.0}
+    log[-1] = {"logps/chosen": -38.0, "logps/rejected": -55.0}
     moved, warnings = policy_movement(log)
     assert moved["relative_movement"] == pytest.approx(5 / 40) and warnings == []
     assert policy_movement(log[:2]) == ({}, [])  # one window: nothing to compare

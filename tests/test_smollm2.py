@@ -114,7 +114,7 @@ def test_align_on_smollm2_without_tuning_flags_stays_near_its_start(tmp_path):
         steps = [e for e in summary["log_history"] if "loss" in e]
         assert len(steps) == 3 and all(math.isfinite(e["loss"]) for e in steps)
         beta = summary["options"]["beta"]  # rewards are β(log π − log π_ref): divided by β, nats per response
-        return max(abs(e[key]) / beta for e in steps for key in ("rewards_chosen", "rewards_rejected"))
+        return max(abs(e[key]) / beta for e in steps for key in ("rewards/chosen", "rewards/rejected"))
 
     default, scratch_rate = drift("default"), drift("scratch-rate", "--learning_rate", "5e-4")
     assert default < 10 and default < scratch_rate / 5, (default, scratch_rate)

@@ -131,13 +131,21 @@ def test_lora(setup, tmp_path):
 
 
 def test_trains_and_keeps_the_weight_column(setup, tmp_path):
-    trainer = _trainer(WeightedDPOTrainer, setup, tmp_path, args=_args(tmp_path, max_steps=2))
+    trainer = _trainer(WeightedDPOTrainer, setup, tmp_path, args=_args(tmp_path, max_steps=2, logging_steps=1))
     batch = next(iter(trainer.get_train_dataloader()))
     assert WEIGHTS in batch and batch[WEIGHTS].shape == (PAIRS,)
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
     assert any(not torch.equal(before[n], p) for n, p in trainer.model.named_parameters())
     assert all(torch.isfinite(torch.tensor(entry["loss"])) for entry in trainer.state.log_history if "loss" in entry)
+    first = next(entry for entry in trainer.state.log_history if "loss" in entry)  # weights and TRL's own loss logged
+    weights = setup[2]
+    assert first["weights/mean"] == pytest.approx(weights.mean().item(), rel=1e-5)
+    assert first["weights/min"] == pytest.approx(weights.min().item()) and first["weights/max"] == pytest.approx(1.9)
+    assert first["loss_unweighted"] > 0 and "rewards/chosen" in first
+    trainer.create_model_card()
+    card = (tmp_path / "README.md").read_text()
+    assert "DPO+rc" in card and "`coef`" in card and "[None]" not in card and "deltapref" in card
 
 
 def test_bad_weights_are_refused_with_their_row(setup, tmp_path):

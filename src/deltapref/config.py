@@ -217,13 +217,25 @@ class _Parser(HfArgumentParser):
         HfArgumentParser._parse_dataclass_field(parser, field)
 
 
+def _grouped(cls, prog: str):
+    """``cls`` as ``--help`` shows it: deltapref's options under the command's name, a library's
+    (``transformers.TrainingArguments``) under its own, after them."""
+    library = cls.__module__.split(".")[0]
+    title = f"{prog} options" if library == "deltapref" else f"{library}.{cls.__name__} options"
+    return type(cls.__name__, (cls,), {"_argument_group_name": title})
+
+
 def parse_config(dataclass_types, argv: list[str], prog: str, description: str, defaults: dict | None = None):
     """Parse ``argv`` into one instance of each dataclass type (a tuple), built by
     ``option_values.build_configs`` as every other door builds them; ``defaults`` replace the
     dataclasses' own defaults (YAML and flags still win)."""
     dataclass_types = list(dataclass_types)
     parser = _Parser(
-        dataclass_types, prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        [_grouped(cls, prog) for cls in dataclass_types],
+        prog=prog,
+        usage=f"{prog} [--OPTION VALUE ...] [--config FILE.yaml]",
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     if defaults:
         parser.set_defaults(**defaults)

@@ -120,12 +120,16 @@ class MetricsTrainer(Trainer):
         self._loss_sum = self._loss_sum + loss.detach()  # a tensor: no device sync per step
         return loss
 
+    metric_aliases: dict[str, str] = {}  # a stored metric's name -> an older name it is also logged under
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         split = "eval" if any(key.startswith("eval_") for key in logs) else "train"
         prefix = "eval_" if split == "eval" else ""
         for name, values in self._stored[split].items():
             mean = torch.stack(values).mean()
             logs[prefix + name] = self.accelerator.gather_for_metrics(mean.unsqueeze(0)).mean().item()
+            if name in self.metric_aliases:
+                logs[prefix + self.metric_aliases[name]] = logs[prefix + name]
         self._stored[split].clear()
         super().log(logs, start_time)
 

@@ -18,6 +18,7 @@ version pinned in the ``trl`` extra.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 
@@ -26,6 +27,7 @@ try:
 except ImportError as error:  # pragma: no cover - the message is the point
     raise ImportError("deltapref.integrations.trl needs TRL: pip install 'deltapref[trl]'") from error
 
+from .. import __version__
 from ..data.schema import DataError
 from ..errors import TrainingError
 from ..losses import dpo_loss
@@ -104,7 +106,11 @@ class _WithWeights:
 class WeightedDPOTrainer(DPOTrainer):
     """TRL's ``DPOTrainer`` with each pair's loss multiplied by ``weight_column`` (default
     ``coef``). Takes every ``DPOTrainer`` argument; an evaluation dataset with the column is
-    checked like the training one and weighted, one without it is evaluated unweighted."""
+    checked like the training one and weighted, one without it is evaluated unweighted. Logs
+    ``weights/mean|min|max`` and TRL's own (unweighted) loss as ``loss_unweighted``."""
+
+    _tag_names = ["trl", "dpo", "deltapref", "reward-difference-coefficients"]
+    _name = "DPO+rc (TRL's DPO with deltapref's per-pair weights)"
 
     def __init__(self, *args, weight_column: str = "coef", **kwargs):
         self.weight_column = weight_column
@@ -131,6 +137,22 @@ class WeightedDPOTrainer(DPOTrainer):
         for name, dataset in {"train_dataset": train_dataset, **eval_datasets}.items():
             check_boundaries(dataset, self._tokenizer, name)
 
+    def create_model_card(self, model_name=None, dataset_name=None, tags=None):
+        """TRL's card, naming the weighting and, for a model loaded from a local directory (which
+        TRL leaves as "None"), that directory."""
+        super().create_model_card(model_name, dataset_name, tags)
+        path = Path(self.args.output_dir) / "README.md"
+        if not self.is_world_process_zero() or not path.exists():
+            return
+        start = getattr(self.model.config, "_name_or_path", "") or "a model built from a config"
+        text = path.read_text(encoding="utf-8").replace("[None](https://huggingface.co/None)", f"`{start}`")
+        text += (
+            f"\n## Weighting\n\nEach pair's DPO loss is multiplied by its weight from the column "
+            f"`{self.weight_column}` (DPO+rc, RDO Eq. 7: L = −R_α · log σ(β·Δh)), trained with deltapref "
+            f"{__version__}'s `WeightedDPOTrainer` on TRL's `DPOTrainer`.\n"
+        )
+        path.write_text(text, encoding="utf-8")
+
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
         if self.weight_column not in self._signature_columns:
@@ -151,6 +173,19 @@ class WeightedDPOTrainer(DPOTrainer):
         trl_loss = result[0] if return_outputs else result
         loss = self._weighted_loss(inputs, recorded, weights.to(trl_loss.device), trl_loss)
         return (loss, *result[1:]) if return_outputs else loss
+
+    def _log_weights(self, weights: torch.Tensor, trl_loss: torch.Tensor) -> None:
+        """Add the batch's weight statistics and TRL's unweighted loss to TRL's logged metrics
+        (averaged over processes, as TRL's own)."""
+        mode = "train" if self.model.training else "eval"
+        stats = {
+            "weights/mean": weights.float().mean(),
+            "weights/min": weights.float().min(),
+            "weights/max": weights.float().max(),
+            "loss_unweighted": trl_loss.detach().float(),
+        }
+        for name, value in stats.items():
+            self._metrics[mode][name].append(self.accelerator.gather(value.to(trl_loss.device)).mean().item())
 
     def _weighted_loss(self, inputs: dict, recorded: list, weights: torch.Tensor, trl_loss: torch.Tensor):
         seq_len = inputs["completion_mask"].size(1) - 1
@@ -173,6 +208,7 @@ class WeightedDPOTrainer(DPOTrainer):
                 f"log-probs ({losses.mean().item():.6g}): this TRL version is not supported by WeightedDPOTrainer"
             )
         weighted = (losses * weights.to(losses.dtype)).mean()
+        self._log_weights(weights, trl_loss)
         if not torch.isfinite(weighted.detach()):
             raise TrainingError(
                 f"the weighted DPO loss became {weighted.item()} at step {self.state.global_step + 1} (TRL's own: "

@@ -17,6 +17,17 @@ from .diagnostics import policy_movement
 from .options import LossOptions
 
 Metrics = dict[str, torch.Tensor]
+# TRL's names for the policy metrics (``rewards/chosen``, ...); the names deltapref logged before
+# are logged beside them for one release
+RENAMED_METRICS = {
+    "rewards/chosen": "rewards_chosen",
+    "rewards/rejected": "rewards_rejected",
+    "rewards/margins": "reward_margin",
+    "rewards/accuracies": "reward_accuracy",
+    "logps/chosen": "logps_chosen",
+    "logps/rejected": "logps_rejected",
+    "weights/mean": "coef_mean",
+}
 
 
 def identity(value: torch.Tensor) -> torch.Tensor:

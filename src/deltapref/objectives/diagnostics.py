@@ -21,17 +21,17 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float | None:
 def policy_movement(log_history: list[dict]) -> tuple[dict, list[str]]:
     """How far the mean chosen / rejected log-probs moved between the first and the last logging
     window (window means over the batches each saw: an estimate, not a paired measurement)."""
-    windows = [entry for entry in log_history if "logps_chosen" in entry and "logps_rejected" in entry]
+    windows = [entry for entry in log_history if "logps/chosen" in entry and "logps/rejected" in entry]
     if len(windows) < 2:
         return {}, []
     first, last = windows[0], windows[-1]
     out = {
-        f"logps_{side}_{when}": entry[f"logps_{side}"]
+        f"logps_{side}_{when}": entry[f"logps/{side}"]
         for side in ("chosen", "rejected")
         for when, entry in (("first", first), ("last", last))
     }
-    moved = max(abs(last[f"logps_{s}"] - first[f"logps_{s}"]) for s in ("chosen", "rejected"))
-    out["relative_movement"] = moved / max(abs(first["logps_chosen"]), 1e-9)
+    moved = max(abs(last[f"logps/{s}"] - first[f"logps/{s}"]) for s in ("chosen", "rejected"))
+    out["relative_movement"] = moved / max(abs(first["logps/chosen"]), 1e-9)
     warnings = []
     if out["relative_movement"] < MIN_MOVEMENT:
         warnings.append(

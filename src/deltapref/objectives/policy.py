@@ -30,9 +30,9 @@ class PairObjective(PolicyObjective):
     def compute(self, outputs, batch, options, reduce_mean=identity):
         chosen, rejected = outputs.block(0), outputs.block(1)
         coef = pair_coefficients(batch, options)
-        metrics: Metrics = {"logps_chosen": chosen, "logps_rejected": rejected}
+        metrics: Metrics = {"logps/chosen": chosen, "logps/rejected": rejected}
         if coef is not None:
-            metrics["coef_mean"] = coef
+            metrics["weights/mean"] = coef
         per_pair = self.per_pair(outputs, batch, options, coef, metrics, reduce_mean)
         return per_pair.mean(), metrics
 
@@ -59,10 +59,12 @@ class ReferencePairObjective(PairObjective):
         ref_c, ref_r = batch[REF_CHOSEN], batch[REF_REJECTED]
         h_c, h_r = (chosen - ref_c).detach(), (rejected - ref_r).detach()
         metrics.update(
-            rewards_chosen=options.beta * h_c,
-            rewards_rejected=options.beta * h_r,
-            reward_margin=options.beta * (h_c - h_r),
-            reward_accuracy=(h_c > h_r).float(),
+            {
+                "rewards/chosen": options.beta * h_c,
+                "rewards/rejected": options.beta * h_r,
+                "rewards/margins": options.beta * (h_c - h_r),
+                "rewards/accuracies": (h_c > h_r).float(),
+            }
         )
         return self.loss(outputs, batch, options, coef, metrics, reduce_mean)
 

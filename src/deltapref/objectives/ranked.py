@@ -40,7 +40,7 @@ class RRHF(PolicyObjective):
         if options.coef:
             coef, gaps = rrhf_coefficients(batch["ranking_rewards"], options.weighting())
             ranked = (gaps > 0).to(coef.dtype)
-            metrics["coef_mean"] = (coef * ranked).sum() / ranked.sum().clamp(min=1)  # 0 when every score ties
+            metrics["weights/mean"] = (coef * ranked).sum() / ranked.sum().clamp(min=1)  # 0 when every score ties
         total, rank, ft = L.rrhf_loss(mean_logps, batch["scores"], batch["valid"], best_nll, coef)
         metrics.update(rank_loss=rank, sft_loss=ft)
         return total.mean(), metrics

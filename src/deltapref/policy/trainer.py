@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..logprobs import batch_logps, logps_and_rewards
 from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyOutputs
+from ..objectives.base import RENAMED_METRICS
 from ..training import MetricsTrainer
 
 
@@ -24,6 +25,8 @@ def policy_outputs(
 
 class AlignTrainer(MetricsTrainer):
     """Trains a causal LM with the objective named by ``options.loss``."""
+
+    metric_aliases = RENAMED_METRICS
 
     def __init__(self, *args, options: LossOptions, **kwargs):
         super().__init__(*args, **kwargs)
