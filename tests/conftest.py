@@ -21,6 +21,7 @@ END_TO_END = {
     "test_smollm2.py",
     "test_ecosystem.py",
     "test_trl_bridge.py",
+    "test_trl_kto.py",
     "test_examples.py",
     "test_api.py",
 }

@@ -1,0 +1,47 @@
+"""DPO+rc inside TRL: :class:`WeightedDPOTrainer`."""
+
+from __future__ import annotations
+
+from trl import DPOTrainer
+
+from ...losses import dpo_loss
+from .weights import WeightedTrainer
+
+
+class WeightedDPOTrainer(WeightedTrainer, DPOTrainer):
+    """TRL's ``DPOTrainer`` with each pair's loss multiplied by ``weight_column`` (default
+    ``coef``). Takes every ``DPOTrainer`` argument; an evaluation dataset with the column is
+    checked like the training one and weighted, one without it is evaluated unweighted. Logs
+    ``weights/mean|min|max`` and TRL's own (unweighted) loss as ``loss_unweighted``.
+
+    TRL computes the per-pair losses inside one method and returns only their mean: the trainer
+    records the policy's (and the reference's) per-token log-probs as TRL's forward passes
+    return them, recomputes the per-pair DPO losses with :func:`deltapref.losses.dpo_loss`,
+    checks that their unweighted mean equals TRL's loss (a TRL that computes it differently is
+    refused, never silently mis-weighted) and returns the weighted mean. No extra forward pass."""
+
+    _tag_names = ["trl", "dpo", "deltapref", "reward-difference-coefficients"]
+    _name = "DPO+rc (TRL's DPO with deltapref's per-pair weights)"
+    weighting = "Each pair's DPO loss is multiplied by its weight (DPO+rc, RDO Eq. 7: L = −R_α · log σ(β·Δh))."
+
+    def check_supported(self):
+        unsupported = {
+            "loss_type": (self.loss_types != ["sigmoid"], f"{self.loss_types} (only ['sigmoid'], DPO)"),
+            "f_divergence_type": (self.f_divergence_type != "reverse_kl", self.f_divergence_type),
+            "ld_alpha": (self.ld_alpha is not None, self.ld_alpha),
+            "use_weighting": (self.use_weighting, True),
+            "router_aux_loss_coef": (self.aux_loss_enabled, "an MoE auxiliary loss"),
+        }
+        for name, (bad, value) in unsupported.items():
+            if bad:
+                raise ValueError(f"WeightedDPOTrainer supports TRL's default {name}, got {value}")
+
+    def per_example_losses(self, inputs, recorded):
+        seq_len = inputs["completion_mask"].size(1) - 1
+        policy = recorded[0][:, -seq_len:].sum(dim=1).chunk(2)
+        if self.precompute_ref_logps:
+            reference = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
+        else:
+            reference = recorded[1][:, -seq_len:].sum(dim=1).chunk(2)
+        reference = tuple(r.to(policy[0].device, policy[0].dtype) for r in reference)
+        return dpo_loss(*policy, *reference, beta=self.beta)
