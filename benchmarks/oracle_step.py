@@ -54,7 +54,8 @@ def full_logits(model, batch, options):
     n = batch["input_ids"].shape[0] // 2  # chosen rows, then rejected
     logp_sum, count = sequence_logps(out.logits[:n], batch["input_ids"][:n], batch["response_mask"][:n])
     rewards = last_token_rewards(model, out.hidden_states[-1], batch["attention_mask"])
-    return L.oracle_loss(rewards[:n], rewards[n:], logp_sum / count.clamp(min=1), options.alpha_lm).mean(), rewards
+    loss = L.oracle_loss(rewards[:n], rewards[n:], logp_sum / count.clamp(min=1), options.oracle_lm_weight)
+    return loss.mean(), rewards
 
 
 def main() -> None:

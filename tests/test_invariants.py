@@ -501,3 +501,22 @@ def test_pair_objectives_refuse_ranked_lists_and_force_names_real_stages(capsys,
 def test_an_unknown_flag_suggests_the_close_one_before_any_work(capsys, tmp_path):
     argv = ["align", "--loss_type", "sigmoid", "--model", "m", "--train_data", "d.jsonl", "--output_dir", tmp_path]
     fails(capsys, argv, 2, "unrecognized arguments: --loss_type sigmoid; did you mean --loss\\?")
+
+
+def test_renamed_options_keep_their_former_names_at_every_door(tmp_path):
+    """--drdo_alpha is now --drdo_focal_weight and --alpha_lm --oracle_lm_weight: the former names
+    still work on the command line, in a --config file, in a recipe's args and as Python keywords;
+    both names at once are refused."""
+    import deltapref
+    from deltapref.config import load_yaml_options, parse_config
+    from deltapref.objectives import LossOptions, ScorerOptions
+
+    (options,) = parse_config([LossOptions], ["--loss", "drdo", "--drdo_alpha", "0.3"], "deltapref align", "")
+    assert options.drdo_focal_weight == 0.3
+    config = tmp_path / "c.yaml"
+    config.write_text("alpha_lm: 0.2\n")
+    assert load_yaml_options(str(config), [ScorerOptions]) == {"oracle_lm_weight": 0.2}
+    built = deltapref.build_configs("align", {"drdo_alpha": 0.4, "model": "m", "train_data": "d", "output_dir": "o"})
+    assert built[0].drdo_focal_weight == 0.4
+    with pytest.raises(ValueError, match="given twice"):
+        deltapref.build_configs("align", {"drdo_alpha": 0.4, "drdo_focal_weight": 0.5, "output_dir": "o"})

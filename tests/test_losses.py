@@ -87,9 +87,9 @@ def test_difference_model_loss_parts():
 
 
 def test_oracle_loss_hand_value():
-    loss = oracle_loss(t(1.0), t(0.0), t(-2.0), alpha_lm=0.01)
+    loss = oracle_loss(t(1.0), t(0.0), t(-2.0), lm_weight=0.01)
     assert loss.item() == pytest.approx(-(0.99 * math.log(sig(1.0)) + 0.01 * -2.0))
-    assert oracle_loss(t(1.0), t(0.0), t(-2.0), alpha_lm=0.0).item() == pytest.approx(
+    assert oracle_loss(t(1.0), t(0.0), t(-2.0), lm_weight=0.0).item() == pytest.approx(
         bradley_terry_loss(t(1.0), t(0.0)).item()
     )
 
@@ -148,7 +148,7 @@ def test_log1mexp_is_accurate_at_both_ends():
 def test_drdo_focal_factor_behaves_like_one_minus_p_to_gamma():
     zero = t(0.0)
     z_w, z_l = t(-1.0), t(-2.0)
-    total, distill, focal = drdo_loss(t(1.0), zero, t(3.0), zero, z_w, z_l, alpha=0.1, gamma=2.0)
+    total, distill, focal = drdo_loss(t(1.0), zero, t(3.0), zero, z_w, z_l, focal_weight=0.1, gamma=2.0)
     p_w = sig(1.0)
     log_odds = -1.0 - math.log(1 - math.exp(-2.0))
     assert distill.item() == pytest.approx(4.0)
@@ -156,11 +156,11 @@ def test_drdo_focal_factor_behaves_like_one_minus_p_to_gamma():
     assert total.item() == pytest.approx(4.0 + focal.item())
     # gamma = 0 removes the focal factor; the ratio across gammas is exactly (1-p_w)^gamma
     for gamma in (0.0, 1.0, 3.0):
-        f = drdo_loss(zero, zero, zero, zero, z_w, z_l, alpha=0.1, gamma=gamma)[2].item()
+        f = drdo_loss(zero, zero, zero, zero, z_w, z_l, focal_weight=0.1, gamma=gamma)[2].item()
         assert f == pytest.approx(-0.1 * (1 - p_w) ** gamma * log_odds)
     # the focal factor is not detached: its gradient reaches z_w through p_w as well
     z = t(-1.0).requires_grad_()
-    drdo_loss(zero, zero, zero, zero, z, z_l, alpha=0.1, gamma=2.0)[0].backward()
+    drdo_loss(zero, zero, zero, zero, z, z_l, focal_weight=0.1, gamma=2.0)[0].backward()
     p = sig(1.0)
     expected = -0.1 * ((1 - p) ** 2 + log_odds * 2 * (1 - p) * -(p * (1 - p)))
     assert z.grad.item() == pytest.approx(expected)

@@ -126,7 +126,7 @@ def test_drdo_token_reading_uses_the_per_token_unlikelihood():
     batch = {"oracle_reward_chosen": torch.tensor([1.0]), "oracle_reward_rejected": torch.tensor([-1.0])}
     logps, counts = torch.tensor([-2.0, -3.0]), torch.tensor([2.0, 4.0])
     outputs = PolicyOutputs(logps, counts, 2, torch.tensor([0.5, 0.25]), unlikely=torch.tensor([-0.1, -0.8]))
-    options = LossOptions("drdo", student_reward="head", drdo_logp="token", drdo_alpha=0.1, drdo_gamma=2.0)
+    options = LossOptions("drdo", student_reward="head", drdo_logp="token", drdo_focal_weight=0.1, drdo_gamma=2.0)
     assert POLICY_OBJECTIVES["drdo"].needs_unlikelihood(options)
     loss, _ = POLICY_OBJECTIVES["drdo"].compute(outputs, batch, options)
     z_c, z_r, log1m_r = -1.0, -0.75, -0.8 / 4

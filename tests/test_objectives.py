@@ -126,7 +126,8 @@ def test_drdo_student_reward_and_z(student, reading, r_gap, z):
         "ref_logp_rejected": t(-4.0),
     }
     out = outputs((-2.0,), (-3.0,), counts=[(2,), (4,)], rewards=(0.5, 0.25))
-    options = LossOptions("drdo", student_reward=student, drdo_logp=reading, beta=0.1, drdo_alpha=0.1, drdo_gamma=2.0)
+    focal = {"drdo_focal_weight": 0.1, "drdo_gamma": 2.0}
+    options = LossOptions("drdo", student_reward=student, drdo_logp=reading, beta=0.1, **focal)
     drdo = POLICY_OBJECTIVES["drdo"]
     assert drdo.student_head(options) == (student == "head")
     assert drdo.uses_reference(options) == (student == "implicit")

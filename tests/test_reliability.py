@@ -272,7 +272,7 @@ def test_metrics_refuse_non_finite_values():
         ("align", ["--max_length", "64", "--max_prompt_length", "64"], "max_prompt_length must be smaller"),
         ("align", ["--lora_dropout", "1.5"], "--lora_dropout must be < 1"),
         ("train-scorer", ["--lambda_dup", "-1"], "--lambda_dup must be >= 0"),
-        ("train-scorer", ["--alpha_lm", "2"], "--alpha_lm must be <= 1"),
+        ("train-scorer", ["--oracle_lm_weight", "2"], "--oracle_lm_weight must be <= 1"),
     ],
 )
 def test_out_of_range_options_are_refused_at_parse_time(capsys, scored_task, tmp_path, command, extra, pattern):

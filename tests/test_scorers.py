@@ -419,7 +419,7 @@ def test_oracle_forward_runs_the_lm_head_on_chosen_response_tokens_only(softcap)
         {"chosen_ids": [5, 6, 7, 8, 9], "rejected_ids": [5, 6, 11], "chosen_start": 2, "margin": 0.5},
         {"chosen_ids": [9, 10, 3], "rejected_ids": [9, 11, 12, 13, 4, 4], "chosen_start": 1, "margin": 1.0},
     ]
-    oracle, options = SCORER_OBJECTIVES["oracle"], ScorerOptions(alpha_lm=0.3)
+    oracle, options = SCORER_OBJECTIVES["oracle"], ScorerOptions(oracle_lm_weight=0.3)
     batch = ScorerCollator(0, oracle, options)(rows)
 
     def loss_and_grads(loss):
@@ -433,7 +433,7 @@ def test_oracle_forward_runs_the_lm_head_on_chosen_response_tokens_only(softcap)
     n = len(rows)
     logp_sum, count = sequence_logps(out.logits[:n], batch["input_ids"][:n], batch["response_mask"][:n])
     rewards = last_token_rewards(model, out.hidden_states[-1], batch["attention_mask"])
-    want = L.oracle_loss(rewards[:n], rewards[n:], logp_sum / count, options.alpha_lm).mean()
+    want = L.oracle_loss(rewards[:n], rewards[n:], logp_sum / count, options.oracle_lm_weight).mean()
     want = loss_and_grads(want)
     assert torch.allclose(got[0], want[0], atol=1e-6)
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(got[1], want[1]))

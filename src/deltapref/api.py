@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .data.loading import load_preferences
+from .option_values import current_names
 from .stages import STAGES, configs_from
 
 __all__ = [
@@ -65,7 +66,7 @@ def build_configs(command: str, options: dict[str, Any]) -> tuple:
     command line); an unknown keyword is a TypeError, as in any Python function."""
     types, _ = _command(command)
     known = {f.name for cls in types for f in dataclasses.fields(cls)}
-    unknown = sorted(set(options) - known)
+    unknown = sorted(set(current_names(types, options)) - known)
     if unknown:
         raise TypeError(f"{command}: unknown option(s) {', '.join(unknown)} (see deltapref.options_of({command!r}))")
     return configs_from(STAGES[tuple(command.split())], options, strings_parse=False)

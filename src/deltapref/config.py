@@ -23,7 +23,7 @@ from typing import Literal
 
 from transformers import HfArgumentParser
 
-from .option_values import build_configs, field_hints, typed_value, typed_values
+from .option_values import build_configs, current_names, field_hints, typed_value, typed_values
 from .safe_yaml import read_yaml
 
 RANGE_CHECKS = {
@@ -36,7 +36,8 @@ RANGE_CHECKS = {
 
 def option(default, help: str, **kwargs):
     """A dataclass field with a default, the help text shown by ``--help`` and, in ``kwargs``,
-    an optional range (``gt``, ``ge``, ``lt``, ``le``)."""
+    an optional range (``gt``, ``ge``, ``lt``, ``le``) and ``renamed_from``: the option's former
+    names, still accepted at every door (flags, YAML, recipes, Python keywords)."""
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help, **kwargs})
     return dataclasses.field(default=default, metadata={"help": help, **kwargs})
@@ -176,6 +177,10 @@ def load_yaml_options(path: str, dataclass_types) -> dict:
     values = read_yaml(path) or {}
     if not isinstance(values, dict):
         raise ValueError(f"{path}: must hold a mapping of option names to values")
+    try:
+        values = current_names(dataclass_types, values)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     known = {f.name for cls in dataclass_types for f in dataclasses.fields(cls)}
     unknown = sorted(map(str, set(values) - known))
     if unknown:
@@ -209,7 +214,11 @@ class _Parser(HfArgumentParser):
     @staticmethod
     def _parse_dataclass_field(parser, field):
         field = copy.copy(field)
-        metadata = {k: v for k, v in field.metadata.items() if k not in RANGE_CHECKS}
+        metadata = {k: v for k, v in field.metadata.items() if k not in RANGE_CHECKS and k != "renamed_from"}
+        former = field.metadata.get("renamed_from", ())
+        if former:
+            metadata["aliases"] = [f"--{name}" for name in former]
+            metadata["help"] = f"{metadata.get('help', '')} (formerly --{', --'.join(former)})"
         bounds = [f"{RANGE_CHECKS[k][1]} {v}" for k, v in field.metadata.items() if k in RANGE_CHECKS]
         if bounds:
             metadata["help"] = f"{metadata.get('help', '')} ({' and '.join(bounds)})"

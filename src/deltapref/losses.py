@@ -62,13 +62,13 @@ def difference_model_loss(
 
 
 def oracle_loss(
-    reward_chosen: torch.Tensor, reward_rejected: torch.Tensor, chosen_logps: torch.Tensor, alpha_lm: float = 0.01
+    reward_chosen: torch.Tensor, reward_rejected: torch.Tensor, chosen_logps: torch.Tensor, lm_weight: float = 0.01
 ) -> torch.Tensor:
-    """DRDO oracle (Eq. 5): L = −[(1 − α_lm)·log σ(r_w − r_l) + α_lm·log π(y_w|x)].
+    """DRDO oracle (Eq. 5): L = −[(1 − α)·log σ(r_w − r_l) + α·log π(y_w|x)], α = ``lm_weight``.
 
     ``chosen_logps`` is the LM term's log π(y_w|x); callers pass a length-mean to keep it on
     the scale of a token cross-entropy (the default in deltapref)."""
-    return -((1 - alpha_lm) * F.logsigmoid(reward_chosen - reward_rejected) + alpha_lm * chosen_logps)
+    return -((1 - lm_weight) * F.logsigmoid(reward_chosen - reward_rejected) + lm_weight * chosen_logps)
 
 
 # ---------------------------------------------------------------- policies
@@ -195,12 +195,13 @@ def drdo_loss(
     oracle_reward_rejected,
     chosen_logps,
     rejected_logps,
-    alpha: float = 0.1,
+    focal_weight: float = 0.1,
     gamma: float = 2.0,
     rejected_log1m: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """DRDO student (DRDO Eq. 6), reference-free:
     L = (r*(x,y_w) − r*(x,y_l) − (r̂(x,y_w) − r̂(x,y_l)))² − α·(1 − p_w)^γ·log(π(y_w|x) / (1 − π(y_l|x))),
+    α = ``focal_weight``,
     p_w = σ(z_w − z_l), z = log π(y|x) (``chosen_logps``/``rejected_logps``: sums or length
     means, the caller's choice). log(1 − π(y_l|x)) is log1mexp(z_l) unless the caller reads it
     another way (``rejected_log1m``, e.g. per token). The focal factor is not detached.
@@ -209,5 +210,5 @@ def drdo_loss(
     distill = ((oracle_reward_chosen - oracle_reward_rejected) - (student_reward_chosen - student_reward_rejected)) ** 2
     p_w = torch.sigmoid(chosen_logps - rejected_logps)
     log_odds = chosen_logps - (log1mexp(rejected_logps) if rejected_log1m is None else rejected_log1m)
-    focal = -alpha * (1 - p_w) ** gamma * log_odds
+    focal = -focal_weight * (1 - p_w) ** gamma * log_odds
     return distill + focal, distill, focal

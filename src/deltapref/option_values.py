@@ -103,13 +103,33 @@ def typed_values(dataclass_types, values: dict, strings_parse: bool = False, def
     }
 
 
+def current_names(dataclass_types, values: dict) -> dict:
+    """``values`` with options given under a former name (a field's ``renamed_from``) under their
+    current one; both names at once are refused."""
+    renamed = {
+        old: field.name
+        for cls in dataclass_types
+        for field in dataclasses.fields(cls)
+        for old in field.metadata.get("renamed_from", ())
+    }
+    out = {}
+    for name, value in values.items():
+        current = renamed.get(name, name)
+        if current in out:
+            raise ValueError(f"--{current} is given twice (once as --{name}, its former name)")
+        out[current] = value
+    return out
+
+
 def build_configs(dataclass_types, values: dict, strings_parse: bool = False, defaults: dict | None = None) -> tuple:
     """One instance of each dataclass type from ``defaults`` (deltapref's, where they differ from
     the dataclasses') updated by ``values`` (option name -> value): names no type has are
     refused, every value goes through :func:`typed_value`, then each dataclass is built (its own
     checks run). With ``strings_parse`` (values from a file) a ``None`` means "not given" and
-    the option keeps its default. Every door to a run builds its configs here."""
+    the option keeps its default. Options under a former name are taken under the current one.
+    Every door to a run builds its configs here."""
     dataclass_types = list(dataclass_types)
+    values = current_names(dataclass_types, values)
     names = {field.name for cls in dataclass_types for field in dataclasses.fields(cls)}
     unknown = sorted(map(str, set(values) - names))
     if unknown:

@@ -41,13 +41,13 @@ class PolicyOutputs:
 
     logps: torch.Tensor
     counts: torch.Tensor
-    blocks: int
+    n_blocks: int  # how many responses each row contributes (the objective's ``blocks`` names them)
     rewards: torch.Tensor | None = None
     unlikely: torch.Tensor | None = None  # Σ_t log(1 − p_t) per response, when the objective asks for it
 
     @property
     def rows(self) -> int:
-        return self.logps.shape[0] // self.blocks
+        return self.logps.shape[0] // self.n_blocks
 
     def block(self, j: int, values: torch.Tensor | None = None) -> torch.Tensor:
         """Block ``j`` of ``values`` (default: the log-probs)."""
@@ -56,7 +56,7 @@ class PolicyOutputs:
 
     def matrix(self, values: torch.Tensor) -> torch.Tensor:
         """``values`` as (rows, blocks)."""
-        return values.view(self.blocks, self.rows).transpose(0, 1)
+        return values.view(self.n_blocks, self.rows).transpose(0, 1)
 
 
 class PolicyObjective:

@@ -54,7 +54,9 @@ class LossOptions(Options):
     edpo_ensemble: Literal["mean", "pessimistic"] = option(
         "mean", "e-DPO with an ensemble: mean gap, or pessimistic (worst member per pair)"
     )
-    drdo_alpha: float = option(0.1, "DRDO weight α of the focal preference term", ge=0)
+    drdo_focal_weight: float = option(
+        0.1, "DRDO's weight of the focal preference term (α in DRDO Eq. 6)", ge=0, renamed_from=("drdo_alpha",)
+    )
     drdo_gamma: float = option(2.0, "DRDO focal exponent γ", ge=0)
     drdo_logp: Literal["auto", "sum", "mean", "token"] = option(
         "auto",
@@ -143,4 +145,10 @@ class ScorerOptions(Options):
         "(RDO C.2), capped at the backbone's position limit; kept in the saved model and used when it scores",
         gt=1,
     )
-    alpha_lm: float = option(0.01, "oracle: weight of the language-modelling term (DRDO Eq. 5)", ge=0, le=1)
+    oracle_lm_weight: float = option(
+        0.01,
+        "oracle: weight of the language-modelling term (α in DRDO Eq. 5)",
+        ge=0,
+        le=1,
+        renamed_from=("alpha_lm",),
+    )

@@ -198,7 +198,7 @@ class DRDO(PairObjective):
         r_c, r_r = self.student_rewards(outputs, batch, options)
         oracle_c, oracle_r = batch[ORACLE_REWARD[0]], batch[ORACLE_REWARD[1]]
         total, distill, focal = L.drdo_loss(
-            r_c, r_r, oracle_c, oracle_r, z_c, z_r, options.drdo_alpha, options.drdo_gamma, rejected_log1m
+            r_c, r_r, oracle_c, oracle_r, z_c, z_r, options.drdo_focal_weight, options.drdo_gamma, rejected_log1m
         )
         metrics.update(
             distill_error=distill,

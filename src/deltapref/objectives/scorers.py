@@ -106,7 +106,7 @@ class Oracle(ScorerObjective):
         (logp_sum, count), rewards = outputs
         chosen, rejected = rewards.chunk(2)
         chosen_logps = (logp_sum / count.clamp(min=1))[: chosen.shape[0]]
-        loss = L.oracle_loss(chosen, rejected, chosen_logps, options.alpha_lm).mean()
+        loss = L.oracle_loss(chosen, rejected, chosen_logps, options.oracle_lm_weight).mean()
         return loss, {"accuracy": (chosen > rejected).float(), "margin": chosen - rejected, "lm_nll": -chosen_logps}
 
 

@@ -12,7 +12,7 @@ from ..training import MetricsTrainer
 
 
 def policy_outputs(
-    model, batch: dict, blocks: int, student_head: bool = False, unlikelihood: bool = False
+    model, batch: dict, n_blocks: int, student_head: bool = False, unlikelihood: bool = False
 ) -> PolicyOutputs:
     """Per-response log-prob sums (block by block), token counts (at least 1), with
     ``student_head`` the reward head's output and with ``unlikelihood`` Σ_t log(1 − p_t)."""
@@ -20,7 +20,7 @@ def policy_outputs(
         sums, rewards = logps_and_rewards(model, batch, unlikelihood)
     else:
         sums, rewards = batch_logps(model, batch, unlikelihood), None
-    return PolicyOutputs(sums[0], sums[1].clamp(min=1), blocks, rewards, sums[2] if unlikelihood else None)
+    return PolicyOutputs(sums[0], sums[1].clamp(min=1), n_blocks, rewards, sums[2] if unlikelihood else None)
 
 
 class AlignTrainer(MetricsTrainer):

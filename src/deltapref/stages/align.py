@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from transformers import TrainingArguments
 
@@ -45,11 +45,18 @@ class AlignConfig(LossOptions, PolicyConfig):
     )
     merge_lora: bool = option(True, "merge LoRA weights into the saved model")
 
+    def loss_options(self) -> LossOptions:
+        """The objective's options alone."""
+        return LossOptions(**{f.name: getattr(self, f.name) for f in fields(LossOptions)})
+
+    def run_options(self) -> RunOptions:
+        """How the run computes what it needs besides the objective's options."""
+        return RunOptions(self.share_prefix, self.pack, self.reference_model, self.ref_batch_size, self.merge_lora)
+
 
 def train_aligned(config: AlignConfig, args: TrainingArguments) -> dict:
     """Align ``config.model`` as configured; returns the run's summary."""
-    run = RunOptions(config.share_prefix, config.pack, config.reference_model, config.ref_batch_size, config.merge_lora)
-    return run_policy_training(config, args, config, run)
+    return run_policy_training(config, args, config.loss_options(), config.run_options())
 
 
 def train_sft(config: SFTConfig, args: TrainingArguments) -> dict:
