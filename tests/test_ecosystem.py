@@ -102,3 +102,23 @@ def test_lora_policy_saved_merged_or_as_a_peft_adapter(scored_task, tmp_path):
         start = AutoModelForCausalLM.from_pretrained(scored_task["sft"]).eval()  # peft wrapped `base` in place
         assert not torch.allclose(start(ids).logits, merged(ids).logits, atol=1e-3)  # training moved it
     assert read_card_metadata(tmp_path / "adapter")["tags"][:2] == ["deltapref", "policy"]
+
+
+def test_a_drdo_card_names_its_oracle_every_option_and_its_diagnostics(scored_task, tmp_path, monkeypatch):
+    """What a stranger needs to rerun a DRDO run: the command with absolute paths, every option's
+    value (focal weight and γ too, defaults as they are), the oracle that made the rewards it
+    distilled, and the diagnostics its summary holds."""
+    from deltapref.cli import main
+
+    root = scored_task["root"]
+    monkeypatch.chdir(root)  # relative paths on the command line
+    argv = ["align", "--loss", "drdo", "--model", "sft", "--train_data", "train_scored.jsonl", "--max_steps", "2"]
+    assert main(argv + ["--output_dir", str(tmp_path / "drdo"), "--logging_steps", "1"]) == 0
+    card = (tmp_path / "drdo" / "README.md").read_text()
+    command = card.split("## Command", 1)[1].split("```", 2)[1]
+    assert f"--model {root / 'sft'}" in command and f"--train_data {root / 'train_scored.jsonl'}" in command
+    options = json.loads(card.split("## Options (every value, defaults included)", 1)[1].split("```json", 1)[1][:-4])
+    assert options["drdo_focal_weight"] == 0.1 and options["drdo_gamma"] == 2.0 and options["beta"] == 0.1
+    scores = card.split("## Scores it trained on", 1)[1].split("##", 1)[0]
+    assert f"`oracle_reward_chosen`: `{root / 'oracle'}`" in scores
+    assert "## Diagnostics" in card and "relative_movement" in card

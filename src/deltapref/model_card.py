@@ -4,6 +4,7 @@ command that made the model, its training summary and the held-out metrics delta
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from .aliases import HUB_IDS
 from .config import changed_options
 from .data.loading import parse_hub_id
 from .outputs import write_text
+from .provenance import read_meta
 from .scorer_kinds import SCORER_KINDS
 
 CARD = "README.md"
@@ -126,10 +128,14 @@ def write_model_card(
     training: dict,
     summary: dict,
     metrics: dict | None = None,
+    every_option: dict | None = None,
+    scores: dict | None = None,
 ) -> Path:
     """Write ``output_dir/README.md``: ``options`` are the stage's (non-default) options and
     ``training`` its training arguments, as the command line that made the model; ``summary``
-    the training summary; ``metrics`` held-out measurements (e.g. a scorer's test accuracy)."""
+    the training summary; ``metrics`` held-out measurements (e.g. a scorer's test accuracy);
+    ``every_option`` every option's value, defaults included; ``scores`` the provenance of the
+    score columns the run read (which scorer or oracle made them)."""
     metadata = card_metadata(kind, model, train_data, method)
     trained = {k: summary[k] for k in SUMMARY_KEYS if summary.get(k) is not None}
     sections = [
@@ -139,20 +145,56 @@ def write_model_card(
         "## Command\n\n```bash\n" + _command(stage, options, training) + "\n```",
         "## Training\n\n" + _table(trained),
     ]
+    if scores:
+        lines = [f"- `{column}`: {_origin(origin)}" for column, origin in scores.items()]
+        sections.append("## Scores it trained on\n\n" + "\n".join(lines))
+    if summary.get("diagnostics"):
+        sections.append("## Diagnostics\n\n" + _table(_flat_metrics(summary["diagnostics"])))
     if summary.get("warnings"):
         sections.append("## Warnings\n\n" + "\n".join(f"- {w}" for w in summary["warnings"]))
     if metrics:
         sections.append("## Held-out metrics (measured by deltapref)\n\n" + _table(_flat_metrics(metrics)))
     sections.append("## Loading\n\n" + _loading(kind, Path(output_dir).name))
-    sections.append("## Options\n\n```json\n" + json.dumps(options, indent=2, default=str) + "\n```")
+    shown = every_option if every_option is not None else options
+    title = "every value, defaults included" if every_option is not None else "those that differ from the defaults"
+    sections.append(f"## Options ({title})\n\n```json\n" + json.dumps(shown, indent=2, default=str) + "\n```")
     path = Path(output_dir) / CARD
     write_text(path, "\n\n".join(sections) + "\n")
     return path
 
 
-def write_run_card(config, args, *, kind: str, stage: str, method: str, summary: dict, metrics: dict | None = None):
+def _origin(origin: dict) -> str:
+    """One column's provenance as a line: the model (its path) that made it, and how."""
+    model = origin.get("model") or origin.get("reference") or {}
+    where = f"`{model['path']}`" if isinstance(model, dict) and "path" in model else ""
+    rest = {k: v for k, v in origin.items() if k not in ("model", "reference")}
+    return " ".join(part for part in (where, json.dumps(rest, default=str) if rest else "") if part) or "unrecorded"
+
+
+def _absolute(options: dict) -> dict:
+    """Option values that name existing files or directories, as absolute paths (a card read
+    elsewhere still names them unambiguously)."""
+    return {
+        name: str(Path(value).resolve()) if isinstance(value, str) and value and Path(value).exists() else value
+        for name, value in options.items()
+    }
+
+
+def write_run_card(
+    config,
+    args,
+    *,
+    kind: str,
+    stage: str,
+    method: str,
+    summary: dict,
+    metrics: dict | None = None,
+    read_columns: tuple[str, ...] = (),
+):
     """The card of a run that trained ``config.model`` on ``config.train_data`` into
-    ``args.output_dir`` (on the process that saves)."""
+    ``args.output_dir`` (on the process that saves): the command with every changed option (paths
+    absolute), every option's value, the score columns it read and who made them
+    (``read_columns``, from the data's provenance), its diagnostics and warnings."""
     if not args.should_save:
         return None
     training = {name: getattr(args, name) for name in TRAINING_FLAGS}
@@ -163,10 +205,12 @@ def write_run_card(config, args, *, kind: str, stage: str, method: str, summary:
         kind=kind,
         stage=stage,
         method=method,
-        model=config.model,
-        train_data=config.train_data,
-        options=changed_options(config),
+        model=_absolute({"model": config.model})["model"],
+        train_data=_absolute({"data": config.train_data})["data"],
+        options=_absolute(changed_options(config)),
         training=training,
         summary=summary,
         metrics=metrics,
+        every_option=_absolute({f.name: getattr(config, f.name) for f in dataclasses.fields(config)}),
+        scores={c: origin for c, origin in read_meta(config.train_data)["columns"].items() if c in read_columns},
     )

@@ -187,7 +187,8 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
     }
     save_summary(args, "train_summary.json", summary)
     method = options.loss + (f"+rc({options.coef})" if options.coef else "")
-    write_run_card(config, args, kind="policy", stage=run.command, method=method, summary=summary)
+    read = tuple(objective.required_columns(options))
+    write_run_card(config, args, kind="policy", stage=run.command, method=method, summary=summary, read_columns=read)
     return summary
 
 
