@@ -175,13 +175,15 @@ def test_report_shows_lengths_movement_and_drdo_diagnostics():
     drdo = {**moved, "student_margin_mean": 0.0164, "oracle_margin_mean": 0.0808, "corr_student_oracle": 0.295}
     drdo |= {"corr_student_length": -0.595, "corr_oracle_length": -0.488}
     policies = {
-        "sft": dict(base),
+        "sft": dict(base, objective="sft"),
+        "ipo": {**base, "train_loss": 22.8, "objective": "ipo"},
         "dpo": {**base, "diagnostics": moved, "warnings": []},
         "drdo": {**base, "diagnostics": drdo, "warnings": ["the policy barely moved: ..."]},
     }
     tables = make_tables({"reward": "judge", "policies": policies, "scorers": {}}, [])
     (_, head, rows), (caption, train_head, train_rows) = tables
     assert head[3] == "mean length (words)" and rows[0][3] == "17.2"
+    assert head[-1] == "train loss (its own objective's)" and [r[-1] for r in rows[:2]] == ["0.600 (sft)", "22.800 (ipo)"]
     assert caption.startswith("Training") and [r[0] for r in train_rows] == ["dpo", "drdo"]
     assert train_rows[0][1:5] == ["-84.9 → -81.3", "-82.9 → -87.6", "5.5%", "—"]
     assert train_rows[1][4:] == ["0.016 / 0.081", "0.29", "-0.59 / -0.49", "the policy barely moved: ..."]

@@ -77,8 +77,11 @@ def test_demo_quick_report_has_every_method(tmp_path):
         assert (report / plot).stat().st_size > 5000
     html = (report / "report.html").read_text()
     assert "data:image/png;base64" in html and "dpo-rc-diff" in html
+    assert "img{max-width:100%" in html  # the training curves (wider than the page) fit it
     text = (report / "report.md").read_text()
     assert "mean length (words)" in text and "## Training" in text
+    ipo_row = next(line for line in text.splitlines() if line.startswith("| ipo |"))
+    assert ipo_row.rstrip(" |").endswith("(ipo)")  # a loss is shown with the objective it belongs to
     drdo_row = next(line for line in text.splitlines() if line.startswith("| drdo |") and "→" in line)
     assert " / " in drdo_row.split("|")[5]  # student / oracle margin
 

@@ -36,7 +36,8 @@ def build_report(output_dir: str | Path, stages: dict, options: dict) -> dict:
     write_text(out / "report.md", "\n".join(md) + "\n")
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}img{max-width:100%;height:auto}"
+        "table{border-collapse:collapse;"
         "margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}th{background:#f3f3f3}"
         "</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",

@@ -42,6 +42,7 @@ def collect(stages: dict, options: dict) -> dict:
             entry.update(
                 steps=summary["steps"],
                 train_loss=summary["train_loss"],
+                objective=summary.get("loss", "sft"),
                 steps_per_second=summary["steps_per_second"],
                 peak_rss_mb=summary["peak_rss_mb"],
                 curve=[(e["step"], e["loss"]) for e in summary["log_history"] if "loss" in e],

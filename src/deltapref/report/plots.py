@@ -62,8 +62,8 @@ def make_plots(results: dict, out: Path) -> list[tuple[str, str]]:
     rdo = {n: v for n, v in results["coefficients"].items() if "madpo" not in n}
     if rdo:
         fig, ax = figure(figsize=(5, 3))
-        for name, values in rdo.items():
-            ax.hist(values, bins=30, alpha=0.55, label=name, range=(0, 1))
+        for name, values in rdo.items():  # outlines: every source stays visible where they overlap
+            ax.hist(values, bins=30, label=name, range=(0, 1), histtype="step", linewidth=1.5)
         ax.set_xlabel("coefficient σ(Δ)^α")
         ax.set_ylabel("pairs")
         ax.legend()
@@ -76,9 +76,11 @@ def make_plots(results: dict, out: Path) -> list[tuple[str, str]]:
         for ax, name in zip(axes[0], sources):
             values = np.asarray(results["coefficients"][name])
             for mask, label in ((correct, "label agrees with gold"), (~correct, "label disagrees")):
-                ax.hist(values[mask], bins=25, alpha=0.55, density=True, label=label)
+                ax.hist(values[mask], bins=25, density=True, label=label, histtype="step", linewidth=1.5)
             ax.set_title(f"{name}: AUROC {results['noise'][name]['auroc']:.2f}", fontsize=9)
+            ax.set_xlabel("weight", fontsize=8)
             ax.tick_params(labelsize=7)
+        axes[0][0].set_ylabel("density (pairs)", fontsize=8)
         axes[0][0].legend(fontsize=7)
         fig.suptitle("weights of correctly vs wrongly labeled train pairs")
         save(fig, "coefficients_by_label.png", "Weights by label correctness")

@@ -18,16 +18,24 @@ def _win_cell(policy: dict, baseline: str) -> str:
     return f"{versus['win_rate']:.3f} ({versus['win']}/{versus['tie']}/{versus['loss']})"
 
 
+def _loss_cell(policy: dict) -> str:
+    """A run's final loss named by its objective: losses of different objectives are on different
+    scales (IPO's squared margin against DPO's log-sigmoid), so the cell never stands alone."""
+    if policy.get("train_loss") is None:
+        return "—"
+    return f"{_fmt(policy['train_loss'])} ({policy.get('objective', '?')})"
+
+
 def _policy_table(results: dict, baselines: list[str]) -> Table:
     head = (
         ["method", f"mean {results['reward']} reward", "95% CI"]
         + [f"win rate vs {b}" for b in baselines]
-        + ["mean length (words)", "steps/s", "train loss"]
+        + ["mean length (words)", "steps/s", "train loss (its own objective's)"]
     )
     rows = [
         [name, _fmt(p["mean"]), f"[{_fmt(p['low'])}, {_fmt(p['high'])}]"]
         + [_win_cell(p, b) for b in baselines]
-        + [_fmt(p.get("mean_length"), 1), _fmt(p.get("steps_per_second"), 1), _fmt(p.get("train_loss"))]
+        + [_fmt(p.get("mean_length"), 1), _fmt(p.get("steps_per_second"), 1), _loss_cell(p)]
         for name, p in results["policies"].items()
     ]
     return "Policies (win rate = (wins + ties/2)/n; counts are win/tie/loss)", head, rows
