@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 
 from ..config import OverwriteOption, TokenizationConfig, option
@@ -14,8 +13,6 @@ from ..evaluation.scorer_eval import evaluate_scorer
 from ..objectives import TrainedKind
 from ..outputs import claim_output, finite_or_null, write_text
 from ..provenance import write_meta
-
-logger = logging.getLogger(__name__)
 
 
 def claim_result(config, command: str, inputs) -> None:
@@ -109,11 +106,10 @@ def compare_report(config: CompareConfig) -> dict:
     )
     for name, counts in result["judges"].items():
         if counts["unparsed_replies"]:
-            logger.warning(
-                "judge %s gave no verdict (A, B or T) in %d of %d replies; each counts as a tie",
-                name,
-                counts["unparsed_replies"],
-                2 * result["n"],
+            say(
+                f"WARNING: judge {name} gave no verdict (A, B or T) in {counts['unparsed_replies']} of "
+                f"{2 * result['n']} replies; each counts as a tie",
+                error=True,
             )
     return write_json(result, config, "evaluate compare")
 
