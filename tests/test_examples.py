@@ -1,4 +1,5 @@
-"""Every script in examples/ runs on the built-in task, as a user would run it."""
+"""Every script in examples/ runs as a user would run it (the built-in task, or the real HH pairs
+shipped in examples/data with SmolLM2 and MiniLM)."""
 
 import subprocess
 import sys
@@ -10,7 +11,7 @@ EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.py"))
 
 
 def test_there_are_examples():
-    assert {p.name for p in EXAMPLES} >= {"python_api.py", "trl_weighted_dpo.py"}
+    assert {p.name for p in EXAMPLES} >= {"python_api.py", "trl_weighted_dpo.py", "trl_hh_smollm2.py"}
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)

@@ -12,16 +12,15 @@ from importlib import import_module
 
 @dataclass(frozen=True)
 class Command:
-    """A command: the module holding it, its config class names, its entry point, one line of help."""
+    """A command: the module holding it, its config class names, its entry point, one line of
+    help, and whether it trains (its last config is ``TrainingArguments``, with deltapref's
+    defaults). Modules are named, not imported, so the CLI starts without loading torch."""
 
     module: str
     configs: tuple[str, ...]
     function: str
     description: str
-
-    @property
-    def trains(self) -> bool:
-        return "TrainingArguments" in self.configs
+    trains: bool = False
 
     def config_types(self) -> list:
         """The config classes (a stage module that trains imports ``TrainingArguments``)."""
@@ -75,12 +74,14 @@ STAGES: dict[tuple[str, ...], Command] = {
         ("SFTConfig",) + TRAIN,
         "sft",
         "supervised fine-tuning on chosen responses (response tokens only)",
+        trains=True,
     ),
     ("train-scorer",): Command(
         "deltapref.stages.train_scorer",
         ("ScorerConfig",) + TRAIN,
         "train_scorer",
         "train a reward model, difference model, oracle or reward-model ensemble",
+        trains=True,
     ),
     ("score",): Command(
         "deltapref.stages.score",
@@ -93,6 +94,7 @@ STAGES: dict[tuple[str, ...], Command] = {
         ("AlignConfig",) + TRAIN,
         "align",
         "align a policy: dpo, ipo, rrhf, kto, edpo, drdo, with --coef for reward-difference weights",
+        trains=True,
     ),
     ("generate",): Command(
         "deltapref.stages.generate", ("GenerateConfig",), "generate", "sample completions for prompts"
