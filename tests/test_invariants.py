@@ -520,3 +520,16 @@ def test_renamed_options_keep_their_former_names_at_every_door(tmp_path):
     assert built[0].drdo_focal_weight == 0.4
     with pytest.raises(ValueError, match="given twice"):
         deltapref.build_configs("align", {"drdo_alpha": 0.4, "drdo_focal_weight": 0.5, "output_dir": "o"})
+
+
+def test_fsdp_on_a_cpu_is_refused_not_run_as_ddp(builtin_task, tmp_path, capsys):
+    """accelerate turns FSDP on only for GPU-like devices: on a CPU the Trainer would quietly run
+    DDP under the FSDP flags (measured with torchrun, 2 processes): refused in one line."""
+    from deltapref.cli import main
+
+    argv = ["align", "--model", "tiny:32:1", "--tokenizer", str(builtin_task / "tokenizer")]
+    argv += ["--train_data", str(builtin_task / "train.jsonl"), "--output_dir", str(tmp_path / "p")]
+    assert main(argv + ["--fsdp", "full_shard", "--fsdp_config", '{"fsdp_version": 2}']) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--fsdp on a CPU" in err and "DDP" in err
+    assert not (tmp_path / "p").exists() or not any((tmp_path / "p").iterdir())

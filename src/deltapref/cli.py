@@ -29,6 +29,12 @@ COMMANDS: dict[tuple[str, ...], Command] = {
         "study",
         "the claims study: every RDO and DRDO claim over seeds on the built-in task, with verdicts",
     ),
+    ("plan",): Command(
+        "deltapref.plan",
+        ("PlanConfig",),
+        "plan",
+        "estimate a training run's GPU memory per layout (DDP, FSDP, LoRA) from the model and the batch",
+    ),
     ("demo",): Command(
         "deltapref.demo", ("DemoConfig",), "demo", "run the built-in gold-reward task end to end and write its report"
     ),

@@ -103,6 +103,12 @@ def check_training_args(args: TrainingArguments) -> None:
     """Refuse settings that would silently train wrong."""
     if args.remove_unused_columns:
         raise OptionError("--remove_unused_columns must stay false: deltapref's collators read raw columns")
+    if args.fsdp and args.device.type == "cpu":
+        raise OptionError(
+            "--fsdp on a CPU: accelerate runs FSDP only on GPU-like devices and would train plain DDP here "
+            "(every process holding the whole model) under the FSDP flags; drop --fsdp, or run on GPUs "
+            "(docs/SCALE.md)"
+        )
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched > 1 and args.world_size != launched:
         raise OptionError(
