@@ -52,11 +52,8 @@ args = DPOConfig(
     use_cpu=True,
     disable_tqdm=True,
 )
-# TRL joins prompt + response with no separator: each response starts with the space between them
-rows = [
-    {"prompt": r["prompt"], "chosen": " " + r["chosen"], "rejected": " " + r["rejected"], "coef": r["coef"]}
-    for r in pairs
-]
+# TRL joins prompt + response with no separator: the built-in task's responses start with the space
+rows = [{k: r[k] for k in ("prompt", "chosen", "rejected", "coef")} for r in pairs]
 trainer = WeightedDPOTrainer(
     model=policy,
     ref_model=reference,

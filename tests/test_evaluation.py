@@ -183,7 +183,8 @@ def test_report_shows_lengths_movement_and_drdo_diagnostics():
     tables = make_tables({"reward": "judge", "policies": policies, "scorers": {}}, [])
     (_, head, rows), (caption, train_head, train_rows) = tables
     assert head[3] == "mean length (words)" and rows[0][3] == "17.2"
-    assert head[-1] == "train loss (its own objective's)" and [r[-1] for r in rows[:2]] == ["0.600 (sft)", "22.800 (ipo)"]
+    assert head[-1] == "train loss (its own objective's)"
+    assert [r[-1] for r in rows[:2]] == ["0.600 (sft)", "22.800 (ipo)"]
     assert caption.startswith("Training") and [r[0] for r in train_rows] == ["dpo", "drdo"]
     assert train_rows[0][1:5] == ["-84.9 → -81.3", "-82.9 → -87.6", "5.5%", "—"]
     assert train_rows[1][4:] == ["0.016 / 0.081", "0.29", "-0.59 / -0.49", "the policy barely moved: ..."]

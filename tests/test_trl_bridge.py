@@ -18,9 +18,10 @@ PAIRS = 8
 
 
 def trl_pair(row: dict) -> dict:
-    """A built-in task pair as TRL joins it: prompt + response with no separator, so each
-    response starts with the space the word tokenizer needs at the boundary."""
-    return {"prompt": row["prompt"], "chosen": " " + row["chosen"], "rejected": " " + row["rejected"]}
+    """A built-in task pair as TRL reads it: TRL joins prompt + response with no separator, and
+    the task's responses start with the space between them."""
+    assert row["chosen"].startswith(" ") and row["rejected"].startswith(" ")
+    return {k: row[k] for k in ("prompt", "chosen", "rejected")}
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +182,10 @@ def test_evaluation_weights_are_checked_like_training_weights(setup, tmp_path, b
 
 def test_pairs_that_tokenize_across_the_boundary_are_refused(setup, builtin_task, tmp_path):
     rows = [json.loads(line) for line in (builtin_task / "train.jsonl").read_text().splitlines()[:PAIRS]]
-    raw = [{k: row[k] for k in ("prompt", "chosen", "rejected")} | {"coef": 1.0} for row in rows]  # no leading space
+    raw = [  # responses stripped of the leading space the built-in task writes
+        {"prompt": row["prompt"], "chosen": row["chosen"].lstrip(), "rejected": row["rejected"].lstrip(), "coef": 1.0}
+        for row in rows
+    ]
     with pytest.raises(DataError, match="train_dataset, row 1, field 'chosen': the tokenized prompt is not a prefix"):
         _trainer(WeightedDPOTrainer, setup, tmp_path, raw)
 

@@ -19,13 +19,13 @@ PAIRS = 4
 
 @pytest.fixture(scope="module")
 def setup(builtin_task):
-    """Four built-in pairs unpaired into eight KTO examples (a space before each completion, as
-    TRL joins prompt and completion with none); both examples of a pair carry its weight."""
+    """Four built-in pairs unpaired into eight KTO examples (the task's responses start with the
+    space TRL's joining needs); both examples of a pair carry its weight."""
     tokenizer = load_tokenizer(str(builtin_task / "tokenizer"))
     pairs = [json.loads(line) for line in (builtin_task / "train.jsonl").read_text().splitlines()[:PAIRS]]
     weights = torch.linspace(0.2, 1.7, PAIRS).tolist()
     rows = [
-        {"prompt": pair["prompt"], "completion": " " + pair[side], "label": side == "chosen", "coef": weight}
+        {"prompt": pair["prompt"], "completion": pair[side], "label": side == "chosen", "coef": weight}
         for pair, weight in zip(pairs, weights)
         for side in ("chosen", "rejected")
     ]

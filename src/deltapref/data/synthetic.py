@@ -143,7 +143,9 @@ class _Generator:
                 words.append(self.pick(TOPICS[self.pick(others)]))
             else:
                 words.append(self.pick([POSITIVE, NEGATIVE, FILLER][kind - 2]))
-        return " ".join(words) + " ."
+        # a leading space: prompt + response is the text of the exchange (TRL joins them with no separator);
+        # the task's whitespace tokenizer gives the same tokens either way
+        return " " + " ".join(words) + " ."
 
     def pair(self, index: int, split: str) -> tuple[dict, dict]:
         prompt = self.prompt()

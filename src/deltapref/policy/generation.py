@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import torch
 from tqdm.auto import tqdm
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from ..data.loading import load_preferences, read_records
 from ..data.schema import DataError, check_text_or_messages
 from ..data.tokenization import encode_prompt
 from ..randomness import seeded
+from .sampling import PromptNoise, prompt_seed
 
 KEEP = ("id", "prompt")
 
@@ -76,24 +77,34 @@ def generate_completions(
     max_new_tokens: int = 32,
     temperature: float = 0.7,
     top_p: float = 1.0,
+    top_k: int = 50,
     batch_size: int = 32,
     max_prompt_length: int = 256,
     seed: int = 0,
     stops: list[str] | None = None,
     progress: bool = True,
+    paired: bool = False,
 ) -> list[str]:
     """One sampled completion per prompt (left-padded batches), decoded without special tokens,
-    ending at the end-of-turn token or the first stop string (``None``: :func:`default_stops`)."""
+    ending at the end-of-turn token or the first stop string (``None``: :func:`default_stops`).
+    Sampling keeps the ``top_k`` most likely tokens (0: all), then the ``top_p`` nucleus.
+    ``paired``: each prompt's own random numbers (``sampling.PromptNoise``), shared by any policy
+    completing it with this seed; else one random stream for the call (Hugging Face's sampling)."""
     model.eval()
     stops = default_stops(prompts) if stops is None else stops
     encoded = [encode_prompt(tokenizer, p)[-max_prompt_length:] for p in prompts]
-    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else {"do_sample": False}
     out = []
     with seeded(seed):  # sampling follows the seed; the caller's random state is kept
         for start in tqdm(range(0, len(encoded), batch_size), desc="generating", unit="batch", disable=not progress):
-            out += _generate_batch(
-                model, tokenizer, encoded[start : start + batch_size], max_new_tokens, stops, sampling
-            )
+            batch = encoded[start : start + batch_size]
+            if temperature <= 0:
+                sampling = {"do_sample": False}
+            elif paired:
+                noise = PromptNoise([prompt_seed(seed, ids) for ids in batch], temperature, top_p, top_k)
+                sampling = {"do_sample": False, "logits_processor": LogitsProcessorList([noise])}
+            else:
+                sampling = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=top_k)
+            out += _generate_batch(model, tokenizer, batch, max_new_tokens, stops, sampling)
     return [cut_at_stops(text, stops).strip() for text in out]
 
 

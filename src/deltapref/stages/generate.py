@@ -30,11 +30,19 @@ class GenerateConfig(OverwriteOption):
     max_new_tokens: int = option(32, "longest completion in tokens", ge=1)
     temperature: float = option(0.7, "sampling temperature; 0 decodes greedily", ge=0)
     top_p: float = option(1.0, "nucleus sampling mass", gt=0, le=1)
+    top_k: int = option(50, "sample among the k most likely tokens (Hugging Face's default; 0: all)", ge=0)
     num_samples: int = option(1, "completions per prompt", ge=1)
     batch_size: int = option(32, "prompts per generate call", ge=1)
     max_prompt_length: int = option(256, "longest prompt in tokens (keeps its end)", ge=1)
     limit: int = option(None, "only the first N prompts", ge=1)
     seed: int = option(0, "sampling seed")
+    paired_sampling: bool = option(
+        False,
+        "each prompt draws its own random numbers from the seed and its tokens: a completion no longer depends on "
+        "its batch, its position or the other prompts, and policies share them on any prompt set (false: Hugging "
+        "Face's seeded stream, which arms share only when they run the same prompts in the same batches; "
+        "benchmarks/paired_sampling.py)",
+    )
     stop: str = option(
         "auto",
         "comma list of stop strings (\\n for a newline); auto: the next '\\n\\nHuman:' / '\\n\\nAssistant:' turn for "
@@ -78,10 +86,12 @@ def _generate(config: GenerateConfig) -> None:
             max_new_tokens=config.max_new_tokens,
             temperature=config.temperature,
             top_p=config.top_p,
+            top_k=config.top_k,
             batch_size=config.batch_size,
             max_prompt_length=config.max_prompt_length,
             seed=config.seed + sample,
             stops=config.stops(),
+            paired=config.paired_sampling,
         )
         results += [dict(row, completion=c, sample=sample, model=config.model) for row, c in zip(rows, completions)]
     meta = {"columns": {"completion": {"model": describe(config.model)}}}
