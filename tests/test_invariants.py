@@ -533,3 +533,15 @@ def test_fsdp_on_a_cpu_is_refused_not_run_as_ddp(builtin_task, tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--fsdp on a CPU" in err and "DDP" in err
     assert not (tmp_path / "p").exists() or not any((tmp_path / "p").iterdir())
+
+
+def test_study_test_seeds_never_overlap_the_validation_draws():
+    """Learning rates are chosen on seeds 1000.. (validation draws): a test seed among them would
+    judge a claim on the draw that tuned it."""
+    from deltapref.study import StudyConfig
+
+    with pytest.raises(ValueError, match="test seed.s. 1000 are validation draws"):
+        StudyConfig(first_seed=998, seeds="5")
+    with pytest.raises(ValueError, match="1001"):
+        StudyConfig(seeds="3,1001", validation_draws=2)
+    assert StudyConfig(first_seed=10, seeds="5").seed_list() == [10, 11, 12, 13, 14]

@@ -39,8 +39,9 @@ SCORING = {"trained": "score", "1ep": "score-1ep", "cf": "score-cf"}  # regime -
 class StudyConfig(Options):
     profile: Literal["quick", "full"] = option(
         "full",
-        "quick: 3 seeds, T = 0.5, one learning rate (3 min here); "
-        "full: 5 seeds, T ∈ {0.25, 0.5, 1}, a grid of three learning rates (24 min here)",
+        "quick: 3 seeds, T = 0.5, one learning rate; full: 5 seeds, T ∈ {0.25, 0.5, 1}, a grid of three learning "
+        "rates; either grid widens while a method's best rate sits on its edge, so a run can take hours "
+        "(a quick run took 112 min on 2 cores, 2026-12-05)",
     )
     seeds: str = option(
         None,
@@ -56,6 +57,13 @@ class StudyConfig(Options):
             raise ValueError("--first_seed takes a count from --seeds, not a list: give one or the other")
         if len(self.seed_list()) < 2:
             raise ValueError("--seeds: a paired interval needs at least 2 seeds")
+        validation = set(range(VALIDATION_SEED, VALIDATION_SEED + self.validation_draws))
+        shared = sorted(validation & set(self.seed_list()))
+        if shared:
+            raise ValueError(
+                f"test seed(s) {', '.join(map(str, shared))} are validation draws (seeds {min(validation)}.."
+                f"{max(validation)} choose the learning rates): pick test seeds outside them"
+            )
 
     def seed_list(self) -> list[int]:
         seeds = seed_list(self.seeds) if self.seeds else list(range(PROFILES[self.profile]["seeds"]))
@@ -191,7 +199,9 @@ def markdown(summary: dict, runs: Runs) -> str:
         f"{profile['n_train']} training pairs and {profile['n_test']} held-out prompts per seed, tiny Llama policies "
         "and scorers. Rewards are mean **gold** rewards of sampled completions; every comparison is paired "
         "(same seed, same data) with a Student-t interval over seeds. Each claim has one **primary** comparison, "
-        "named in the study's code (`study/claims.py: PRIMARY`) before any test seed ran, judged on its 95% "
+        "named in the study's code (`study/claims.py: PRIMARY`, 2026-12-02) as the paper's headline setting, after "
+        "results on seeds 0–4 had been published (2026-11-26): on those seeds it is not a pre-registered test (a "
+        "confirmatory run takes fresh seeds, e.g. `--first_seed 10`); it is judged on its 95% "
         "interval; every other comparison of the claim is **secondary**: judged on its Bonferroni-corrected "
         "interval (the claim's m secondary intervals cover together at 95%), with its Holm-adjusted p-value "
         "beside it. Verdicts: *reproduced* = the interval is on the claim's side of zero (0.5 for AUROC), "

@@ -60,7 +60,8 @@ class Comparison:
     outcomes: tuple[str, str] = ("reproduced", "not reproduced")  # above / below the threshold
 
 
-# The one comparison per claim named before any test seed ran (the paper's headline setting);
+# The one comparison per claim named as the paper's headline setting (2026-12-02, after seeds 0-4 had
+# been reported: a confirmatory run uses fresh seeds);
 # every other comparison of a claim is secondary and corrected for their number. C2 holds two
 # separate paper claims (RRHF+rc, KTO+rc), each its own family; C8 has no paper claim: all of it
 # is exploratory and corrected.
