@@ -186,10 +186,14 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
         ),
     }
     save_summary(args, "train_summary.json", summary)
+    _write_card(config, args, objective, options, run, summary)
+    return summary
+
+
+def _write_card(config, args, objective: PolicyObjective, options: LossOptions, run: RunOptions, summary: dict):
     method = options.loss + (f"+rc({options.coef})" if options.coef else "")
     read = tuple(objective.required_columns(options))
     write_run_card(config, args, kind="policy", stage=run.command, method=method, summary=summary, read_columns=read)
-    return summary
 
 
 def _checked(data, objective: PolicyObjective, options: LossOptions, source: str):

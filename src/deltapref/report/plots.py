@@ -70,20 +70,7 @@ def make_plots(results: dict, out: Path) -> list[tuple[str, str]]:
         ax.set_title("reward-difference coefficients (train pairs)")
         save(fig, "coefficients.png", "Coefficient histograms")
     if results.get("label_correct"):
-        correct = np.asarray(results["label_correct"])
-        sources = list(results["coefficients"])
-        fig, axes = figure(1, len(sources), figsize=(3.2 * len(sources), 2.8))
-        for ax, name in zip(axes[0], sources):
-            values = np.asarray(results["coefficients"][name])
-            for mask, label in ((correct, "label agrees with gold"), (~correct, "label disagrees")):
-                ax.hist(values[mask], bins=25, density=True, label=label, histtype="step", linewidth=1.5)
-            ax.set_title(f"{name}: AUROC {results['noise'][name]['auroc']:.2f}", fontsize=9)
-            ax.set_xlabel("weight", fontsize=8)
-            ax.tick_params(labelsize=7)
-        axes[0][0].set_ylabel("density (pairs)", fontsize=8)
-        axes[0][0].legend(fontsize=7)
-        fig.suptitle("weights of correctly vs wrongly labeled train pairs")
-        save(fig, "coefficients_by_label.png", "Weights by label correctness")
+        save(_weights_by_label(results), "coefficients_by_label.png", "Weights by label correctness")
     if results["scorers"]:
         fig, ax = figure(figsize=(5, 3))
         for name, scorer in results["scorers"].items():
@@ -95,3 +82,21 @@ def make_plots(results: dict, out: Path) -> list[tuple[str, str]]:
         ax.legend()
         save(fig, "accuracy_by_score.png", "Accuracy by |score|")
     return made
+
+
+def _weights_by_label(results: dict):
+    """Per weight source, the weights of pairs whose label agrees with gold against those whose label disagrees."""
+    correct = np.asarray(results["label_correct"])
+    sources = list(results["coefficients"])
+    fig, axes = figure(1, len(sources), figsize=(3.2 * len(sources), 2.8))
+    for ax, name in zip(axes[0], sources):
+        values = np.asarray(results["coefficients"][name])
+        for mask, label in ((correct, "label agrees with gold"), (~correct, "label disagrees")):
+            ax.hist(values[mask], bins=25, density=True, label=label, histtype="step", linewidth=1.5)
+        ax.set_title(f"{name}: AUROC {results['noise'][name]['auroc']:.2f}", fontsize=9)
+        ax.set_xlabel("weight", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("density (pairs)", fontsize=8)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("weights of correctly vs wrongly labeled train pairs")
+    return fig
