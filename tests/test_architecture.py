@@ -1,5 +1,5 @@
 """The shape of the code: no import cycles (lazy imports and modules named by string count),
-no module over 300 lines, and no trainer or stage that branches on an objective's name."""
+no module over 300 lines, no function over 60, and no trainer or stage that branches on an objective's name."""
 
 import ast
 from pathlib import Path
@@ -86,6 +86,18 @@ def test_cycle_finder_finds_a_cycle():
 
 def test_no_module_over_300_lines():
     long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > 300}
+    assert long == {}
+
+
+def test_no_function_over_60_lines():
+    import ast
+
+    long = {
+        f"{name}.{node.name}": node.end_lineno - node.lineno + 1
+        for name, path in modules().items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 60
+    }
     assert long == {}
 
 
