@@ -25,7 +25,7 @@ class LossOptions(Options):
     coef: str | None = option(
         None,
         "reward-difference coefficients: difference (σ(d)^α; also spelled diff), "
-        "reward / oracle / ensemble (σ(r_w − r_l)^α from those columns), or a column of "
+        "reward / oracle / ensemble / external (σ(r_w − r_l)^α from those columns), gold, or a column of "
         "precomputed coefficients; for rrhf: a column of per-response rewards r_i "
         "(e.g. scores) giving σ(r_j − r_i)^α",
     )
