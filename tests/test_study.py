@@ -18,7 +18,15 @@ TINY = {
     "scorer_epochs": 1,
     "widen": 0,  # no widening keeps the test short (widening: test_learning_rates_are_chosen_inside_a_widened_grid)
 }
-VERDICTS = {"reproduced", "not reproduced", "inconclusive", "smaller", "larger"}
+VERDICTS = {
+    "reproduced",
+    "not reproduced",
+    "no effect of that size",
+    "underpowered",
+    "inconclusive",
+    "smaller",
+    "larger",
+}
 
 
 def test_study_writes_every_claim_with_a_verdict_and_keeps_the_rest(tmp_path):
@@ -89,34 +97,64 @@ def test_seed_lists_and_machine_description():
 
 def test_primary_comparison_at_95_and_secondaries_corrected():
     """C1's primary (difference model, α = 0.5) is judged on its 95% interval; the other three
-    on Bonferroni intervals over three (t quantile at 1 − 0.05/6), with Holm-adjusted p-values."""
+    on Bonferroni intervals over three (t quantile at 1 − 0.05/6), with Bonferroni-adjusted
+    p-values (the verdict and the p-value come from the same correction)."""
     import math
     import statistics
 
-    from deltapref.evaluation.stats import holm, paired_difference, t_interval, t_quantile
+    from deltapref.evaluation.stats import paired_difference, t_interval, t_quantile
     from deltapref.study.claims import PRIMARY, Comparison, rows_of
 
     baseline = [0.0] * 5
     gains = {
         "DPO+rc (reward model, α=1) > DPO": [0.10, 0.12, 0.08, 0.11, 0.09],  # clear even after correction
         "DPO+rc (reward model, α=0.5) > DPO": [0.05, 0.01, 0.04, 0.06, 0.02],  # 95% excludes 0, corrected not
-        "DPO+rc (difference model, α=1) > DPO": [0.02, -0.03, 0.01, 0.00, -0.01],
+        "DPO+rc (difference model, α=1) > DPO": [0.02, -0.03, 0.01, 0.00, -0.01],  # inside ±0.05, corrected
         PRIMARY["C1"]: [0.05, 0.01, 0.04, 0.06, 0.02],
     }
     comparisons = [Comparison("C1", text, "", "", paired_difference(v, baseline)) for text, v in gains.items()]
     rows = {row[1]: row for row in rows_of(comparisons)}
     assert rows[PRIMARY["C1"]][4:] == ["primary", "reproduced"]
     assert rows["DPO+rc (reward model, α=1) > DPO"][5] == "reproduced"
-    assert rows["DPO+rc (reward model, α=0.5) > DPO"][5] == "inconclusive"  # the same numbers as the primary
-    assert rows["DPO+rc (difference model, α=1) > DPO"][5] == "inconclusive"
+    # the same numbers as the primary: the corrected interval reaches past +SESOI (0.05) and below 0
+    assert rows["DPO+rc (reward model, α=0.5) > DPO"][5].startswith("underpowered (~")
+    assert rows["DPO+rc (difference model, α=1) > DPO"][5] == "no effect of that size"
     values = gains["DPO+rc (reward model, α=0.5) > DPO"]
     sd = statistics.stdev(values)
     half = t_quantile(4, 1 - 0.05 / 3) * sd / math.sqrt(5)
     assert half > t_quantile(4) * sd / math.sqrt(5)  # wider than the 95% interval
     low, high = 0.036 - half, 0.036 + half
     assert f"corrected 0.036 [{low:.3f}, {high:.3f}]" in rows["DPO+rc (reward model, α=0.5) > DPO"][4]
-    p = [t_interval(gains[text])["p"] for text in list(gains)[:3]]
-    assert f"Holm p {holm(p)[1]:.3f}" in rows["DPO+rc (reward model, α=0.5) > DPO"][4]
+    p = t_interval(values)["p"]
+    assert f"Bonferroni p {min(1.0, 3 * p):.3f}" in rows["DPO+rc (reward model, α=0.5) > DPO"][4]
+    assert min(1.0, 3 * p) > 0.05  # not significant after correction: as the verdict says
+
+
+def test_verdicts_read_hand_made_intervals_against_the_smallest_effect_of_interest():
+    from deltapref.study.verdicts import SESOI, verdict
+
+    sesoi = SESOI["gold reward"]
+    assert verdict({"low": 0.01, "high": 0.2}, 0.0, sesoi) == "reproduced"
+    assert verdict({"low": -0.2, "high": -0.01}, 0.0, sesoi) == "not reproduced"
+    assert verdict({"low": -0.017, "high": 0.030}, 0.0, sesoi) == "no effect of that size"  # C1's, 2026-11-26
+    assert verdict({"low": -0.3, "high": 0.049}, 0.0, sesoi) == "no effect of that size"  # +0.05 excluded
+    wide = {"low": -0.1, "high": 0.2, "values": [0.1, -0.05, 0.2, -0.1, 0.1]}
+    assert verdict(wide, 0.0, sesoi).startswith("underpowered (~")
+    assert verdict({"low": 0.48, "high": 0.54}, 0.5, SESOI["AUROC"]) == "no effect of that size"  # AUROC vs chance
+    assert verdict({"low": -0.1, "high": 0.2}, 0.0) == "inconclusive"  # no SESOI given
+    assert verdict({"low": None, "high": None, "why": "one seed"}, 0.0, sesoi) == "inconclusive (one seed)"
+
+
+def test_seeds_needed_is_the_textbook_paired_t_power():
+    """Two-sided α = 0.05, 80% power: d = 0.5 needs 34 pairs, d = 0.8 needs 15 (Cohen 1988; G*Power's
+    one-sample t test); C7's primary (SD 0.112 against a SESOI of 0.05) about 42 seeds."""
+    from deltapref.study.verdicts import seeds_needed
+
+    assert seeds_needed(1.0, 0.5) == 34
+    assert seeds_needed(1.0, 0.8) == 15
+    assert seeds_needed(0.112, 0.05) == 42
+    assert seeds_needed(1.0, 0.5, level=1 - 0.05 / 3) > 34  # a Bonferroni level needs more
+    assert seeds_needed(0.0, 0.05) is None
 
 
 def test_learning_rates_are_chosen_inside_a_widened_grid():

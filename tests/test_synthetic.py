@@ -69,3 +69,48 @@ def test_cli_synth(tmp_path, capsys):
     summary = json.loads((tmp_path / "task.json").read_text())
     assert summary["sizes"] == {"train": 30, "ranked_train": 30, "test": 5, "ranked_test": 5}
     assert main(["data", "synth", "--output_dir", str(tmp_path), "--temperature", "0"]) == 2
+
+
+def test_disjoint_test_prompts_never_repeat_a_training_prompt():
+    """By default about a third of the held-out prompts are training prompts word for word; with
+    ``disjoint_test_prompts`` none is (and the training split is the same draw)."""
+    shared = SyntheticTaskConfig(seed=0, n_train=1000, n_test=200)
+    before, after = (
+        generate_task(shared),
+        generate_task(SyntheticTaskConfig(**{**vars(shared), "disjoint_test_prompts": True})),
+    )
+    train = {row["prompt"] for row in before["train"]}
+    assert sum(row["prompt"] in train for row in before["test"]) > 40
+    assert not any(row["prompt"] in train for row in after["test"]) and len(after["test"]) == 200
+    assert after["train"] == before["train"]
+
+
+def test_flip_noise_flips_a_fixed_share_whatever_the_gap():
+    """``label_noise: flip`` mislabels about ``flip_rate`` of the pairs in every gap bucket (the
+    Bradley-Terry labels mislabel close pairs far more often than distant ones)."""
+    task = generate_task(SyntheticTaskConfig(seed=1, n_train=6000, n_test=10, label_noise="flip", flip_rate=0.2))
+    buckets = [b for b in label_noise_by_gap(task["train"], edges=(0.0, 0.5, 1.5, float("inf"))) if b["pairs"] > 500]
+    assert len(buckets) == 3
+    assert all(abs(b["noise_rate"] - 0.2) < 0.035 for b in buckets), buckets
+
+
+def test_ranked_lists_scored_by_the_pairs_noise_process():
+    """``ranked_scores: labels`` with two responses per list ranks like the pairs' labels are drawn:
+    Bradley-Terry's share of out-of-order lists (Gumbel-max is Plackett-Luce; its two-item case is
+    the logistic label), not the near-gold Gaussian ranking's."""
+
+    def out_of_order(rows, key):
+        wrong = [(gold_reward(r["prompt"], a) - gold_reward(r["prompt"], b)) * key(r) < 0 for r, a, b in rows]
+        return sum(wrong) / len(wrong)
+
+    config = dict(seed=2, n_train=6000, n_test=10, k_ranked=2, temperature=1.0)
+    pairs = generate_task(SyntheticTaskConfig(**config))["train"]
+    labels = out_of_order([(r, r["chosen"], r["rejected"]) for r in pairs], lambda r: 1)
+    for scores, expected in (("labels", labels), ("gaussian", None)):
+        ranked = generate_task(SyntheticTaskConfig(**config, ranked_scores=scores))["ranked_train"]
+        rows = [(r, *r["responses"]) for r in ranked]
+        share = out_of_order(rows, lambda r: r["scores"][0] - r["scores"][1])
+        if expected is None:
+            assert share < labels / 2  # near gold
+        else:
+            assert abs(share - expected) < 0.025

@@ -10,9 +10,11 @@ gold reward is a fixed, documented function of the text::
 
 with L the number of words of y (punctuation and special tokens do not count). Preference
 labels are drawn by Bradley-Terry with temperature T: P(y1 > y2) = sigmoid((r*(y1) - r*(y2)) / T),
-so close pairs are often mislabeled. The annotator's confidence (1-9, as in TL;DR) grows with
+so close pairs are often mislabeled; or (``label_noise: flip``) the gold order with a fixed share
+of labels flipped whatever the gap. The annotator's confidence (1-9, as in TL;DR) grows with
 |P - 0.5| plus noise. Ranked lists (HH+ style, for RRHF) score k responses by r* plus Gaussian
-noise (a stand-in for a reward model).
+noise (a stand-in for a reward model), or (``ranked_scores: labels``) by the pairs' own noise
+process. ``disjoint_test_prompts`` keeps held-out prompts out of the training prompts.
 Everything is drawn from one seeded generator: the same seed gives byte-identical files.
 """
 
@@ -22,6 +24,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -68,8 +71,23 @@ class SyntheticTaskConfig(Options):
     n_train: int = option(2000, "training pairs (one prompt each)", ge=1)
     n_test: int = option(300, "held-out pairs", ge=1)
     temperature: float = option(0.5, "Bradley-Terry label temperature T; larger means noisier labels", gt=0)
+    label_noise: Literal["bradley-terry", "flip"] = option(
+        "bradley-terry",
+        "how labels go wrong: bradley-terry (close pairs flip often, at --temperature); flip: a fixed share "
+        "(--flip_rate) of labels flipped whatever the gap (a careless annotator)",
+    )
+    flip_rate: float = option(0.2, "share of labels flipped with --label_noise flip", ge=0, lt=0.5)
     k_ranked: int = option(4, "responses per prompt in the ranked (HH+ style) lists for RRHF", ge=2)
+    ranked_scores: Literal["gaussian", "labels"] = option(
+        "gaussian",
+        "ranked-list scores: gaussian (gold + N(0, --ranked_noise), a near-gold ranking); labels: the pairs' "
+        "noise process (bradley-terry: gold + T x Gumbel noise, a Plackett-Luce ranking whose two-response "
+        "case is the pairs' label; flip: gold, the list's order reversed with --flip_rate)",
+    )
     ranked_noise: float = option(0.3, "std of the Gaussian noise on ranked-list scores", ge=0)
+    disjoint_test_prompts: bool = option(
+        False, "draw held-out prompts again until none is a training prompt (false: about a third of them recur)"
+    )
     min_words: int = option(3, "shortest base response, in words", ge=1)
     max_words: int = option(18, "longest base response, in words", ge=1)
 
@@ -116,15 +134,20 @@ class _Generator:
         self.config = config
         self.rng = np.random.default_rng(config.seed)
         self.topics = list(TOPICS)
+        self.avoid: set[str] = set()
 
     def pick(self, items):
         return items[int(self.rng.integers(len(items)))]
 
     def prompt(self) -> str:
-        topic = self.pick(self.topics)
-        n_words = int(self.rng.integers(1, 4))
-        words = [self.pick(TOPICS[topic]) for _ in range(n_words)]
-        return " ".join(self.pick(PROMPT_LEADS) + words + ["?"])
+        """A fresh prompt (never one of ``self.avoid``: the training prompts, for disjoint test prompts)."""
+        while True:
+            topic = self.pick(self.topics)
+            n_words = int(self.rng.integers(1, 4))
+            words = [self.pick(TOPICS[topic]) for _ in range(n_words)]
+            prompt = " ".join(self.pick(PROMPT_LEADS) + words + ["?"])
+            if prompt not in self.avoid:
+                return prompt
 
     def response(self, prompt: str) -> str:
         """The stochastic base policy: each response has its own mix of word kinds."""
@@ -155,6 +178,8 @@ class _Generator:
         r1, r2 = gold_reward(prompt, first), gold_reward(prompt, second)
         p_first = 1.0 / (1.0 + math.exp(-(r1 - r2) / self.config.temperature))
         first_wins = bool(self.rng.random() < p_first)
+        if self.config.label_noise == "flip":  # the gold order, flipped with a fixed chance (ties: the draw)
+            first_wins = (r1 > r2 or (r1 == r2 and first_wins)) != bool(self.rng.random() < self.config.flip_rate)
         confidence = int(np.clip(round(1 + 8 * abs(2 * p_first - 1) + self.rng.normal(0, 0.75)), 1, 9))
         chosen, rejected = (first, second) if first_wins else (second, first)
         rc, rr = (r1, r2) if first_wins else (r2, r1)
@@ -168,11 +193,20 @@ class _Generator:
             GOLD_REWARD[1]: round(rr, 6),
         }
         responses = [first, second] + [self.response(prompt) for _ in range(self.config.k_ranked - 2)]
-        scores = [
-            round(gold_reward(prompt, r) + float(self.rng.normal(0, self.config.ranked_noise)), 6) for r in responses
+        ranked = {"id": f"{split}-{index}", "prompt": prompt, "responses": responses}
+        ranked["scores"] = [
+            round(score, 6) for score in self.ranked_scores([gold_reward(prompt, r) for r in responses])
         ]
-        ranked = {"id": f"{split}-{index}", "prompt": prompt, "responses": responses, "scores": scores}
         return pair, ranked
+
+    def ranked_scores(self, gold: list[float]) -> list[float]:
+        """A ranked list's scores (``ranked_scores``): gold + Gaussian noise, or the pairs' noise process."""
+        if self.config.ranked_scores == "gaussian":
+            return [g + float(self.rng.normal(0, self.config.ranked_noise)) for g in gold]
+        if self.config.label_noise == "bradley-terry":  # Gumbel-max: Plackett-Luce on gold / T
+            return [g + self.config.temperature * float(self.rng.gumbel()) for g in gold]
+        reverse = bool(self.rng.random() < self.config.flip_rate)
+        return [-g for g in gold] if reverse else list(gold)
 
 
 def generate_task(config: SyntheticTaskConfig) -> dict[str, list[dict]]:
@@ -180,6 +214,8 @@ def generate_task(config: SyntheticTaskConfig) -> dict[str, list[dict]]:
     generator = _Generator(config)
     out: dict[str, list[dict]] = {}
     for split, size in (("train", config.n_train), ("test", config.n_test)):
+        if split == "test" and config.disjoint_test_prompts:
+            generator.avoid = {row["prompt"] for row in out["train"]}
         pairs, ranked = zip(*(generator.pair(i, split) for i in range(size)))
         out[split], out[f"ranked_{split}"] = list(pairs), list(ranked)
     return out

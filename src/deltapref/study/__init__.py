@@ -6,10 +6,9 @@
    configuration the study backs is chosen there too (at T = 0.5). Test seeds never inform a choice.
 2. Test: for each label temperature and seed, one cached pipeline runs data, SFT, scorers,
    scoring, every method and the gold-reward report.
-3. Claims: paired t intervals over seeds and a verdict per comparison (one primary comparison per
-   claim at 95%, the others Bonferroni-corrected with Holm p-values), written between the
-   ``claims`` markers of the results file (other sections are kept), and all numbers to
-   ``study.json``.
+3. Claims: paired t intervals over seeds, a verdict per comparison (``verdicts``; one primary per
+   claim at 95%, the others Bonferroni-corrected), written between the ``claims`` markers of the
+   results file (other sections are kept); all numbers to ``study.json``.
 """
 
 from __future__ import annotations
@@ -201,11 +200,12 @@ def markdown(summary: dict, runs: Runs) -> str:
         "(same seed, same data) with a Student-t interval over seeds. Each claim has one **primary** comparison, "
         "named in the study's code (`study/claims.py: PRIMARY`, 2026-12-02) as the paper's headline setting, after "
         "results on seeds 0–4 had been published (2026-11-26): on those seeds it is not a pre-registered test (a "
-        "confirmatory run takes fresh seeds, e.g. `--first_seed 10`); it is judged on its 95% "
-        "interval; every other comparison of the claim is **secondary**: judged on its Bonferroni-corrected "
-        "interval (the claim's m secondary intervals cover together at 95%), with its Holm-adjusted p-value "
-        "beside it. Verdicts: *reproduced* = the interval is on the claim's side of zero (0.5 for AUROC), "
-        "*not reproduced* = on the other side, *inconclusive* = it contains it.",
+        "confirmatory run takes fresh seeds, e.g. `--first_seed 10`); it is judged on its 95% interval; every other "
+        "comparison is **secondary**: judged on its Bonferroni interval and Bonferroni-adjusted p-value. Verdicts "
+        "(`study/verdicts.py`; smallest effect of interest, SESOI: gold reward 0.05, accuracy 0.02, AUROC 0.05): "
+        "*reproduced* / *not reproduced* = the interval is on the claim's / the other side of zero (0.5 for AUROC), "
+        "*no effect of that size* = it contains zero but excludes SESOI in the claim's direction, *underpowered* "
+        "= it contains both (with the seeds a paired t test needs for 80% power against SESOI at this SD).",
         "",
     ]
     lines += table(["claim", "what", "paper", "ours", "comparison", "verdict"], summary["claims"])

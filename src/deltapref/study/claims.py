@@ -1,8 +1,8 @@
 """The claims C1–C8 as numbers: paired t intervals over seeds on each run's gold-reward report,
-and a verdict per comparison: *reproduced* when the interval lies on the paper's side of zero,
-*not reproduced* when it lies on the other side, *inconclusive* when it contains zero. Each claim
-names one primary comparison in advance (``PRIMARY``, at 95%); its other comparisons are
-corrected for their number (Bonferroni intervals, Holm-adjusted p-values)."""
+and a verdict per comparison (``verdicts``: reproduced, not reproduced, no effect of that size,
+underpowered with the seeds it would need). Each claim names one primary comparison in advance
+(``PRIMARY``, at 95%); its other comparisons are corrected for their number (Bonferroni
+intervals and p-values, so that verdict and p-value agree)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..evaluation.stats import holm, paired_difference, t_interval
+from ..evaluation.stats import paired_difference, t_interval
 from ..report.text import estimate
+from .verdicts import SESOI, bonferroni_p, verdict
 
 MAIN = 0.5
-
-
-def verdict(summary: dict, threshold: float = 0.0) -> str:
-    if summary.get("low") is None:
-        return f"inconclusive ({summary.get('why', 'one seed')})"
-    if summary["low"] > threshold:
-        return "reproduced"
-    if summary["high"] < threshold:
-        return "not reproduced"
-    return "inconclusive"
 
 
 class Runs:
@@ -58,6 +49,7 @@ class Comparison:
     summary: dict
     threshold: float = 0.0
     outcomes: tuple[str, str] = ("reproduced", "not reproduced")  # above / below the threshold
+    unit: str = "gold reward"  # what the interval measures: its SESOI (verdicts.SESOI)
 
 
 # The one comparison per claim named as the paper's headline setting (2026-12-02, after seeds 0-4 had
@@ -86,7 +78,7 @@ def is_primary(comparison: Comparison, same_claim: list[Comparison]) -> bool:
 
 def corrected(comparison: Comparison, m: int) -> dict:
     """A secondary comparison among ``m``: its Bonferroni interval (simultaneous coverage of the
-    m intervals at 95%) and its uncorrected p-value against the threshold (Holm adjusts it)."""
+    m intervals at 95%) and its uncorrected p-value against the threshold (``bonferroni_p`` adjusts it)."""
     values = comparison.summary.get("values")
     if comparison.summary.get("low") is None or not values:
         return dict(comparison.summary)
@@ -95,30 +87,30 @@ def corrected(comparison: Comparison, m: int) -> dict:
     return dict(interval, mean=shift("mean"), low=shift("low"), high=shift("high"))
 
 
-def decide(summary: dict, comparison: Comparison) -> str:
+def decide(summary: dict, comparison: Comparison, level: float = FAMILY_LEVEL) -> str:
     above, below = comparison.outcomes
-    word = verdict(summary, comparison.threshold)
+    word = verdict(summary, comparison.threshold, SESOI[comparison.unit], level)
     return {"reproduced": above, "not reproduced": below}.get(word, word)
 
 
 def rows_of(comparisons: list[Comparison]) -> list[list[str]]:
     """Table rows: the primary comparison of each claim at 95%; the others with Bonferroni
-    intervals and Holm-adjusted p-values over the claim's secondary comparisons, verdicts from
-    the corrected intervals."""
+    intervals and Bonferroni-adjusted p-values over the claim's secondary comparisons, verdicts
+    from the same corrected intervals."""
     rows = []
     for claim in dict.fromkeys(c.claim for c in comparisons):
         family = [c for c in comparisons if c.claim == claim]
         secondary = [c for c in family if not is_primary(c, family)]
-        adjusted = dict(zip(map(id, secondary), holm([corrected(c, 1).get("p", 1.0) for c in secondary])))
         for c in family:
-            if id(c) not in adjusted:
+            if not any(c is other for other in secondary):
                 rows.append([c.claim, c.text, c.paper, c.ours, "primary", decide(c.summary, c)])
                 continue
-            fixed = corrected(c, len(secondary))
-            role = f"secondary (1 of {len(secondary)})"
+            m = len(secondary)
+            fixed = corrected(c, m)
+            role = f"secondary (1 of {m})"
             if fixed.get("low") is not None:
-                role += f": corrected {estimate(fixed)}, Holm p {adjusted[id(c)]:.3f}"
-            rows.append([c.claim, c.text, c.paper, c.ours, role, decide(fixed, c)])
+                role += f": corrected {estimate(fixed)}, Bonferroni p {bonferroni_p(fixed['p'], m):.3f}"
+            rows.append([c.claim, c.text, c.paper, c.ours, role, decide(fixed, c, 1 - (1 - FAMILY_LEVEL) / m)])
     return rows
 
 
@@ -163,7 +155,7 @@ def scorer_claims(runs: Runs) -> list[Comparison]:
     ):
         p = paired_difference(accuracy["difference"], accuracy[other])
         ours = f"{np.mean(accuracy['difference']):.3f} vs {np.mean(accuracy[other]):.3f}: {estimate(p, sign='+')}"
-        out.append(Comparison("C3", text, paper, ours, p))
+        out.append(Comparison("C3", text, paper, ours, p, unit="accuracy"))
     for name in ("difference", "reward"):
         rise = bucket_rise(runs, name)
         ours = " / ".join(f"{a:.3f}" for a in bucket_means(runs, name)) + f"; top − bottom {estimate(rise, sign='+')}"
@@ -174,6 +166,7 @@ def scorer_claims(runs: Runs) -> list[Comparison]:
                 "RDO Table 15: 0.626 / 0.717 / 0.853 / 0.977",
                 ours,
                 rise,
+                unit="accuracy",
             )
         )
     return out
@@ -204,7 +197,7 @@ def weight_claims(runs: Runs) -> list[Comparison]:
                     "RDO appendix: coefficients lower on noisy pairs",
                     ("reproduced", "not reproduced"),
                 )
-            out.append(Comparison("C5", text, paper, ours, a, 0.5, outcomes))
+            out.append(Comparison("C5", text, paper, ours, a, 0.5, outcomes, unit="AUROC"))
     return out
 
 
