@@ -14,7 +14,10 @@ check (so a run cut short keeps what it measured):
 3. bf16 DPO, DPO+rc and DRDO steps through ``align`` (finite losses);
 4. deltapref DPO against TRL's DPOTrainer (both reference modes) in pairs/s on SmolLM2-135M's and
    a ~1B Llama's architecture with random weights (the real weights are not needed for timing);
-5. one FSDP and one DeepSpeed ZeRO-2 ``align`` step (one process each) where they import.
+5. one FSDP and one DeepSpeed ZeRO-2 ``align`` step (one process each) where they import;
+6. a whole small run (benchmarks/gpu_whole_run.py): SFT -> reward model and oracle -> score ->
+   DPO+rc -> DRDO -> generate (vLLM where it imports), a timed row per stage; with two GPUs the
+   DPO+rc stage again under FSDP2.
 
 What is missing is skipped with a line saying so; the exit status is 1 if any check failed.
 The GPU machine lent to this project has no datasets / TRL: carry their wheels (fetched here with
@@ -42,6 +45,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
+from gpu_whole_run import whole_run  # noqa: E402
 
 from deltapref.columns import DIFF, ORACLE_REWARD  # noqa: E402
 from deltapref.outputs import write_text  # noqa: E402
@@ -399,6 +403,7 @@ def main() -> int:
         report.run(f"timing {name}", timing_check, model_dir, size, device)
     for kind in ("fsdp", "deepspeed"):
         report.run(f"{kind} step", sharded_check, kind, first, size, device)
+    whole_run(report, first, size, device)
     failed = [row["check"] for row in report.rows if row["status"] == "failed"]
     print(
         f"wrote {report.output / 'gpu_check.json'} and gpu_check.md; "

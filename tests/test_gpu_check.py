@@ -23,6 +23,8 @@ def test_dry_run_runs_every_check_and_writes_its_summary(tmp_path):
         "timing tiny",
         "fsdp step",
         "deepspeed step",
+        *(f"run {stage}" for stage in ("sft", "reward", "oracle", "score", "dpo+rc", "drdo")),
+        "run generate (hf)",
     }
     assert all(row["status"] in {"ok", "skipped", "unsupported"} for row in rows.values()), rows
     assert "torch" in rows["environment"]["detail"]
@@ -31,6 +33,9 @@ def test_dry_run_runs_every_check_and_writes_its_summary(tmp_path):
         assert row["status"] == "ok" and float(row["shared_vs_padded"]) < 1e-3, row
         assert float(row["packed_vs_padded"]) < 1e-3, row
     assert all(rows[f"step {name}"]["status"] == "ok" for name in ("dpo", "dpo+rc", "drdo"))
+    whole = [name for name in rows if name.startswith("run ")]
+    assert all(rows[name]["status"] == "ok" and rows[name]["seconds"] > 0 for name in whole), rows
+    assert "completions" in rows["run generate (hf)"]["detail"]
     assert "deltapref dpo pairs/s" in rows["timing tiny"]
     assert (tmp_path / "gpu_check.md").read_text().startswith("| check | status |")
 

@@ -522,16 +522,23 @@ def test_renamed_options_keep_their_former_names_at_every_door(tmp_path):
         deltapref.build_configs("align", {"drdo_alpha": 0.4, "drdo_focal_weight": 0.5, "output_dir": "o"})
 
 
-def test_fsdp_on_a_cpu_is_refused_not_run_as_ddp(builtin_task, tmp_path, capsys):
-    """accelerate turns FSDP on only for GPU-like devices: on a CPU the Trainer would quietly run
-    DDP under the FSDP flags (measured with torchrun, 2 processes): refused in one line."""
+@pytest.mark.parametrize(
+    "extra, says",
+    [
+        (["--fsdp_config", '{"fsdp_version": 1}'], "FSDP2 only"),
+        (["--fsdp_config", '{"fsdp_version": 2}', "--lora_r", "4"], "LoRA under --fsdp"),
+    ],
+)
+def test_fsdp_that_cannot_shard_here_is_refused(builtin_task, tmp_path, capsys, extra, says):
+    """FSDP runs on CPUs as FSDP2 (tests/test_sharding.py); FSDP version 1 on a CPU and LoRA under
+    FSDP (its merge into sharded weights) are refused in one line, before any output is made."""
     from deltapref.cli import main
 
     argv = ["align", "--model", "tiny:32:1", "--tokenizer", str(builtin_task / "tokenizer")]
     argv += ["--train_data", str(builtin_task / "train.jsonl"), "--output_dir", str(tmp_path / "p")]
-    assert main(argv + ["--fsdp", "full_shard", "--fsdp_config", '{"fsdp_version": 2}']) == 1
+    assert main(argv + ["--fsdp", "full_shard", *extra]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "--fsdp on a CPU" in err and "DDP" in err
+    assert says in err
     assert not (tmp_path / "p").exists() or not any((tmp_path / "p").iterdir())
 
 

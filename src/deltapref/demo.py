@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
@@ -52,9 +53,10 @@ class DemoConfig:
     quick: bool = option(False, "a smaller task and fewer epochs (a few minutes on a laptop CPU)")
     seed: int = option(0, "seed of the task and of every training run")
     write_recipe: str = option(None, "only write the demo's pipeline recipe to this YAML file")
+    generation_backend: Literal["hf", "vllm"] = option("hf", "generate's --backend for every policy's completions")
 
 
-def generation_stages(policies: list[str], seed: int) -> dict:
+def generation_stages(policies: list[str], seed: int, backend: str = "hf") -> dict:
     """A ``gen-NAME`` stage per policy stage: sampled completions of the held-out prompts."""
     return {
         f"gen-{name}": {
@@ -67,6 +69,7 @@ def generation_stages(policies: list[str], seed: int) -> dict:
                 "max_new_tokens": 24,
                 "seed": seed,
                 "batch_size": 64,
+                **({"backend": backend} if backend != "hf" else {}),
             },
         }
         for name in policies
@@ -106,7 +109,7 @@ def task_stages(seed: int, profile: dict, data_args: dict | None = None) -> dict
     }
 
 
-def demo_recipe(quick: bool = False, seed: int = 0) -> dict:
+def demo_recipe(quick: bool = False, seed: int = 0, generation_backend: str = "hf") -> dict:
     """The demo as a pipeline recipe."""
     p = PROFILES["quick" if quick else "full"]
     train = {"seed": seed, "disable_tqdm": True, "logging_steps": 10}
@@ -132,7 +135,7 @@ def demo_recipe(quick: bool = False, seed: int = 0) -> dict:
         if method["loss"] == "edpo" and p["ensemble"]:
             args.update(edpo_rewards="ensemble", edpo_ensemble="pessimistic")
         stages[name] = {"command": "align", "args": args}
-    stages.update(generation_stages(["sft", *METHODS], seed))
+    stages.update(generation_stages(["sft", *METHODS], seed, generation_backend))
     return {
         "output_dir": "deltapref-demo",
         "stages": stages,
@@ -148,7 +151,7 @@ def demo_recipe(quick: bool = False, seed: int = 0) -> dict:
 
 def demo(config: DemoConfig) -> int:
     """Entry point of ``deltapref demo``."""
-    recipe = demo_recipe(config.quick, config.seed)
+    recipe = demo_recipe(config.quick, config.seed, config.generation_backend)
     if config.write_recipe:
         Path(config.write_recipe).write_text(yaml.safe_dump(recipe, sort_keys=False))
         print(f"wrote the demo recipe to {config.write_recipe}")

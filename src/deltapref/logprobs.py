@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from .grouping import grouped_hidden
 from .losses import log1mexp
 from .models import last_token_rewards, unwrap
+from .sharding import is_sharded
 
 logger = logging.getLogger(__name__)
 BLOCK_MASK_ATTENTION = ("eager", "sdpa")  # implementations that apply an arbitrary 4-D mask as given
@@ -156,7 +157,7 @@ def _scored_token_logps(model, batch: dict, rows, source, targets) -> tuple[torc
     only. Models whose logits are more than the head of the hidden states (soft-capped, scaled;
     checked once per model) run one pass with their own logits from the first scored position."""
     inputs = _model_inputs(model, batch)
-    if _HEAD_OF_HIDDEN.get(model, True):
+    if _HEAD_OF_HIDDEN.get(model, True) and not is_sharded(model):  # FSDP2 gathers the head inside the forward only
         hidden = grouped_hidden(_hidden_pass, model, inputs, _row_lengths(batch))
         if _HEAD_OF_HIDDEN[model]:
             return head_token_logps(unwrap(model).get_output_embeddings(), hidden[rows, source], targets), hidden

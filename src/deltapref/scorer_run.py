@@ -72,7 +72,7 @@ def scorer_inputs(config) -> list:
 def train_one(config, args: TrainingArguments) -> dict:
     """Train one scorer of ``config.kind`` (not ensemble) into ``args.output_dir``; returns its
     summary (with ``eval`` when ``config.eval_data`` is set)."""
-    check_training_args(args)
+    check_training_args(args, lora=config.lora_r > 0)
     keep_freed_memory(args.device.type == "cpu")
     objective = SCORER_OBJECTIVES[config.kind]
     if objective.causal_lm:

@@ -19,6 +19,7 @@ from transformers import Trainer, TrainerCallback
 
 from .checkpoints import check_resumable, read_manifest, replacing, write_manifest
 from .errors import TrainingError
+from .sharding import check_sharded, local_values
 from .training_outputs import save_failures
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def weight_sample(model) -> dict[str, torch.Tensor]:
     sample = {}
     for name, parameter in model.named_parameters():
         if parameter.requires_grad and parameter.numel():
-            flat = parameter.detach().reshape(-1)
+            flat = local_values(parameter.detach()).reshape(-1)
             sample[name] = flat[:: max(1, flat.numel() // WATCHED_VALUES)].float().cpu().clone()
     return sample
 
@@ -60,6 +61,7 @@ class _WeightWatch(TrainerCallback):
         self.trainer = trainer
 
     def on_train_begin(self, args, state, control, **kwargs):
+        check_sharded(self.trainer)
         self.trainer._weights_at_start = (state.global_step, weight_sample(self.trainer.model))
 
 
@@ -140,7 +142,7 @@ class MetricsTrainer(Trainer):
         self._started, self._loss_sum = time.time(), 0.0
         result = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
         self.check_weights_changed()
-        loss_sum = self._earlier["loss_sum"] + float(self._loss_sum)
+        loss_sum = self._earlier["loss_sum"] + self._mean_loss_sum()
         seconds = self._earlier["seconds"] + time.time() - self._started
         self.whole_run = {
             "train_loss": loss_sum / max(result.global_step, 1),
@@ -149,6 +151,12 @@ class MetricsTrainer(Trainer):
             "resumed_from_step": self._earlier["steps"] or None,
         }
         return result
+
+    def _mean_loss_sum(self) -> float:
+        """The training losses' sum since the run (or resume) started, averaged over the
+        processes (each sums the loss of its own batches)."""
+        total = torch.as_tensor(self._loss_sum, dtype=torch.float32, device=self.accelerator.device)
+        return float(self.accelerator.reduce(total, reduction="mean"))
 
     def check_weights_changed(self) -> None:
         """Stop (no final model) when this run's optimizer steps changed no sampled trainable
@@ -180,6 +188,7 @@ class MetricsTrainer(Trainer):
         """Trainer's checkpoint, saved over an existing one only once complete
         (``checkpoints.replacing``) and marked complete last, with the run's identity and progress."""
         checkpoint = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+        loss_sum = self._mean_loss_sum()  # every process takes part
         with replacing(checkpoint) if self.args.should_save else contextlib.nullcontext():
             self.accelerator.wait_for_everyone()  # the old checkpoint is aside before any process writes
             with save_failures(f"saving {checkpoint}", "an earlier checkpoint at that step, if any, was kept"):
@@ -187,7 +196,7 @@ class MetricsTrainer(Trainer):
             self.accelerator.wait_for_everyone()  # every process's files are written
             if self.args.should_save:
                 progress = {
-                    "loss_sum": self._earlier["loss_sum"] + float(self._loss_sum),
+                    "loss_sum": self._earlier["loss_sum"] + loss_sum,
                     "steps": self.state.global_step,
                     "seconds": self._earlier["seconds"] + time.time() - self._started,
                 }

@@ -16,6 +16,7 @@ from transformers.trainer_utils import SaveStrategy
 
 from .checkpoints import incomplete_reason
 from .errors import OptionError
+from .sharding import allow_sharding_on_cpu, fsdp_version, join_deepspeed_on_cpu, sharding_problem, uses_deepspeed
 
 logger = logging.getLogger(__name__)
 DEFAULT_SAVE_STEPS = next(f.default for f in dataclasses.fields(TrainingArguments) if f.name == "save_steps")
@@ -99,16 +100,18 @@ def check_step_size(args: TrainingArguments, rows: int, source: str) -> None:
         )
 
 
-def check_training_args(args: TrainingArguments) -> None:
-    """Refuse settings that would silently train wrong."""
+def check_training_args(args: TrainingArguments, lora: bool = False) -> None:
+    """Refuse settings that would silently train wrong; on a CPU, let ``--fsdp`` (FSDP2) and
+    ``--deepspeed`` shard."""
     if args.remove_unused_columns:
         raise OptionError("--remove_unused_columns must stay false: deltapref's collators read raw columns")
-    if args.fsdp and args.device.type == "cpu":
-        raise OptionError(
-            "--fsdp on a CPU: accelerate runs FSDP only on GPU-like devices and would train plain DDP here "
-            "(every process holding the whole model) under the FSDP flags; drop --fsdp, or run on GPUs "
-            "(docs/SCALE.md)"
-        )
+    problem = sharding_problem(args, lora)
+    if problem:
+        raise OptionError(problem)
+    if (fsdp_version(args) or uses_deepspeed(args)) and args.device.type == "cpu":
+        allow_sharding_on_cpu()
+        if uses_deepspeed(args):
+            join_deepspeed_on_cpu()
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched > 1 and args.world_size != launched:
         raise OptionError(

@@ -15,6 +15,7 @@ from transformers import Trainer, TrainingArguments
 
 from .errors import TrainingError
 from .outputs import claim_output, exclusive, mark_directory, remove_output, written_by_deltapref
+from .sharding import full_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ def final_save(trainer: Trainer, output_dir: str, kind: str, merge_lora: bool = 
     its tokenizer as safetensors on the main process, written aside and moved into place; its
     config records its ``kind`` (policy, reward, difference, oracle) so later commands can check
     its role."""
+    state_dict = full_state_dict(trainer)  # a sharded model's, gathered by every process
     model = trainer.accelerator.unwrap_model(trainer.model)
     if merge_lora and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
@@ -45,7 +47,7 @@ def final_save(trainer: Trainer, output_dir: str, kind: str, merge_lora: bool = 
         staging = Path(tempfile.mkdtemp(dir=output_dir, prefix=".saving-"))
         try:
             with save_failures(f"saving the final model to {output_dir}", "its checkpoints, if any, are intact"):
-                model.save_pretrained(staging, safe_serialization=True)
+                model.save_pretrained(staging, state_dict=state_dict, safe_serialization=True)
                 if trainer.processing_class is not None:
                     trainer.processing_class.save_pretrained(staging)
             for file in sorted(staging.iterdir()):  # each file complete before it takes its name

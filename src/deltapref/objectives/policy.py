@@ -14,13 +14,16 @@ from .options import LossOptions
 
 
 class SFT(PolicyObjective):
-    """Token cross-entropy on the chosen responses."""
+    """Token cross-entropy on the chosen responses, averaged over every process's tokens: each
+    process divides its sum by the processes' mean token count, so the gradients' average over
+    processes is the one-process gradient of the whole batch."""
 
     name = "sft"
     blocks = ("chosen",)
 
     def compute(self, outputs, batch, options, reduce_mean=identity):
-        loss = -outputs.logps.sum() / outputs.counts.sum()
+        tokens = reduce_mean(outputs.counts.sum().float().detach())
+        loss = -outputs.logps.sum() / tokens
         return loss, {"nll": loss}
 
 

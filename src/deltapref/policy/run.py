@@ -27,6 +27,7 @@ from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyObjective
 from ..peft_utils import apply_lora
 from ..provenance import identity_mismatch, read_meta, reference_identity
 from ..scorer_kinds import columns_needed
+from ..sharding import check_reference_pass_possible
 from ..training_arguments import check_training_args
 from ..training_outputs import claimed_output_dir, final_save
 from ..training_run import load_training_data, ready_for_training, run_summary, save_summary
@@ -119,7 +120,8 @@ def run_policy_training(config, args: TrainingArguments, options: LossOptions, r
     """Train ``config.model`` on ``config.train_data`` with ``options.loss``; ``config`` is a
     policy config (model, data, tokenization and LoRA options)."""
     run = run or RunOptions()
-    check_training_args(args)  # also forms the process group when launched, before reference log-probs
+    # also forms the process group when launched, before reference log-probs
+    check_training_args(args, lora=config.lora_r > 0)
     keep_freed_memory(args.device.type == "cpu")
     for model in (config.model, run.reference_model):
         if model:
@@ -151,6 +153,7 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
     model = _policy_model(config, args, tokenizer, student_head)
     reference_started = time.time()
     if objective.uses_reference(trained) and not precomputed:
+        check_reference_pass_possible(options.loss)
         dataset = _with_reference(dataset, model, tokenizer, objective, run)
     reference_seconds = time.time() - reference_started
     heads = ["reward_head"] if student_head else None

@@ -4,7 +4,9 @@ dataset (``prompt``, ``completion`` and any ``id`` kept)."""
 from __future__ import annotations
 
 import codecs
+import functools
 from dataclasses import dataclass
+from typing import Literal
 
 import datasets
 
@@ -14,6 +16,7 @@ from ..distributed import say
 from ..models import check_policy, load_causal_lm, load_tokenizer
 from ..outputs import claim_output, exclusive
 from ..policy.generation import generate_completions, read_prompts
+from ..policy.vllm_backend import load_engine, vllm_completions
 from ..provenance import describe
 
 
@@ -56,6 +59,11 @@ class GenerateConfig(OverwriteOption):
             return []
         return [codecs.decode(s, "unicode_escape") for s in self.stop.split(",") if s]
 
+    backend: Literal["hf", "vllm"] = option(
+        "hf",
+        "hf: transformers' generate; vllm: a vLLM engine (optional extra) with the same prompts, stops and "
+        "options, each prompt its own seed (greedy: the same tokens)",
+    )
     trust_remote_code: bool = option(False, "allow model repos to run their own code")
 
     def __post_init__(self):
@@ -76,24 +84,30 @@ def generate(config: GenerateConfig) -> int:
 def _generate(config: GenerateConfig) -> None:
     rows = read_prompts(config.input, config.limit, config.format)
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
-    model = load_causal_lm(config.model, tokenizer, trust_remote_code=config.trust_remote_code)
+    complete = _backend(config, tokenizer)
     results = []
     for sample in range(config.num_samples):
-        completions = generate_completions(
-            model,
+        completions = complete(
             tokenizer,
             [r["prompt"] for r in rows],
             max_new_tokens=config.max_new_tokens,
             temperature=config.temperature,
             top_p=config.top_p,
             top_k=config.top_k,
-            batch_size=config.batch_size,
             max_prompt_length=config.max_prompt_length,
             seed=config.seed + sample,
             stops=config.stops(),
-            paired=config.paired_sampling,
         )
         results += [dict(row, completion=c, sample=sample, model=config.model) for row, c in zip(rows, completions)]
     meta = {"columns": {"completion": {"model": describe(config.model)}}}
     save_dataset(datasets.Dataset.from_list(results), config.output, "generate", overwrite=config.overwrite, meta=meta)
     say(f"wrote {len(results)} completions to {config.output}")
+
+
+def _backend(config: GenerateConfig, tokenizer):
+    """``complete(tokenizer, prompts, **sampling options)`` on the chosen backend."""
+    if config.backend == "vllm":
+        engine = load_engine(config.model, config.max_prompt_length + config.max_new_tokens, config.trust_remote_code)
+        return functools.partial(vllm_completions, engine)
+    model = load_causal_lm(config.model, tokenizer, trust_remote_code=config.trust_remote_code)
+    return functools.partial(generate_completions, model, batch_size=config.batch_size, paired=config.paired_sampling)

