@@ -4,6 +4,7 @@ bridge's weights in ``test_trl_bridge.py``): ownership of outputs, a cache keyed
 checkpoints that are complete or not resumable, resumes that keep the objective, one preflight
 per model directory, typed options at both doors, one line at every reader of user input."""
 
+import importlib.util
 import json
 import os
 import resource
@@ -552,3 +553,26 @@ def test_study_test_seeds_never_overlap_the_validation_draws():
     with pytest.raises(ValueError, match="1001"):
         StudyConfig(seeds="3,1001", validation_draws=2)
     assert StudyConfig(first_seed=10, seeds="5").seed_list() == [10, 11, 12, 13, 14]
+
+
+def test_generate_on_vllm_without_vllm_is_one_line_and_writes_nothing(policy, builtin_task, tmp_path, capsys):
+    """``--backend vllm`` where vLLM does not import (this test environment: tests/test_vllm.py runs
+    in scripts/vllm_check.sh's) names the extra to install; no output file is made."""
+    if importlib.util.find_spec("vllm"):
+        pytest.skip("vLLM is installed here: tests/test_vllm.py covers the backend")
+    out = tmp_path / "completions.jsonl"
+    argv = ["generate", "--model", str(policy), "--input", str(builtin_task / "test.jsonl"), "--output", str(out)]
+    assert main(argv + ["--backend", "vllm", "--limit", "2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--backend vllm needs vLLM" in err and "deltapref[vllm]" in err
+    assert not out.exists()
+
+
+def test_the_demo_recipe_names_the_generation_backend_only_when_not_the_default():
+    """Recipes written before the option keep their stage arguments (and so their cached results)."""
+    from deltapref.demo import demo_recipe
+
+    default, vllm = demo_recipe(quick=True), demo_recipe(quick=True, generation_backend="vllm")
+    generation = [name for name in default["stages"] if name.startswith("gen-")]
+    assert generation and all("backend" not in default["stages"][name]["args"] for name in generation)
+    assert all(vllm["stages"][name]["args"]["backend"] == "vllm" for name in generation)
