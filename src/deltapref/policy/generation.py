@@ -68,6 +68,12 @@ class StopStrings(StoppingCriteria):
         return torch.tensor([any(stop in text for stop in self.stops) for text in texts], device=input_ids.device)
 
 
+def prompt_ids(tokenizer, prompts: list, max_prompt_length: int) -> list[list[int]]:
+    """Each prompt's token ids as every backend feeds them (chat template or plain text), cut to
+    their last ``max_prompt_length``."""
+    return [encode_prompt(tokenizer, p)[-max_prompt_length:] for p in prompts]
+
+
 @torch.no_grad()
 def generate_completions(
     model,
@@ -92,7 +98,7 @@ def generate_completions(
     completing it with this seed; else one random stream for the call (Hugging Face's sampling)."""
     model.eval()
     stops = default_stops(prompts) if stops is None else stops
-    encoded = [encode_prompt(tokenizer, p)[-max_prompt_length:] for p in prompts]
+    encoded = prompt_ids(tokenizer, prompts, max_prompt_length)
     out = []
     with seeded(seed):  # sampling follows the seed; the caller's random state is kept
         for start in tqdm(range(0, len(encoded), batch_size), desc="generating", unit="batch", disable=not progress):

@@ -1,6 +1,6 @@
 """``generate --backend vllm``: the Hugging Face path's completions from a vLLM engine.
 
-Same prompt token ids (``encode_prompt``: chat template or plain text, cut to its last
+Same prompt token ids (``generation.prompt_ids``: chat template or plain text, cut to their last
 ``max_prompt_length`` tokens), same end-of-turn token and stop strings, same cut and strip, same
 top-k / top-p / temperature; under greedy decoding the same tokens up to float rounding
 (tests/test_vllm.py). Under sampling each prompt gets its own seed (``sampling.prompt_seed``, as
@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import logging
 
-from ..data.tokenization import encode_prompt
 from ..errors import OptionError
-from .generation import cut_at_stops, default_stops
+from .generation import cut_at_stops, default_stops, prompt_ids
 from .sampling import prompt_seed
 
 logger = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ def vllm_completions(
     from vllm.inputs import TokensPrompt
 
     stops = default_stops(prompts) if stops is None else stops
-    encoded = [encode_prompt(tokenizer, p)[-max_prompt_length:] for p in prompts]
+    encoded = prompt_ids(tokenizer, prompts, max_prompt_length)
     common = dict(
         max_tokens=max_new_tokens,
         stop=stops or None,
