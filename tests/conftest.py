@@ -31,11 +31,26 @@ END_TO_END = {
 }
 
 
+# The heaviest tests (about 6 min here), left out of the default run so that CI stays under 15
+# minutes: ``python -m pytest -m heavy`` runs them (README, "Tests"). Each is also marked slow.
+HEAVY = {
+    "test_sharding.py",  # FSDP2 on two processes, both launchers, resume
+    "test_smollm2.py::test_align_on_smollm2_without_tuning_flags_stays_near_its_start",  # the real SmolLM2-135M
+    "test_smollm2.py::test_smollm2_lora_sft_dpo_and_generation",
+    "test_gpu_check.py::test_dry_run_runs_every_check_and_writes_its_summary",  # the GPU check's CPU dry run
+    "test_examples.py::test_example_runs[trl_hh_smollm2.py]",  # SmolLM2 + MiniLM inside TRL
+    "test_study.py::test_study_writes_every_claim_with_a_verdict_and_keeps_the_rest",  # a tiny claims study
+}
+
+
 def pytest_collection_modifyitems(config, items):
     """Modules that train models end to end are marked slow and run after the unit tests
-    (``-m "not slow"`` runs the fast part alone)."""
+    (``-m "not slow"`` runs the fast part alone); the heaviest are marked heavy too."""
     for item in items:
-        if item.path.name in END_TO_END:
+        if item.path.name in HEAVY or f"{item.path.name}::{item.name}" in HEAVY:
+            item.add_marker(pytest.mark.heavy)
+            item.add_marker(pytest.mark.slow)
+        elif item.path.name in END_TO_END:
             item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
 

@@ -4,14 +4,16 @@ import json
 
 import pytest
 
-from deltapref.study import CANDIDATES, END, START, run_study
+from deltapref.study import CANDIDATES, run_study
+from deltapref.study.markdown import END, START
+from deltapref.study.recipes import methods
 
 TINY = {
     "n_train": 80,
     "n_test": 24,
     "seeds": 2,
-    "temperatures": (0.5, 1.0),
-    "lrs": (5e-4, 2e-3),
+    "temperatures": (0.5,),  # several temperatures and rates: test_confirm_run_tables_the_primaries_with_their_power
+    "lrs": (5e-4,),
     "epochs": (1, 2),
     "splits": True,
     "sft_epochs": 1,
@@ -39,21 +41,16 @@ def test_study_writes_every_claim_with_a_verdict_and_keeps_the_rest(tmp_path):
     text = results.read_text()
     assert "hand-written intro" in text and "## Real data\n\nkept" in text and "\nold\n" not in text
     assert text.count(START) == 1 and "C8" in text
-    assert set(summary["lr_grid"]) == {0.5, 1.0}  # chosen per label temperature
-    for t, grid in summary["lr_grid"].items():
-        for method, lr in summary["learning_rates"][t].items():
-            if method != "default":
-                run_at = [rewards[method] for rewards in grid.values() if method in rewards]
-                assert grid[lr][method] == max(run_at)  # chosen on validation, among the rates it ran at
-    assert "drdo-head" in summary["learning_rates"][0.5] and "drdo-head" not in summary["learning_rates"][1.0]
-    assert (tmp_path / "runs" / "validation" / "T1" / "lr-0.0005").is_dir()
+    assert set(summary["lr_grid"]) == {0.5}  # chosen per label temperature
+    assert "drdo-head" in summary["learning_rates"][0.5] and "drdo-head" not in methods(TINY, 1.0)
+    assert (tmp_path / "runs" / "validation" / "T0.5" / "lr-0.0005").is_dir()
     grid, lrs = summary["lr_grid"][0.5], summary["learning_rates"][0.5]
     assert summary["chosen"] in CANDIDATES
     assert summary["chosen"] == max(CANDIDATES, key=lambda m: grid[lrs[m]][m])
-    assert "T = 1:" in text and "T = 0.5:" in text
+    assert "T = 0.5:" in text
     seed_data = [(tmp_path / "runs" / "T0.5" / f"seed-{s}" / "data" / "train.jsonl").read_text() for s in (0, 1)]
     assert seed_data[0] != seed_data[1]  # each seed is its own draw of the task
-    assert set(summary["aim"]) == {0.5, 1.0} and all(p["n"] == 2 for p in summary["aim"].values())
+    assert set(summary["aim"]) == {0.5} and all(p["n"] == 2 for p in summary["aim"].values())
     saved = json.loads((tmp_path / "runs" / "study.json").read_text())
     assert saved["claims"] == summary["claims"]
 
@@ -135,6 +132,8 @@ def test_verdicts_read_hand_made_intervals_against_the_smallest_effect_of_intere
 
     sesoi = SESOI["gold reward"]
     assert verdict({"low": 0.01, "high": 0.2}, 0.0, sesoi) == "reproduced"
+    assert verdict({"low": 0.0004, "high": 0.013}, 0.0, sesoi) == "reproduced (smaller than SESOI)"  # C1, confirm
+    assert verdict({"low": -0.03, "high": -0.01}, 0.0, sesoi) == "not reproduced (smaller than SESOI)"
     assert verdict({"low": -0.2, "high": -0.01}, 0.0, sesoi) == "not reproduced"
     assert verdict({"low": -0.017, "high": 0.030}, 0.0, sesoi) == "no effect of that size"  # C1's, 2026-11-26
     assert verdict({"low": -0.3, "high": 0.049}, 0.0, sesoi) == "no effect of that size"  # +0.05 excluded
@@ -192,9 +191,8 @@ def test_learning_rates_are_chosen_on_the_mean_over_validation_draws(tmp_path, m
     rerun with more draws reuses it) and no draw is a test seed."""
     import deltapref.study as study
     from deltapref.cli import main
-    from deltapref.study.recipes import methods
 
-    names = methods(0.5, True, TINY["epochs"], TINY["splits"])
+    names = methods(TINY, 0.5)
     by_draw = {"validation": {5e-4: 0.1, 2e-3: 0.0}, "validation-seed-1001": {5e-4: 0.0, 2e-3: 0.3}}
     runs = []
 
@@ -204,7 +202,7 @@ def test_learning_rates_are_chosen_on_the_mean_over_validation_draws(tmp_path, m
         return {"policies": {m: {"mean": by_draw[draw][lr] if m == "dpo" else 0.0} for m in names}}
 
     monkeypatch.setattr(study, "_run", fake_run)
-    profile = {**TINY, "validation_draws": 2}
+    profile = {**TINY, "lrs": (5e-4, 2e-3), "validation_draws": 2}
     lrs, grid = study.validated_learning_rates(profile, 0.5, tmp_path)
     assert lrs["dpo"] == 2e-3 and grid[2e-3]["dpo"] == pytest.approx(0.15) and grid[5e-4]["dpo"] == pytest.approx(0.05)
     assert sorted(runs) == sorted(
@@ -212,3 +210,82 @@ def test_learning_rates_are_chosen_on_the_mean_over_validation_draws(tmp_path, m
     )
     assert study.validation_seeds(profile) == [1000, 1001] and study.validation_seeds(TINY) == [1000]
     assert main(["study", "claims", "--profile", "quick", "--validation_draws", "0"]) == 2
+
+
+def test_confirm_profile_runs_the_primaries_only_on_fresh_seeds_of_the_fair_task():
+    """The confirmatory recipes: DPO, SFT and each primary's two arms at its temperature, only the
+    scorers they read, ranked lists scored by the pairs' noise, disjoint test prompts, 4 samples per
+    prompt with the seed shared by every arm; its seeds start at 2000, never a validation draw."""
+    from deltapref.study import StudyConfig
+    from deltapref.study.recipes import PROFILES, claims_recipe
+
+    profile = PROFILES["confirm"]
+    stages = {t: claims_recipe(profile, t, 2000, {"default": 5e-4})["stages"] for t in (0.5, 1.0)}
+    aligned = {t: sorted(n for n, s in stages[t].items() if s["command"] == "align") for t in stages}
+    assert aligned == {0.5: ["dpo", "dpo-rc-diff-a0.5", "kto", "kto-rc-diff", "rrhf", "rrhf-rc"], 1.0: ["dpo", "drdo"]}
+    scorers = {t: sorted(n for n, s in stages[t].items() if s["command"] == "train-scorer") for t in stages}
+    assert scorers == {0.5: ["difference"], 1.0: ["oracle"]}
+    assert set(stages[1.0]["score"]["args"]) & {"reward_model", "difference_model"} == set()
+    for t in stages:
+        data = stages[t]["data"]["args"]
+        assert (data["ranked_scores"], data["disjoint_test_prompts"], data["temperature"]) == ("labels", True, t)
+        generated = [s["args"] for n, s in stages[t].items() if s["command"] == "generate"]
+        assert len(generated) == len(aligned[t]) + 1 and {(g["seed"], g["num_samples"]) for g in generated} == {
+            (2000, 4)
+        }
+    assert StudyConfig(profile="confirm").seed_list() == list(range(2000, 2000 + profile["seeds"]))
+    assert StudyConfig(profile="confirm", seeds="3").seed_list() == [2000, 2001, 2002]
+    with pytest.raises(ValueError, match="validation draws"):
+        StudyConfig(profile="confirm", seeds="2", first_seed=999, validation_draws=2)
+
+
+def test_confirm_run_tables_the_primaries_with_their_power(tmp_path, monkeypatch):
+    """A confirmatory study (pipelines replaced by fixed rewards): one row per primary at 95%, each
+    with its paired SD, the power of its seeds against SESOI and the seeds 80% would need; written
+    between the confirm markers, the claims section kept."""
+    import statistics
+
+    import deltapref.study as study
+    from deltapref.study.markdown import CONFIRM_MARKERS
+    from deltapref.study.recipes import PROFILES
+    from deltapref.study.verdicts import power, seeds_needed
+
+    gains = {"dpo-rc-diff-a0.5": [0.01, -0.01, 0.0, 0.02], "rrhf-rc": [0.3, 0.2, 0.25, 0.35]}
+    gains |= {"kto-rc-diff": [-0.3, -0.2, -0.25, -0.35], "drdo": [0.2, -0.1, 0.1, -0.15]}
+
+    def fake_run(recipe, run_dir):
+        seed = recipe["stages"]["data"]["args"]["seed"]
+        names = [n.removeprefix("gen-") for n, s in recipe["stages"].items() if s["command"] == "generate"]
+        gain = {m: g[seed - 2000] if seed >= 2000 else 0.0 for m, g in gains.items()}
+        base = {"rrhf-rc": "rrhf", "kto-rc-diff": "kto"}
+        mean = {n: 1.0 + gain.get(n, 0.0) + (0.1 * seed % 0.7 if n in base.values() else 0.0) for n in names}
+        mean |= {m: mean[b] + gain[m] for m, b in base.items() if m in names}
+        return {"policies": {n: {"mean": v} for n, v in mean.items()}}
+
+    monkeypatch.setattr(study, "_run", fake_run)
+    monkeypatch.setattr(study, "_noise", lambda stage_dir: {})
+    results = tmp_path / "RESULTS.md"
+    results.write_text(f"# Results\n\n{START}\nclaims kept\n{END}\n")
+    profile = {**PROFILES["confirm"], "validation_draws": 1}
+    summary = study.run_study(profile, [2000, 2001, 2002, 2003], tmp_path / "runs", results, "deltapref study claims")
+    verdicts = {row[1]: row[5] for row in summary["claims"]}
+    assert all(row[4] == "primary" for row in summary["claims"])
+    assert (
+        verdicts["RRHF+rc > RRHF"] == "reproduced" and verdicts["KTO+rc (difference model) > KTO"] == "not reproduced"
+    )
+    assert verdicts["DPO+rc (difference model, α=0.5) > DPO"] == "no effect of that size"
+    assert verdicts["DRDO ≥ DPO (T = 1.0)"].startswith("underpowered (~")
+    drdo = summary["power"]["DRDO ≥ DPO (T = 1.0)"]
+    sd = statistics.stdev(gains["drdo"])
+    assert drdo["sd"] == pytest.approx(sd) and drdo["seeds_needed"] == seeds_needed(sd, 0.05)
+    assert drdo["power"] == pytest.approx(power(sd, 0.05, 4)) and drdo["power"] < 0.8
+    text = results.read_text()
+    assert "claims kept" in text and text.count(CONFIRM_MARKERS[0]) == 1 and "power (4 seeds)" in text
+    assert f"| {drdo['seeds_needed']} |" in text
+
+
+def test_power_is_the_noncentral_t_of_the_seeds_needed():
+    from deltapref.study.verdicts import power
+
+    assert power(1.0, 0.5, 34) >= 0.8 > power(1.0, 0.5, 33)  # d = 0.5: 34 pairs (Cohen 1988)
+    assert power(1.0, 0.0, 10) == pytest.approx(0.025)  # no effect: rejections in the effect's direction, α/2

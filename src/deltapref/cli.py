@@ -29,6 +29,12 @@ COMMANDS: dict[tuple[str, ...], Command] = {
         "study",
         "the claims study: every RDO and DRDO claim over seeds on the built-in task, with verdicts",
     ),
+    ("study", "map"): Command(
+        "deltapref.study.weighting_map",
+        ("MapConfig",),
+        "weighting_map",
+        "where weighting pays: DPO+rc (gold, reward, difference, oracle weights) and DRDO against DPO by label noise",
+    ),
     ("plan",): Command(
         "deltapref.plan",
         ("PlanConfig",),

@@ -56,8 +56,9 @@ class DemoConfig:
     generation_backend: Literal["hf", "vllm"] = option("hf", "generate's --backend for every policy's completions")
 
 
-def generation_stages(policies: list[str], seed: int, backend: str = "hf") -> dict:
-    """A ``gen-NAME`` stage per policy stage: sampled completions of the held-out prompts."""
+def generation_stages(policies: list[str], seed: int, backend: str = "hf", samples: int = 1) -> dict:
+    """A ``gen-NAME`` stage per policy stage: sampled completions of the held-out prompts
+    (``samples`` per prompt; sample j uses seed + j, the same for every policy)."""
     return {
         f"gen-{name}": {
             "command": "generate",
@@ -70,6 +71,7 @@ def generation_stages(policies: list[str], seed: int, backend: str = "hf") -> di
                 "seed": seed,
                 "batch_size": 64,
                 **({"backend": backend} if backend != "hf" else {}),
+                **({"num_samples": samples} if samples != 1 else {}),
             },
         }
         for name in policies

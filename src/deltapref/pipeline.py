@@ -265,6 +265,15 @@ def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozens
     return results
 
 
+def stage_seconds(output_dir: str | Path) -> float:
+    """The seconds a pipeline's stages took when they ran (a cached stage counts its first run;
+    0 for a folder no pipeline finished in)."""
+    path = Path(output_dir) / "pipeline.json"
+    if not path.exists():
+        return 0.0
+    return sum(stage.get("seconds", 0.0) for stage in json.loads(path.read_text())["stages"].values())
+
+
 def pipeline(config: PipelineConfig) -> int:
     """Entry point of ``deltapref pipeline``."""
     recipe = load_recipe(config.recipe)

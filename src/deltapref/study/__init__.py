@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,24 +22,25 @@ from typing import Literal
 from ..config import Options, command_line, option, seed_list
 from ..data.loading import read_records
 from ..outputs import claim_output, mark_directory, write_text
-from ..pipeline import run_pipeline
+from ..pipeline import run_pipeline, stage_seconds
 from ..provenance import machine
 from ..report.collect import weights_and_noise
-from ..report.text import estimate, markdown_table
 from .claims import MAIN, Runs, claim_rows, method_table
-from .recipes import PROFILES, VALIDATION_SEED, claims_recipe, methods
+from .confirm import confirm_markdown, primary_power
+from .markdown import CONFIRM_MARKERS, markdown, write_section
+from .recipes import CANDIDATES, PROFILES, VALIDATION_SEED, WIDEN_STEPS, claims_recipe, methods
 
-CANDIDATES = ("dpo-rc-reward", "dpo-rc-diff", "dpo-madpo-reward", "edpo", "drdo")  # magnitude-aware, no gold
 SCORING = {"trained": "score", "1ep": "score-1ep", "cf": "score-cf"}  # regime -> score stage
 
 
 @dataclass
 class StudyConfig(Options):
-    profile: Literal["quick", "full"] = option(
+    profile: Literal["quick", "full", "confirm"] = option(
         "full",
-        "quick: 3 seeds, T = 0.5, one learning rate; full: 5 seeds, T ∈ {0.25, 0.5, 1}, a grid of three learning "
-        "rates; either grid widens while a method's best rate sits on its edge, so a run can take hours "
-        "(a quick run took 112 min on 2 cores, 2026-12-05)",
+        "quick: 3 seeds, T = 0.5, one learning rate, never widened (11 min on 2 cores, 2026-12-06); full: 5 seeds, "
+        "T ∈ {0.25, 0.5, 1}, a grid of three rates widened while a method's best rate sits on its edge "
+        "(90 min, 2026-12-03); confirm: the primary comparisons only (C1, C2's two, C7 at T = 1, with DPO "
+        "and SFT) on 36 fresh seeds from 2000, the fair task, 4 samples per prompt (56 min, 2026-12-06)",
     )
     seeds: str = option(
         None,
@@ -66,7 +66,10 @@ class StudyConfig(Options):
 
     def seed_list(self) -> list[int]:
         seeds = seed_list(self.seeds) if self.seeds else list(range(PROFILES[self.profile]["seeds"]))
-        return [s + self.first_seed for s in seeds] if self.first_seed is not None else seeds
+        first = self.first_seed if self.first_seed is not None else PROFILES[self.profile].get("first_seed")
+        if first is None or (self.seeds and "," in self.seeds):
+            return seeds
+        return [s + first for s in seeds]
 
     validation_draws: int = option(
         1,
@@ -76,9 +79,6 @@ class StudyConfig(Options):
     )
     output_dir: str = option(None, "where the runs go (default: runs/study-claims-PROFILE)")
     results: str = option(None, "markdown file whose claims section is (re)written (default: OUTPUT/RESULTS.md)")
-
-
-WIDEN_STEPS = 4  # grid steps added at most on each side while some method's best rate is on that edge
 
 
 def interior_learning_rates(grid: tuple[float, ...], validate, names, steps: int = WIDEN_STEPS) -> tuple[dict, dict]:
@@ -123,17 +123,16 @@ def validated_learning_rates(profile: dict, temperature: float, out: Path) -> tu
     """Each method's learning rate at one label temperature, chosen inside the (widened) grid on
     its mean validation reward over the validation draws. Returns (rate per method, with a
     "default"; every rate's mean rewards)."""
-    main = temperature == MAIN
 
     def validate(lr: float) -> dict:
         draws = []
         for seed in validation_seeds(profile):
-            recipe = claims_recipe(profile, temperature, seed, {"default": lr}, main=main)
+            recipe = claims_recipe(profile, temperature, seed, {"default": lr})
             report = _run(recipe, _validation_dir(out, seed) / f"T{temperature:g}" / f"lr-{lr:g}")
             draws.append({m: p["mean"] for m, p in report["policies"].items()})
         return {m: sum(d[m] for d in draws) / len(draws) for m in draws[0]}
 
-    names = methods(temperature, main, profile["epochs"], profile["splits"])
+    names = methods(profile, temperature)
     best, tried = interior_learning_rates(profile["lrs"], validate, names, profile.get("widen", WIDEN_STEPS))
     return {"default": profile["lrs"][0], **best}, tried
 
@@ -143,13 +142,14 @@ def run_study(profile: dict, seeds: list[int], out: Path, results: Path, command
     lrs, lr_grid = {}, {}
     for t in profile["temperatures"]:
         lrs[t], lr_grid[t] = validated_learning_rates(profile, t, out)
-    chosen = max(CANDIDATES, key=lambda m: lr_grid[MAIN][lrs[MAIN][m]][m])
+    confirm = bool(profile.get("primaries_only"))
+    chosen = None if confirm else max(CANDIDATES, key=lambda m: lr_grid[MAIN][lrs[MAIN][m]][m])
     reports, noise = {}, {}
     for t in profile["temperatures"]:
         reports[t], noise[t] = {}, {}
         for seed in seeds:
             run_dir = out / f"T{t:g}" / f"seed-{seed}"
-            reports[t][seed] = _run(claims_recipe(profile, t, seed, lrs[t], main=t == MAIN), run_dir)
+            reports[t][seed] = _run(claims_recipe(profile, t, seed, lrs[t]), run_dir)
             noise[t][seed] = {
                 regime: _noise(run_dir / stage) for regime, stage in SCORING.items() if (run_dir / stage).exists()
             }
@@ -162,15 +162,31 @@ def run_study(profile: dict, seeds: list[int], out: Path, results: Path, command
         "learning_rates": lrs,
         "lr_grid": lr_grid,
         "chosen": chosen,
-        "claims": claim_rows(runs, profile["epochs"]),
+        "claims": claim_rows(runs, profile["epochs"], primaries_only=confirm),
         "seconds": time.time() - started,
+        "stage_seconds": sum(stage_seconds(d) for d in _run_dirs(profile, lr_grid, seeds, out)),
         "machine": machine(),
-        "aim": {t: runs.paired(t, chosen, "dpo") for t in reports},
+        "aim": {} if confirm else {t: runs.paired(t, chosen, "dpo") for t in reports},
         "methods": {t: method_table(runs, t) for t in reports},
+        "rewards": {t: {m: runs.reward(t, m) for m in reports[t][seeds[0]]["policies"]} for t in reports},
+        **({"power": primary_power(runs)} if confirm else {}),
     }
     write_text(out / "study.json", json.dumps(summary, indent=2, default=str) + "\n")
-    write_section(results, markdown(summary, runs))
+    if confirm:
+        write_section(results, confirm_markdown(summary), CONFIRM_MARKERS)
+    else:
+        write_section(results, markdown(summary))
     return summary
+
+
+def _run_dirs(profile: dict, lr_grid: dict, seeds: list[int], out: Path) -> list[Path]:
+    """Every pipeline folder a study used: each validation rate per draw, each test seed."""
+    dirs = []
+    for t in profile["temperatures"]:
+        for draw in validation_seeds(profile):
+            dirs += [_validation_dir(out, draw) / f"T{t:g}" / f"lr-{lr:g}" for lr in lr_grid[t]]
+        dirs += [out / f"T{t:g}" / f"seed-{seed}" for seed in seeds]
+    return dirs
 
 
 def _run(recipe: dict, run_dir: Path) -> dict:
@@ -181,107 +197,6 @@ def _run(recipe: dict, run_dir: Path) -> dict:
 def _noise(stage_dir: Path) -> dict:
     rows = [row for _, row in read_records(str(stage_dir / "train_scored.jsonl"))]
     return weights_and_noise(rows, 1.0)[1]
-
-
-def table(head: list[str], rows: list[list[str]]) -> list[str]:
-    return [*markdown_table(head, rows), ""]
-
-
-def markdown(summary: dict, runs: Runs) -> str:
-    seeds, profile = summary["seeds"], summary["profile"]
-    temperatures = ", ".join(f"{t:g}" for t in profile["temperatures"])
-    lines = [
-        "## Claims on the built-in task",
-        "",
-        f"Generated by `{summary['command']}` in {summary['seconds'] / 60:.0f} min on {summary['machine']}: "
-        f"{len(seeds)} seeds ({', '.join(map(str, seeds))}) per label temperature T ∈ {{{temperatures}}}, "
-        f"{profile['n_train']} training pairs and {profile['n_test']} held-out prompts per seed, tiny Llama policies "
-        "and scorers. Rewards are mean **gold** rewards of sampled completions; every comparison is paired "
-        "(same seed, same data) with a Student-t interval over seeds. Each claim has one **primary** comparison, "
-        "named in the study's code (`study/claims.py: PRIMARY`, 2026-12-02) as the paper's headline setting, after "
-        "results on seeds 0–4 had been published (2026-11-26): on those seeds it is not a pre-registered test (a "
-        "confirmatory run takes fresh seeds, e.g. `--first_seed 10`); it is judged on its 95% interval; every other "
-        "comparison is **secondary**: judged on its Bonferroni interval and Bonferroni-adjusted p-value. Verdicts "
-        "(`study/verdicts.py`; smallest effect of interest, SESOI: gold reward 0.05, accuracy 0.02, AUROC 0.05): "
-        "*reproduced* / *not reproduced* = the interval is on the claim's / the other side of zero (0.5 for AUROC), "
-        "*no effect of that size* = it contains zero but excludes SESOI in the claim's direction, *underpowered* "
-        "= it contains both (with the seeds a paired t test needs for 80% power against SESOI at this SD).",
-        "",
-    ]
-    lines += table(["claim", "what", "paper", "ours", "comparison", "verdict"], summary["claims"])
-    chosen = summary["chosen"]
-    lines += [
-        "### A magnitude-aware configuration against DPO",
-        "",
-        f"Chosen on validation ({_draws(summary)}, T = 0.5) among {', '.join(CANDIDATES)}: "
-        f"**{chosen}**. Its paired difference to DPO on the test seeds:",
-        "",
-    ]
-    aim = [
-        [
-            f"T = {t:g}",
-            estimate(p, sign="+"),
-            f"{p['wins']}/{p['n']}",
-            "yes" if p["low"] is not None and p["low"] > 0 else "no",
-        ]
-        for t, p in summary["aim"].items()
-    ]
-    lines += table(["labels", f"{chosen} − DPO (gold reward)", "seeds won", "interval above 0"], aim)
-    for t, rows in summary["methods"].items():
-        lines += [f"### Every method, T = {t:g}", ""]
-        lines += table(["method", "mean gold reward", "− DPO (paired)", "− SFT (paired)"], rows)
-    return "\n".join(lines + _rates_section(summary))
-
-
-def _rates_section(summary: dict) -> list[str]:
-    """The markdown of the learning-rate grid: every method's validation reward at every rate."""
-    profile = summary["profile"]
-    lines = [
-        "### Learning rates (validation; what was tried)",
-        "",
-        f"Per label temperature, mean validation reward ({_draws(summary)}) of every method at every rate: "
-        "one grid shared by all methods "
-        f"(equal tuning budgets), widened by one step at a time (at most {profile.get('widen', WIDEN_STEPS)} per "
-        "side) while some method's best rate was on its edge; a choice still on an edge is marked *(edge)*.",
-        "",
-    ]
-    for t, grid in summary["lr_grid"].items():
-        chosen_lrs = summary["learning_rates"][t]
-        lines += [f"T = {t:g}:", ""]
-        lines += table(
-            ["method", *[f"lr {lr:g}" for lr in grid], "chosen"],
-            [
-                [m, *[f"{grid[lr][m]:.3f}" for lr in grid], _chosen(m, chosen_lrs[m], grid)]
-                for m in chosen_lrs
-                if m != "default"
-            ],
-        )
-    return lines
-
-
-def _draws(summary: dict) -> str:
-    seeds = summary.get("validation_seeds", [VALIDATION_SEED])
-    if len(seeds) == 1:
-        return f"one validation draw, seed {seeds[0]}"
-    return f"{len(seeds)} validation draws, seeds {seeds[0]}–{seeds[-1]}"
-
-
-def _chosen(method: str, lr: float, grid: dict) -> str:
-    return f"{lr:g}" + (" (edge)" if lr in (min(grid), max(grid)) else "")
-
-
-START, END = "<!-- claims:start -->", "<!-- claims:end -->"
-
-
-def write_section(path: Path, body: str) -> None:
-    """Replace the claims section of ``path`` (between its markers), keeping everything else."""
-    text = path.read_text() if path.exists() else "# Results\n\n"
-    section = f"{START}\n{body}\n{END}"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: section, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    write_text(path, text)
 
 
 def study(config: StudyConfig) -> int:

@@ -66,6 +66,14 @@ PRIMARY = {
     "C6": "",  # its only comparison
     "C7": "DRDO ≥ DPO (T = 1.0)",  # the noisiest labels, where DRDO claims its robustness
 }
+# What each primary comparison of a policy claim trains: (label temperature, method, baseline);
+# a confirmatory run (``primaries_only``) trains these and nothing else.
+PRIMARY_RUNS = {
+    PRIMARY["C1"]: (MAIN, "dpo-rc-diff-a0.5", "dpo"),
+    PRIMARY["C2"][0]: (MAIN, "rrhf-rc", "rrhf"),
+    PRIMARY["C2"][1]: (MAIN, "kto-rc-diff", "kto"),
+    PRIMARY["C7"]: (1.0, "drdo", "dpo"),
+}
 FAMILY_LEVEL = 0.95
 
 
@@ -89,8 +97,9 @@ def corrected(comparison: Comparison, m: int) -> dict:
 
 def decide(summary: dict, comparison: Comparison, level: float = FAMILY_LEVEL) -> str:
     above, below = comparison.outcomes
-    word = verdict(summary, comparison.threshold, SESOI[comparison.unit], level)
-    return {"reproduced": above, "not reproduced": below}.get(word, word)
+    word, _, qualifier = verdict(summary, comparison.threshold, SESOI[comparison.unit], level).partition(" (")
+    word = {"reproduced": above, "not reproduced": below}.get(word, word)
+    return word + (f" ({qualifier}" if qualifier else "")
 
 
 def rows_of(comparisons: list[Comparison]) -> list[list[str]]:
@@ -114,8 +123,12 @@ def rows_of(comparisons: list[Comparison]) -> list[list[str]]:
     return rows
 
 
-def claim_rows(runs: Runs, epochs: tuple[int, ...]) -> list[list[str]]:
-    """One row per comparison: id, claim, the paper's figure, ours, primary or secondary, verdict."""
+def claim_rows(runs: Runs, epochs: tuple[int, ...], primaries_only: bool = False) -> list[list[str]]:
+    """One row per comparison: id, claim, the paper's figure, ours, primary or secondary, verdict.
+    With ``primaries_only`` (a confirmatory run) the primary comparisons of the policy claims only."""
+    if primaries_only:
+        comparisons = policy_claims(runs) + drdo_claims(runs)
+        return rows_of([c for c in comparisons if is_primary(c, [])])
     comparisons = policy_claims(runs) + scorer_claims(runs) + weight_claims(runs) + epoch_claims(runs, epochs)
     comparisons += drdo_claims(runs) + weighting_bounds(runs)
     return rows_of(comparisons)

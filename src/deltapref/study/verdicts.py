@@ -2,7 +2,8 @@
 effect size of interest (SESOI), declared here per unit, with the seeds a conclusive answer needs.
 
 - *reproduced*: the interval lies on the claim's side of the threshold;
-- *not reproduced*: it lies on the other side;
+- *not reproduced*: it lies on the other side; either with "(smaller than SESOI)" when the whole
+  interval lies within threshold ± SESOI (an effect that exists but is too small to matter);
 - *no effect of that size*: it contains the threshold but excludes an effect of SESOI or more in
   the claim's direction (in particular: the interval inside threshold ± SESOI);
 - *underpowered*: it contains both the threshold and threshold + SESOI; printed with the seeds
@@ -26,21 +27,24 @@ import scipy.stats
 # +0.007, the difference-vs-reward claim +0.040); AUROC — 0.05 above chance.
 SESOI = {"gold reward": 0.05, "accuracy": 0.02, "AUROC": 0.05}
 POWER = 0.8
+SMALL = "smaller than SESOI"  # the qualifier of a side's verdict whose whole interval lies within ±SESOI
 MAX_SEEDS = 10_000
 
 
-def seeds_needed(sd: float, sesoi: float, level: float = 0.95, power: float = POWER) -> int | None:
-    """The fewest seeds n for which a paired t test of a zero mean at two-sided ``level`` detects a
-    true mean of ``sesoi`` with probability ``power``, when paired differences have SD ``sd``
-    (noncentral t: P(T_{n−1, δ√n} > t_{n−1, 1−α/2}), δ = sesoi / sd). None if sd is 0 or unknown."""
+def power(sd: float, sesoi: float, n: int, level: float = 0.95) -> float:
+    """The probability that a paired t test of a zero mean at two-sided ``level`` over ``n`` seeds
+    rejects in the effect's direction when the true mean is ``sesoi`` and paired differences have
+    SD ``sd`` (noncentral t: P(T_{n−1, δ√n} > t_{n−1, 1−α/2}), δ = sesoi / sd)."""
+    critical = scipy.stats.t.ppf(1 - (1 - level) / 2, n - 1)
+    return float(scipy.stats.nct.sf(critical, n - 1, sesoi / sd * math.sqrt(n)))
+
+
+def seeds_needed(sd: float, sesoi: float, level: float = 0.95, target: float = POWER) -> int | None:
+    """The fewest seeds n whose paired t test has ``power`` ≥ ``target`` against ``sesoi`` at this
+    SD. None if sd is 0 or unknown."""
     if not sd or not math.isfinite(sd) or sesoi <= 0:
         return None
-    effect = sesoi / sd
-    for n in range(2, MAX_SEEDS + 1):
-        critical = scipy.stats.t.ppf(1 - (1 - level) / 2, n - 1)
-        if scipy.stats.nct.sf(critical, n - 1, effect * math.sqrt(n)) >= power:
-            return n
-    return MAX_SEEDS
+    return next((n for n in range(2, MAX_SEEDS + 1) if power(sd, sesoi, n, level) >= target), MAX_SEEDS)
 
 
 def verdict(interval: dict, threshold: float = 0.0, sesoi: float | None = None, level: float = 0.95) -> str:
@@ -48,10 +52,12 @@ def verdict(interval: dict, threshold: float = 0.0, sesoi: float | None = None, 
     the quantity exceeds ``threshold``; without ``sesoi`` a contained threshold reads *inconclusive*."""
     if interval.get("low") is None:
         return f"inconclusive ({interval.get('why', 'one seed')})"
+    small = sesoi is not None and threshold - sesoi < interval["low"] and interval["high"] < threshold + sesoi
+    qualifier = f" ({SMALL})" if small else ""
     if interval["low"] > threshold:
-        return "reproduced"
+        return "reproduced" + qualifier
     if interval["high"] < threshold:
-        return "not reproduced"
+        return "not reproduced" + qualifier
     if sesoi is None:
         return "inconclusive"
     if interval["high"] < threshold + sesoi:
