@@ -114,9 +114,14 @@ def validation_seeds(profile: dict) -> list[int]:
     return [VALIDATION_SEED + i for i in range(profile.get("validation_draws", 1))]
 
 
-def _validation_dir(out: Path, seed: int) -> Path:
+def _validation_dir(out: Path, seed: int, temperature: float, lr: float) -> Path:
     # the first draw keeps its own folder, so a study rerun with more draws reuses its runs
-    return out / ("validation" if seed == VALIDATION_SEED else f"validation-seed-{seed}")
+    draw = out / ("validation" if seed == VALIDATION_SEED else f"validation-seed-{seed}")
+    return draw / f"T{temperature:g}" / f"lr-{lr:g}"
+
+
+def _test_dir(out: Path, temperature: float, seed: int) -> Path:
+    return out / f"T{temperature:g}" / f"seed-{seed}"
 
 
 def validated_learning_rates(profile: dict, temperature: float, out: Path) -> tuple[dict, dict]:
@@ -128,7 +133,7 @@ def validated_learning_rates(profile: dict, temperature: float, out: Path) -> tu
         draws = []
         for seed in validation_seeds(profile):
             recipe = claims_recipe(profile, temperature, seed, {"default": lr})
-            report = _run(recipe, _validation_dir(out, seed) / f"T{temperature:g}" / f"lr-{lr:g}")
+            report = _run(recipe, _validation_dir(out, seed, temperature, lr))
             draws.append({m: p["mean"] for m, p in report["policies"].items()})
         return {m: sum(d[m] for d in draws) / len(draws) for m in draws[0]}
 
@@ -148,7 +153,7 @@ def run_study(profile: dict, seeds: list[int], out: Path, results: Path, command
     for t in profile["temperatures"]:
         reports[t], noise[t] = {}, {}
         for seed in seeds:
-            run_dir = out / f"T{t:g}" / f"seed-{seed}"
+            run_dir = _test_dir(out, t, seed)
             reports[t][seed] = _run(claims_recipe(profile, t, seed, lrs[t]), run_dir)
             noise[t][seed] = {
                 regime: _noise(run_dir / stage) for regime, stage in SCORING.items() if (run_dir / stage).exists()
@@ -184,8 +189,8 @@ def _run_dirs(profile: dict, lr_grid: dict, seeds: list[int], out: Path) -> list
     dirs = []
     for t in profile["temperatures"]:
         for draw in validation_seeds(profile):
-            dirs += [_validation_dir(out, draw) / f"T{t:g}" / f"lr-{lr:g}" for lr in lr_grid[t]]
-        dirs += [out / f"T{t:g}" / f"seed-{seed}" for seed in seeds]
+            dirs += [_validation_dir(out, draw, t, lr) for lr in lr_grid[t]]
+        dirs += [_test_dir(out, t, seed) for seed in seeds]
     return dirs
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..evaluation.stats import paired_difference, t_interval
 from ..report.text import estimate
-from .verdicts import SESOI, bonferroni_p, verdict
+from .verdicts import SESOI, bonferroni_p, relabel, verdict
 
 MAIN = 0.5
 
@@ -97,9 +97,8 @@ def corrected(comparison: Comparison, m: int) -> dict:
 
 def decide(summary: dict, comparison: Comparison, level: float = FAMILY_LEVEL) -> str:
     above, below = comparison.outcomes
-    word, _, qualifier = verdict(summary, comparison.threshold, SESOI[comparison.unit], level).partition(" (")
-    word = {"reproduced": above, "not reproduced": below}.get(word, word)
-    return word + (f" ({qualifier}" if qualifier else "")
+    said = verdict(summary, comparison.threshold, SESOI[comparison.unit], level)
+    return relabel(said, {"reproduced": above, "not reproduced": below})
 
 
 def rows_of(comparisons: list[Comparison]) -> list[list[str]]:

@@ -68,6 +68,12 @@ def verdict(interval: dict, threshold: float = 0.0, sesoi: float | None = None, 
     return "underpowered" + (f" (~{needed} seeds for 80% power)" if needed else "")
 
 
+def relabel(verdict_text: str, words: dict[str, str]) -> str:
+    """A verdict with its word renamed (e.g. "reproduced" -> "smaller"), its qualifier kept."""
+    word, _, qualifier = verdict_text.partition(" (")
+    return words.get(word, word) + (f" ({qualifier}" if qualifier else "")
+
+
 def bonferroni_p(p: float, m: int) -> float:
     """A secondary comparison's p-value adjusted as its Bonferroni interval is (m comparisons)."""
     return min(1.0, p * m)

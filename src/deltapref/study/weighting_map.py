@@ -23,7 +23,7 @@ from ..pipeline import run_pipeline, stage_seconds
 from ..provenance import machine
 from ..report.text import estimate
 from .markdown import table, timing, write_section
-from .verdicts import SESOI, verdict
+from .verdicts import SESOI, relabel, verdict
 
 # label noise of the pairs: condition -> data synth options (and the gold weights' temperature)
 CONDITIONS = {
@@ -145,18 +145,13 @@ def map_markdown(summary: dict, plot: str | None) -> str:
     rows = []
     for name, cell in summary["cells"].items():
         auroc = " / ".join(f"{cell['auroc'][s]:.2f}" if s in cell["auroc"] else "—" for s in SOURCES)
-        gains = [f"{estimate(cell['gains'][a], sign='+')}: {_short(cell['gains'][a]['verdict'])}" for a in arms]
+        gains = [f"{estimate(cell['gains'][a], sign='+')}: {relabel(cell['gains'][a]['verdict'], SHORT)}" for a in arms]
         rows.append([name, f"{cell['flipped']:.1%}", estimate(cell["dpo_over_sft"], sign="+"), *gains, auroc])
     return "\n".join(lines + table(head, rows))
 
 
 SOURCES = ("reward", "difference", "oracle")
 SHORT = {"reproduced": "**gain**", "not reproduced": "**loss**", "no effect of that size": "none ≥ +0.05"}
-
-
-def _short(verdict: str) -> str:
-    word, _, qualifier = verdict.partition(" (")
-    return SHORT.get(word, word) + (f" ({qualifier}" if qualifier else "")
 
 
 def draw_map(summary: dict, path: Path) -> None:
