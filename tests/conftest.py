@@ -28,6 +28,9 @@ END_TO_END = {
     "test_scorer_kinds.py",
     "test_examples.py",
     "test_api.py",
+    "test_lifecycle.py",
+    "test_folder_states.py",
+    "test_boundaries.py",
 }
 
 

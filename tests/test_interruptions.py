@@ -90,7 +90,7 @@ def complete_checkpoints(directory: Path) -> list[Path]:
     return sorted(found, key=lambda c: int(c.name.split("-")[1]))
 
 
-def test_killed_align_resumes_to_the_same_weights(scored_task, tmp_path):
+def test_killed_align_rerun_as_it_was_resumes_to_the_same_weights(scored_task, tmp_path):
     common = [
         "--model",
         scored_task["sft"],
@@ -119,7 +119,8 @@ def test_killed_align_resumes_to_the_same_weights(scored_task, tmp_path):
     kill_when(["align", "--output_dir", run, *common], lambda: len(complete_checkpoints(run)) >= 1)
     assert not (run / "model.safetensors").exists()
     latest = complete_checkpoints(run)[-1]
-    deltapref("align", "--output_dir", run, "--resume_from_checkpoint", latest, *common)
+    again = deltapref("align", "--output_dir", run, *common)  # the same command, as the message says
+    assert "resuming the interrupted run" in again.stderr
     deltapref("align", "--output_dir", tmp_path / "straight", *common)
     assert same_weights(run, tmp_path / "straight")
     resumed = json.loads((run / "train_summary.json").read_text())

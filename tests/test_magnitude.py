@@ -161,7 +161,7 @@ def test_cross_fit_never_scores_a_pair_with_a_scorer_that_saw_it(builtin_task, t
     ]
     assert main(argv) == 0
     assert json.loads((out / "cross_fit.json").read_text())["members"] == ["fold-0", "fold-1", "fold-2"]
-    seen = [{json.dumps(r, sort_keys=True) for r in rows_of(out / f"fold-{i}" / "train.jsonl")} for i in range(3)]
+    seen = [{json.dumps(r, sort_keys=True) for r in rows_of(out / f"fold-{i}.train.jsonl")} for i in range(3)]
     scored = tmp_path / "scored.jsonl"
     assert (
         main(

@@ -92,7 +92,7 @@ def test_a_stage_with_changed_arguments_starts_clean_and_an_interrupted_one_resu
     stage reruns; the run's own folder names cannot name a stage."""
     import pytest
 
-    from deltapref.pipeline import ATTEMPT, PipelineError
+    from deltapref.pipeline import STAGE_RECORDS, PipelineError
 
     def recipe(seed):
         parts = {"input": "{data}/train.jsonl", "seed": seed, "parts": "a=20,b=rest"}
@@ -107,10 +107,10 @@ def test_a_stage_with_changed_arguments_starts_clean_and_an_interrupted_one_resu
     first = run_pipeline(recipe(0), run)
     stale = run / "split" / "out.jsonl.parts"
     stale.mkdir()
-    (run / "split" / ATTEMPT).write_text(json.dumps({"key": first["split"]["key"]}))  # interrupted, same key
-    (run / "split" / ".deltapref-stage.json").unlink()
-    run_pipeline(recipe(0), run)
-    assert stale.is_dir() and not (run / "split" / ATTEMPT).exists()  # left for the command to resume
+    record = run / STAGE_RECORDS / "split.json"
+    record.write_text(json.dumps({"key": first["split"]["key"], "finished": False}))  # interrupted, same key
+    assert not run_pipeline(recipe(0), run)["split"]["cached"]
+    assert json.loads(record.read_text())["finished"]
     capsys.readouterr()
     again = run_pipeline(recipe(1), run)
     assert not stale.exists() and not again["split"]["cached"]

@@ -27,10 +27,24 @@ from .outputs import write_text
 MANIFEST = "deltapref_checkpoint.json"
 
 
-def run_identity(command: str, config, objective_options, option_type) -> dict:
+# The training arguments a resume must not change: the batches it skips and the schedule it
+# continues depend on them (--max_steps, --save_steps and the like may change).
+TRAINING_IDENTITY = (
+    "seed",
+    "data_seed",
+    "learning_rate",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "lr_scheduler_type",
+    "weight_decay",
+)
+
+
+def run_identity(command: str, config, objective_options, option_type, args=None) -> dict:
     """What a resume must not change: the command, every objective option (the fields of
     ``option_type`` read from ``objective_options``), the model, tokenizer, training data (by
-    content), data format, truncation and LoRA settings."""
+    content), data format, truncation and LoRA settings, and the training arguments that shape
+    the batches and the schedule (``TRAINING_IDENTITY``)."""
     data = Path(config.train_data)
     identity = {
         "command": command,
@@ -40,9 +54,12 @@ def run_identity(command: str, config, objective_options, option_type) -> dict:
         "--train_data": f"content sha256 {content_sha256(data, {})}" if data.exists() else config.train_data,
         "--format": config.format,
     }
-    for name in ("max_length", "max_prompt_length", "prompt_truncation", "lora_r", "lora_alpha", "lora_target_modules"):
+    shape = ("max_length", "max_prompt_length", "prompt_truncation", "lora_r", "lora_alpha", "lora_target_modules")
+    for name in shape + ("kind", "cross_fit", "ensemble_size"):  # the last three: a scorer run's
         if hasattr(config, name):
             identity[f"--{name}"] = getattr(config, name)
+    for name in TRAINING_IDENTITY if args is not None else ():
+        identity[f"--{name}"] = getattr(args, name)
     return json.loads(json.dumps(identity, default=str))
 
 
@@ -52,7 +69,7 @@ def checked_identity(command: str, config, objective_options, option_type, args)
     the data would be wasted)."""
     if not args.resume_from_checkpoint and args.save_strategy == "no":
         return {}
-    identity = run_identity(command, config, objective_options, option_type)
+    identity = run_identity(command, config, objective_options, option_type, args)
     if args.resume_from_checkpoint:
         check_resumable(args.resume_from_checkpoint, identity)
     return identity
@@ -96,16 +113,29 @@ def read_manifest(checkpoint: str | Path) -> dict:
     return json.loads((Path(checkpoint) / MANIFEST).read_text())
 
 
+def identity_changes(saved: dict, identity: dict) -> list[str]:
+    """Each option whose value in ``identity`` differs from the ``saved`` one, as ``--name old -> new``."""
+    saved = saved if isinstance(saved, dict) else {}
+    return [f"{name} {saved.get(name)!r} -> {value!r}" for name, value in identity.items() if saved.get(name) != value]
+
+
+def latest_complete(output_dir: str | Path) -> Path | None:
+    """The complete checkpoint (:func:`incomplete_reason`) with the most steps in ``output_dir``."""
+    steps = {}
+    for checkpoint in Path(output_dir).glob("checkpoint-*"):
+        step = checkpoint.name.split("-", 1)[1]
+        if step.isdigit() and checkpoint.is_dir() and incomplete_reason(checkpoint) is None:
+            steps[int(step)] = checkpoint
+    return steps[max(steps)] if steps else None
+
+
 def check_resumable(checkpoint: str | Path, identity: dict) -> None:
     """Refuse a checkpoint that is incomplete or was saved by a run with another objective, model
     or data; one line naming the checkpoint and every option that differs."""
     reason = incomplete_reason(checkpoint)
     if reason:
         raise OptionError(f"--resume_from_checkpoint {checkpoint}: not a complete checkpoint ({reason})")
-    saved = read_manifest(checkpoint).get("run", {})
-    changed = [
-        f"{name} {saved.get(name)!r} -> {value!r}" for name, value in identity.items() if saved.get(name) != value
-    ]
+    changed = identity_changes(read_manifest(checkpoint).get("run", {}), identity)
     if changed:
         raise OptionError(
             f"--resume_from_checkpoint {checkpoint}: this run differs from the one that saved it "

@@ -58,6 +58,9 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``deltapref`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -65,9 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     if asked_help or not any(tuple(argv[: len(words)]) == words for words in COMMANDS):
         print(usage(), file=sys.stdout if asked_help else sys.stderr)
         return 0 if asked_help else 2
-    logging.basicConfig(
-        level=os.environ.get("DELTAPREF_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    level = os.environ.get("DELTAPREF_LOG_LEVEL", "INFO").strip().upper()
+    if level not in LOG_LEVELS:
+        print(f"deltapref: error: DELTAPREF_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return run(argv, COMMANDS)
     finally:

@@ -19,6 +19,7 @@ REWARD = reward_columns()  # score --reward_model (or the mean of --ensemble's m
 ENSEMBLE_REWARD = reward_columns("ensemble")  # score --ensemble: one value per member
 ORACLE_REWARD = reward_columns("oracle")  # score --oracle (DRDO's oracle)
 GOLD_REWARD = reward_columns("gold")  # data synth: the built-in task's true reward
+RECORD_COLUMNS = ("prompt", "chosen", "rejected", "responses", "scores", "id")  # what a row is, never overwritten
 DIFF = "diff"  # score --difference_model: d(x, y_w, y_l)
 COEF = "coef"  # score: the reward-difference coefficient σ(Δ)^α (--coef_column renames it)
 

@@ -26,6 +26,9 @@ from transformers import HfArgumentParser
 from .option_values import build_configs, current_names, field_hints, typed_value, typed_values
 from .safe_yaml import read_yaml
 
+INT_CEILING = 2**31 - 1  # an integer option with no declared upper bound: beyond any count a run takes
+SEED_RANGE = {"ge": 0, "le": 2**32 - 1}  # what numpy, torch and Python's random all take
+
 RANGE_CHECKS = {
     "gt": (operator.gt, ">"),
     "ge": (operator.ge, ">="),
@@ -66,6 +69,8 @@ def check_fields(instance) -> None:
         for key, (compare, symbol) in RANGE_CHECKS.items():
             if key in field.metadata and not compare(value, field.metadata[key]):
                 raise ValueError(f"--{field.name} must be {symbol} {field.metadata[key]}, got {value}")
+        if isinstance(value, int) and value > INT_CEILING and not {"lt", "le"} & set(field.metadata):
+            raise ValueError(f"--{field.name} must be <= {INT_CEILING}, got {value}")
 
 
 def _literal_choices(hint) -> tuple:
@@ -135,8 +140,26 @@ class ModelDataOptions(TokenizationConfig):
         super().__post_init__()
         if not self.model or not self.train_data:
             raise ValueError("--model and --train_data are required")
-        if self.model.split(":")[0] == "tiny" and not self.tokenizer:
-            raise ValueError("a tiny model needs --tokenizer (e.g. the built-in task's tokenizer/)")
+        if self.model.split(":")[0] == "tiny":
+            tiny_shape(self.model)
+            if not self.tokenizer:
+                raise ValueError("a tiny model needs --tokenizer (e.g. the built-in task's tokenizer/)")
+
+
+def tiny_shape(spec: str) -> tuple[int, int]:
+    """(hidden size, layers) of a ``tiny`` or ``tiny:HIDDEN:LAYERS`` model spec (default 64, 2);
+    one line naming the spec when it is not one."""
+    parts = spec.split(":")
+    try:
+        hidden, layers = (int(parts[1]) if len(parts) > 1 else 64), (int(parts[2]) if len(parts) > 2 else 2)
+    except ValueError:
+        hidden = layers = 0
+    if len(parts) > 3 or not (2 <= hidden <= 8192 and hidden % 2 == 0 and 1 <= layers <= 128):
+        raise ValueError(
+            f"--model {spec!r}: a tiny model is tiny or tiny:HIDDEN:LAYERS with an even HIDDEN in 2..8192 and "
+            "LAYERS in 1..128 (e.g. tiny:64:2)"
+        )
+    return hidden, layers
 
 
 def seed_list(text: str, flag: str = "--seeds") -> list[int]:

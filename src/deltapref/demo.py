@@ -17,7 +17,7 @@ from typing import Literal
 
 import yaml
 
-from .config import option
+from .config import SEED_RANGE, option
 from .pipeline import run_pipeline
 
 PROFILES = {
@@ -51,7 +51,7 @@ METHODS = {  # stage name -> align arguments
 class DemoConfig:
     output_dir: str = option("deltapref-demo", "where the demo writes its data, models and report")
     quick: bool = option(False, "a smaller task and fewer epochs (a few minutes on a laptop CPU)")
-    seed: int = option(0, "seed of the task and of every training run")
+    seed: int = option(0, "seed of the task and of every training run", **SEED_RANGE)
     write_recipe: str = option(None, "only write the demo's pipeline recipe to this YAML file")
     generation_backend: Literal["hf", "vllm"] = option("hf", "generate's --backend for every policy's completions")
 

@@ -26,3 +26,8 @@ class TrainingError(DeltaprefError):
 
 class OptionError(DeltaprefError):
     """An option that is valid alone but cannot work in this run (found after parsing)."""
+
+
+class RecordError(DeltaprefError):
+    """A record deltapref wrote beside its outputs (a sidecar, ``cross_fit.json``,
+    ``ensemble.json``) that is unreadable or malformed."""

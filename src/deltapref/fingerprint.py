@@ -10,8 +10,11 @@ file's size, modification time and inode match the ones recorded the last time i
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
+
+from . import __version__
 
 SKIPPED_PREFIXES = (".",)  # hidden files: a stage's own markers, locks and temporary files
 BLOCK = 1 << 20
@@ -64,7 +67,12 @@ def read_paths(values, skip_under: Path) -> list[Path]:
             for item in value:
                 visit(item)
         elif isinstance(value, str) and value and "\0" not in value and len(value) < 4096:
-            for part in value.split(",") if "," in value else [value]:
+            whole = Path(value)
+            try:
+                parts = [value] if whole.exists() or "," not in value else value.split(",")
+            except OSError:
+                parts = value.split(",")
+            for part in parts:  # a comma list of paths, unless the whole value names one
                 candidate = Path(part)
                 try:
                     exists = candidate.exists()
@@ -75,3 +83,36 @@ def read_paths(values, skip_under: Path) -> list[Path]:
 
     visit(values)
     return sorted(set(found), key=str)
+
+
+OUTPUT_OPTIONS = ("output", "output_dir")  # what a stage writes, not what it reads
+CONTENT_MEMO = ".deltapref-content.json"  # in the run's folder: input hashes by size, mtime and inode
+
+
+def input_contents(args: dict, output_dir: Path, memo: dict) -> dict[str, str]:
+    """Path -> content fingerprint of every file or directory outside the run's folder that a
+    stage's arguments name (what earlier stages made is covered by their keys)."""
+    reads = {k: v for k, v in args.items() if k not in OUTPUT_OPTIONS}
+    return {str(path): content_sha256(path, memo) for path in read_paths(reads, output_dir)}
+
+
+def stage_key(stage: dict, args: dict, upstream: dict[str, str], contents: dict[str, str]) -> str:
+    """The cache key of a stage run: its command, resolved arguments, launcher, the keys of the
+    stages it reads, the content of every other file it reads and deltapref's version."""
+    identity = {
+        "command": stage["command"],
+        "args": args,
+        "launcher": stage.get("launcher"),
+        "upstream": upstream,
+        "contents": contents,
+        "version": __version__,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def read_memo(path: Path) -> dict:
+    try:
+        memo = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return memo if isinstance(memo, dict) else {}

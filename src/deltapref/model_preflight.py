@@ -63,7 +63,7 @@ def check_model_fits(model, tokenizer, name: str, max_length: int | None) -> Non
     if rows is not None and len(tokenizer) > rows:
         raise ModelLoadError(
             f"{name}: its tokenizer has {len(tokenizer)} tokens but the model embeds only {rows}: ids past "
-            f"{rows - 1} would index outside it (pass the tokenizer the model was trained with, --tokenizer)"
+            f"{rows - 1} would index outside it (use the tokenizer the model was trained with)"
         )
     limit = position_limit(model)
     if max_length is not None and limit is not None and max_length > limit:
@@ -93,6 +93,6 @@ def check_model_dir(name: str, directory: Path, is_model: bool) -> None:
         )
     if not is_model and not files & {"tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json"}:
         raise ModelLoadError(
-            f"{name} holds no tokenizer files (tokenizer.json, tokenizer_config.json, vocab.*): pass the "
-            "directory the tokenizer was saved in with --tokenizer"
+            f"{name} holds no tokenizer files (tokenizer.json, tokenizer_config.json, vocab.*): save its tokenizer "
+            "there (tokenizer.save_pretrained); sft, align and train-scorer also take --tokenizer"
         )

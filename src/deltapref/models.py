@@ -22,9 +22,11 @@ from torch import nn
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, LlamaConfig
 
 from .aliases import resolve
+from .config import tiny_shape
 from .errors import ModelLoadError, ModelRoleError
 from .model_preflight import check_model_dir, read_model_config
 from .randomness import seeded
+from .records import CROSS_FIT, listed_members
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +36,7 @@ REWARD_HEAD = "reward_head"
 
 def tiny_config(tokenizer, spec: str = "tiny") -> LlamaConfig:
     """A small Llama config for ``tiny`` or ``tiny:HIDDEN:LAYERS`` (e.g. ``tiny:64:2``)."""
-    parts = spec.split(":")
-    hidden = int(parts[1]) if len(parts) > 1 else 64
-    layers = int(parts[2]) if len(parts) > 2 else 2
+    hidden, layers = tiny_shape(spec)
     return LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden,
@@ -166,16 +166,10 @@ def check_policy(path: str) -> None:
         )
 
 
-CROSS_FIT = "cross_fit.json"
-
-
 def scorer_members(path: str) -> list[str]:
     """The model directories behind a scorer: the directory itself, or a cross-fitted scorer's
     fold models (listed in its ``cross_fit.json``)."""
-    manifest = Path(path) / CROSS_FIT
-    if manifest.exists():
-        return [str(Path(path) / member) for member in json.loads(manifest.read_text())["members"]]
-    return [path]
+    return listed_members(path, CROSS_FIT) or [path]
 
 
 def load_scorer(path: str):

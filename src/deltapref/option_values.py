@@ -8,6 +8,7 @@ plain values fits a text field as a comma list (as on the command line); values 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -72,6 +73,8 @@ def typed_value(name: str, hint, default, value, strings_parse: bool = False):
     elif isinstance(value, int) and int in accepted:
         return value
     elif isinstance(value, (int, float)) and float in accepted:
+        if not math.isfinite(value):
+            raise ValueError(f"--{name} must be a finite number, got {value}")
         return float(value)
     elif isinstance(value, os.PathLike) and str in accepted:
         return os.fspath(value)
@@ -140,5 +143,9 @@ def build_configs(dataclass_types, values: dict, strings_parse: bool = False, de
     built = []
     for cls in dataclass_types:
         fields = {field.name for field in dataclasses.fields(cls) if field.init}
-        built.append(cls(**{name: value for name, value in values.items() if name in fields}))
+        try:
+            built.append(cls(**{name: value for name, value in values.items() if name in fields}))
+        except (TypeError, OverflowError, ZeroDivisionError, KeyError) as error:  # a library's own checks
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ValueError(f"{cls.__name__}: {reason}") from None
     return tuple(built)

@@ -1,11 +1,7 @@
 """Writing outputs without harm: an existing output is replaced only if deltapref wrote it (or the
-user passes ``--overwrite``), writability is checked before any heavy work, one run at a time
-writes an output (a lock), and written files keep the user's umask.
-
-deltapref marks what it writes: a data file or dataset directory by its provenance sidecar
-``<output>.deltapref.json``, an output directory (a model, a task, splits) by a ``.deltapref``
-file inside it.
-"""
+user passes ``--overwrite``), and then whole; writability is checked before any heavy work; one run
+at a time writes an output (a lock, taken before ownership is decided); written files keep the
+user's umask. What marks an output as deltapref's is in ``records``."""
 
 from __future__ import annotations
 
@@ -14,26 +10,12 @@ import fcntl
 import json
 import math
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
 from .errors import OutputError
-
-MARKER = ".deltapref"
-PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-
-
-def check_name(name: str, what: str) -> str:
-    """``name`` if it is a plain file name (letters, digits, ``_ . -``, not starting with a dot),
-    so joining it to an output directory stays inside it; else one line naming ``what``."""
-    if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name):
-        raise OutputError(
-            f"{what} {name!r} is not a plain name: use letters, digits, '_', '.' and '-' (not first), "
-            "so that it names a file inside the output directory"
-        )
-    return name
+from .records import LEGACY, MARKER, SIDECAR_SUFFIX, maker
 
 
 def remove_output(path: str | Path) -> None:
@@ -44,37 +26,6 @@ def remove_output(path: str | Path) -> None:
         path.unlink()
     elif path.is_dir():
         shutil.rmtree(path)
-
-
-def meta_path(output: str | Path) -> Path:
-    """The provenance sidecar of a data output: ``<output>.deltapref.json``."""
-    output = Path(output)
-    return output.with_name(output.name + ".deltapref.json")
-
-
-LEGACY = "deltapref"  # the maker of an output marked by a deltapref that did not record its command
-
-
-def maker(path: str | Path) -> str | None:
-    """The deltapref command that made ``path`` (``"score"``, ``"align"``, ``"pipeline"``, ...),
-    read from its marker: a directory's ``.deltapref`` file or a file's provenance sidecar.
-    ``LEGACY`` for an output an older deltapref marked without naming the command; None for
-    anything deltapref did not make."""
-    path = Path(path)
-    candidates = ([path / MARKER] if path.is_dir() and not path.is_symlink() else []) + [meta_path(path)]
-    for marker in candidates:
-        if marker.is_file():
-            try:
-                recorded = json.loads(marker.read_text() or "{}")
-            except (ValueError, OSError, UnicodeDecodeError):
-                return LEGACY
-            made_by = recorded.get("made_by") if isinstance(recorded, dict) else None
-            return made_by if isinstance(made_by, str) and made_by else LEGACY
-    return None
-
-
-def written_by_deltapref(path: str | Path) -> bool:
-    return maker(path) is not None
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -139,6 +90,11 @@ def claim_output(
     names that option; None where there is none).
     The path must also be writable."""
     path = Path(path)
+    named(path)
+    if path.name.endswith(SIDECAR_SUFFIX):
+        raise OutputError(
+            f"{path}: names ending in {SIDECAR_SUFFIX} are deltapref's provenance records; choose another"
+        )
     _check_not_an_input(path, inputs, replaced_whole or not path.is_dir())
     made_by = maker(path)
     remedy = f"choose another output, or pass {flag} to replace it" if flag else "choose another output"
@@ -160,17 +116,54 @@ def claim_output(
     check_writable(path)
 
 
-def mark_directory(path: str | Path, command: str) -> None:
-    """Mark an output directory as made by the deltapref ``command``."""
+def named(path: str | Path) -> Path:
+    """``path`` made absolute; the file-system root, which has no name to write by, refused."""
+    absolute = Path(path).expanduser().absolute()
+    if not absolute.name:
+        raise OutputError(f"{path}: the file-system root cannot be an output; name a folder or file in it")
+    return absolute
+
+
+@contextlib.contextmanager
+def claimed(path: str | Path, command: str, **claim):
+    """Hold ``path``'s lock, then claim it for ``command`` (``claim_output`` with ``claim``): in
+    this order, of two runs started together on one new output only one proceeds."""
+    with exclusive(path):
+        claim_output(path, command, **claim)
+        yield Path(path)
+
+
+@contextlib.contextmanager
+def replaced_directory(path: str | Path, command: str, **claim):
+    """Lock, claim, empty and mark the output directory ``path`` for ``command``: the one way a
+    command writes a directory output whole, nothing of an earlier run left beside the new one."""
+    with claimed(path, command, replaced_whole=True, **claim):
+        clear_directory(path)
+        mark_directory(path, command)
+        yield Path(path)
+
+
+def mark_directory(path: str | Path, command: str, **record) -> None:
+    """Mark an output directory as made by the deltapref ``command`` (with what else its run
+    records: ``state``, ``identity``)."""
     Path(path).mkdir(parents=True, exist_ok=True)
-    write_text(Path(path) / MARKER, json.dumps({"made_by": command}) + "\n")
+    write_text(Path(path) / MARKER, json.dumps({"made_by": command, **record}) + "\n")
+
+
+def clear_directory(path: str | Path) -> int:
+    """Remove everything inside the directory ``path`` (an earlier run's output being replaced
+    whole, never by a list of known names); returns how many entries were removed."""
+    entries = list(Path(path).iterdir()) if Path(path).is_dir() else []
+    for entry in entries:
+        remove_output(entry)
+    return len(entries)
 
 
 @contextlib.contextmanager
 def exclusive(path: str | Path):
     """Hold the write lock of ``path`` (a hidden ``.NAME.lock`` beside it, removed when the run
     ends, whether it succeeded or failed); refuse at once if another run holds it."""
-    path = Path(path)
+    path = named(path)
     lock_path = path.with_name(f".{path.name}.lock")
     check_writable(lock_path)
     handle = _locked(lock_path, path)

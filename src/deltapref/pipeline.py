@@ -22,29 +22,26 @@ starts from an empty folder; one interrupted with the same ones resumes). A stag
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
 import shlex
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
 from .config import option
 from .distributed import copied_to
-from .fingerprint import content_sha256, read_paths
-from .outputs import claim_output, mark_directory, write_text
+from .fingerprint import CONTENT_MEMO, input_contents, read_memo, stage_key
+from .outputs import claim_output, exclusive, mark_directory, remove_output, write_text
 from .recipe import PipelineError, load_recipe
+from .records import maker, read_record
 from .stages import STAGES, Command, configs_from, execute, match
 
 logger = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.-]+)\}")
-MARKER = ".deltapref-stage.json"
-ATTEMPT = ".deltapref-stage-attempt.json"  # the key of a stage run that started and has not finished
+STAGE_RECORDS = ".deltapref-stages"  # in the run's folder: each stage's key and whether it finished
 
 
 @dataclass
@@ -149,69 +146,65 @@ def _without_gpu_flags(args: dict) -> dict:
     return args if torch.cuda.is_available() else {k: v for k, v in args.items() if k not in GPU_FLAGS}
 
 
-OUTPUT_OPTIONS = ("output", "output_dir")  # what a stage writes, not what it reads
-CONTENT_MEMO = ".deltapref-content.json"  # in the run's folder: input hashes by size, mtime and inode
+def _stage_record(output_dir: Path, name: str) -> dict:
+    """The pipeline's record of stage ``name``'s last run: its key and whether it finished."""
+    path = output_dir / STAGE_RECORDS / f"{name}.json"
+    return read_record(path, "the stage's record", {"key": str}) if path.exists() else {}
 
 
-def _input_contents(args: dict, output_dir: Path, memo: dict) -> dict[str, str]:
-    """Path -> content fingerprint of every file or directory outside the run's folder that a
-    stage's arguments name (what earlier stages made is covered by their keys)."""
-    reads = {k: v for k, v in args.items() if k not in OUTPUT_OPTIONS}
-    return {str(path): content_sha256(path, memo) for path in read_paths(reads, output_dir)}
-
-
-def _stage_key(stage: dict, args: dict, upstream: dict[str, str], contents: dict[str, str]) -> str:
-    """The cache key of a stage run: its command, resolved arguments, launcher, the keys of the
-    stages it reads, the content of every other file it reads and deltapref's version."""
-    identity = {
-        "command": stage["command"],
-        "args": args,
-        "launcher": stage.get("launcher"),
-        "upstream": upstream,
-        "contents": contents,
-        "version": __version__,
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _recorded_key(here: Path) -> str | None:
-    """The key of the stage's last attempt (started, maybe interrupted), else of its last finished run."""
-    for name in (ATTEMPT, MARKER):
-        if (here / name).exists():
-            return json.loads((here / name).read_text()).get("key")
-    return None
+def _stage_folder(name: str, command: str, here: Path, key: str, recorded: dict) -> None:
+    """Make ``here`` ready for a stage run under ``key``, under the stage's own lock: a folder
+    deltapref did not make is refused; what a run with another key left (finished or not) is
+    removed, since nothing of it can be reused; what an interrupted attempt with this key left
+    stays for the command to resume."""
+    with exclusive(here):
+        if here.exists() and maker(here) is None and (here.is_file() or any(here.iterdir())):
+            raise PipelineError(
+                f"stage '{name}': {here} exists and deltapref did not make it; move it away or choose another "
+                "output_dir for the pipeline"
+            )
+        if recorded.get("key") not in (None, key) and here.exists():
+            print(f"[pipeline] {name}: arguments or inputs changed since its last run: clearing {here}")
+            remove_output(here)
+        if maker(here) is None:
+            mark_directory(here, command)
 
 
 def _run_unless_cached(name: str, stage: dict, args: dict, key: str, here: Path, logs: Path, force) -> dict:
-    """Run the stage into ``here`` unless its marker holds ``key`` (and it is not forced). What an
-    interrupted attempt with the same key left is the command's to resume; what a run with other
-    arguments or inputs left (finished or not) is cleared first, since nothing of it can be reused."""
-    marker = here / MARKER
-    cached = marker.exists() and json.loads(marker.read_text()).get("key") == key and name not in force
+    """Run the stage into ``here`` unless its last run finished with ``key`` (and it is not
+    forced); the pipeline's record of the stage says which key started and whether it finished."""
+    output_dir = here.parent
+    recorded = _stage_record(output_dir, name)
+    cached = recorded.get("key") == key and recorded.get("finished") and name not in force
     started = time.time()
     if cached:
         print(f"[pipeline] {name}: cached ({key})")
-    else:
-        if _recorded_key(here) not in (None, key):
-            print(f"[pipeline] {name}: arguments or inputs changed since its last run: clearing {here}")
-            shutil.rmtree(here)  # mark_directory below makes it again
-        print(f"[pipeline] {name}: deltapref {stage['command']} ...")
-        mark_directory(here, stage["command"])
-        marker.unlink(missing_ok=True)
-        write_text(here / ATTEMPT, json.dumps({"key": key}))
-        run_stage(name, stage, args, logs / f"{name}.log")
-        done = {"key": key, "command": stage["command"], "args": args, "seconds": time.time() - started}
-        write_text(marker, json.dumps(done, indent=2))
-        (here / ATTEMPT).unlink()
-    return {"cached": cached, "seconds": json.loads(marker.read_text())["seconds"]}
+        return {"cached": True, "seconds": recorded.get("seconds", 0.0)}
+    _stage_folder(name, stage["command"], here, key, recorded)
+    print(f"[pipeline] {name}: deltapref {stage['command']} ...")
+    record = output_dir / STAGE_RECORDS / f"{name}.json"
+    write_text(record, json.dumps({"key": key, "finished": False}))
+    run_stage(name, stage, args, logs / f"{name}.log")
+    done = {"key": key, "finished": True, "command": stage["command"], "args": args, "seconds": time.time() - started}
+    write_text(record, json.dumps(done, indent=2))
+    return {"cached": False, "seconds": done["seconds"]}
 
 
-def _read_memo(path: Path) -> dict:
-    try:
-        memo = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return memo if isinstance(memo, dict) else {}
+def _check_output_inside(name: str, args: dict, here: Path, kept: set[Path]) -> None:
+    """A stage's ``output`` names a file inside a stage folder, never a folder the pipeline keeps
+    (the run's own, its logs, a stage's), which writing the file would replace."""
+    output = args.get("output")
+    if not isinstance(output, str):
+        return
+    target = Path(output).expanduser().absolute()
+    if target == here.absolute():
+        raise PipelineError(
+            f"stage '{name}': output {output} is the stage's own folder; name a file inside it, e.g. {{here}}/out.jsonl"
+        )
+    if target in kept:
+        raise PipelineError(
+            f"stage '{name}': output {output} is a folder the pipeline keeps; name a file inside {{here}}"
+        )
 
 
 def _planned(recipe: dict, output_dir: Path, dry_run: bool) -> dict[str, tuple[dict, dict, set]]:
@@ -219,6 +212,8 @@ def _planned(recipe: dict, output_dir: Path, dry_run: bool) -> dict[str, tuple[d
     built and checked before the first one runs (a dry run leaves out GPU-only flags)."""
     dirs: dict[str, Path] = {}
     planned = {}
+    root = output_dir.absolute()
+    kept = {root, root / "logs", root / STAGE_RECORDS, *(root / name for name in recipe["stages"])}
     for name, stage in recipe["stages"].items():
         here = output_dir / name
         used: set = set()
@@ -226,27 +221,37 @@ def _planned(recipe: dict, output_dir: Path, dry_run: bool) -> dict[str, tuple[d
         command = _stage_command(name, stage["command"])
         if command.has_option("output_dir"):
             args.setdefault("output_dir", str(here))
+        _check_output_inside(name, args, here, kept)
         stage_configs(name, command, _without_gpu_flags(args) if dry_run else args)
         dirs[name], planned[name] = here, (stage, args, used)
     return planned
 
 
 def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozenset(), dry_run: bool = False) -> dict:
-    """Run every stage of ``recipe`` under ``output_dir``; returns name -> {dir, key, cached, seconds}.
-    With ``dry_run`` every stage is resolved and validated, and nothing runs."""
-    output_dir = Path(output_dir)
-    claim_output(output_dir, "pipeline", flag=None)
+    """Run every stage of ``recipe`` under ``output_dir``, holding its lock for the whole run (a
+    second pipeline on the same folder is refused at once); returns name -> {dir, key, cached,
+    seconds}. With ``dry_run`` every stage is resolved and validated, and nothing runs."""
+    output_dir = Path(output_dir).expanduser()
+    if dry_run:
+        claim_output(output_dir, "pipeline", flag=None)
+        return _run_stages(recipe, output_dir, force, dry_run)
+    with exclusive(output_dir):
+        claim_output(output_dir, "pipeline", flag=None)
+        return _run_stages(recipe, output_dir, force, dry_run)
+
+
+def _run_stages(recipe: dict, output_dir: Path, force: set[str], dry_run: bool) -> dict:
     planned = _planned(recipe, output_dir, dry_run)
     memo = {}
     if not dry_run:
         mark_directory(output_dir, "pipeline")
-        memo = _read_memo(output_dir / CONTENT_MEMO)
+        memo = read_memo(output_dir / CONTENT_MEMO)
     keys: dict[str, str] = {}
     results = {}
     for name, (stage, args, used) in planned.items():
         here = output_dir / name
-        contents = _input_contents(args, output_dir, memo)
-        key = _stage_key(stage, args, {u: keys[u] for u in sorted(used)}, contents)
+        contents = input_contents(args, output_dir, memo)
+        key = stage_key(stage, args, {u: keys[u] for u in sorted(used)}, contents)
         if dry_run:
             print(f"[dry-run] {name}: deltapref {shlex.join(command_line(stage['command'], args))}")
             run = {}

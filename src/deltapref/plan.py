@@ -71,8 +71,14 @@ def _shape_of_config(model: str) -> Shape:
         config = AutoConfig.from_pretrained(resolve(model))
     except (OSError, ValueError) as error:
         raise DeltaprefError(f"{model}: no model config to read ({str(error).splitlines()[0][:200]})") from None
-    with torch.device("meta"):
-        built = AutoModelForCausalLM.from_config(config)
+    from .model_preflight import read_model_config
+
+    read_model_config(resolve(model))  # its size fields are positive integers, or one line
+    try:
+        with torch.device("meta"):
+            built = AutoModelForCausalLM.from_config(config)
+    except (TypeError, ValueError, KeyError) as error:
+        raise DeltaprefError(f"{model}: its config does not build a causal LM ({str(error)[:200]})") from None
     text = config.get_text_config()
     parameters = float(sum(p.numel() for p in built.parameters()))
     intermediate = getattr(text, "intermediate_size", 4 * text.hidden_size)

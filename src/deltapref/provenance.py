@@ -8,18 +8,24 @@ import json
 from pathlib import Path
 
 from .aliases import resolve
-from .outputs import meta_path, write_text
+from .outputs import write_text
+from .records import CROSS_FIT, listed_members, meta_path, output_identity, read_record
 
 
 def read_meta(source: str | Path) -> dict:
-    """The recorded provenance of ``source``'s columns (empty when none was recorded)."""
+    """The recorded provenance of ``source``'s columns (``{"columns": {}}`` when none was
+    recorded); a broken sidecar is refused in one line naming it."""
     path = meta_path(source)
-    return json.loads(path.read_text()) if path.exists() else {"columns": {}}
+    if not path.is_file():
+        return {"columns": {}}
+    return read_record(path, "its provenance sidecar", {"columns": dict})
 
 
 def write_meta(output: str | Path, meta: dict, command: str) -> None:
-    """``meta`` (column provenance) as ``output``'s sidecar, naming ``command`` as its maker."""
-    write_text(meta_path(output), json.dumps({**meta, "made_by": command}, indent=2) + "\n")
+    """``meta`` (column provenance) as ``output``'s sidecar, naming ``command`` as its maker and
+    the output it describes (by content: only then is the output deltapref's to replace)."""
+    record = {**meta, "made_by": command, "output": output_identity(output)}
+    write_text(meta_path(output), json.dumps(record, indent=2) + "\n")
 
 
 def describe(path: str | Path) -> dict:
@@ -29,9 +35,9 @@ def describe(path: str | Path) -> dict:
     config = path / "config.json"
     if config.exists():
         identity["architectures"] = json.loads(config.read_text()).get("architectures")
-    cross_fit = path / "cross_fit.json"
-    if cross_fit.exists():
-        identity["cross_fit"] = [describe(path / m) for m in json.loads(cross_fit.read_text())["members"]]
+    folds = listed_members(path, CROSS_FIT) if path.is_dir() else None
+    if folds:
+        identity["cross_fit"] = [describe(member) for member in folds]
     weights = sorted(path.glob("*.safetensors")) if path.is_dir() else []
     if weights:
         stat = weights[0].stat()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import DeltaprefError
-from .outputs import check_name
+from .records import check_name
 from .safe_yaml import read_yaml
 
 RESERVED = {"here", "logs", "report"}  # {here} in templates; the run's logs/ and report/ folders

@@ -15,16 +15,16 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from .checkpoints import checked_identity
-from .data.loading import load_preferences, write_jsonl
+from .checkpoints import checked_identity, run_identity
+from .data.loading import load_preferences
 from .data.schema import DataError
 from .data.splits import fold_of
+from .data.writing import write_jsonl
 from .evaluation.scorer_eval import evaluate_scorer
 from .host_memory import keep_freed_memory
 from .model_card import write_run_card
 from .model_preflight import check_model_fits
 from .models import (
-    CROSS_FIT,
     check_policy,
     load_causal_lm,
     load_sequence_scorer,
@@ -33,8 +33,9 @@ from .models import (
     unwrap,
 )
 from .objectives import SCORER_OBJECTIVES, ScorerOptions
-from .outputs import mark_directory, write_text
+from .outputs import write_text
 from .peft_utils import apply_lora
+from .records import CROSS_FIT, read_record
 from .scorers.trainer import ScorerCollator, ScorerTrainer, prepare_scorer_dataset
 from .training_arguments import check_training_args
 from .training_outputs import claimed_output_dir, final_save
@@ -42,6 +43,7 @@ from .training_run import load_training_data, ready_for_training, run_summary, s
 
 logger = logging.getLogger(__name__)
 Done = Callable[[str, str, dict], None]  # (name, output dir, summary) of each trained member
+SUMMARY = "scorer_eval.json"  # beside the model: the run's summary and held-out evaluation
 
 
 def _build(config, objective, tokenizer, seed: int):
@@ -69,15 +71,27 @@ def scorer_inputs(config) -> list:
     return [config.model, config.tokenizer, config.train_data, config.eval_data]
 
 
-def train_one(config, args: TrainingArguments) -> dict:
+def scorer_identity(config, args: TrainingArguments):
+    """The identity of a scorer run (``checkpoints.run_identity``), computed when called."""
+    return lambda: run_identity("train-scorer", config, config, ScorerOptions, args)
+
+
+def train_one(config, args: TrainingArguments, member: bool = False) -> dict:
     """Train one scorer of ``config.kind`` (not ensemble) into ``args.output_dir``; returns its
-    summary (with ``eval`` when ``config.eval_data`` is set)."""
+    summary (with ``eval`` when ``config.eval_data`` is set). A ``member`` of a cross-fit or
+    ensemble run that finished with the same identity is kept, its summary returned."""
     check_training_args(args, lora=config.lora_r > 0)
     keep_freed_memory(args.device.type == "cpu")
     objective = SCORER_OBJECTIVES[config.kind]
     if objective.causal_lm:
         check_policy(config.model)  # the oracle starts from a causal LM
-    with claimed_output_dir(args, "train-scorer", scorer_inputs(config), config.overwrite_output_dir):
+    inputs, identity = scorer_inputs(config), scorer_identity(config, args)
+    with claimed_output_dir(
+        args, "train-scorer", inputs, config.overwrite_output_dir, identity, reuse_complete=member
+    ) as claim:
+        if claim.reused:
+            logger.info("%s: finished in an earlier attempt of this run, kept", args.output_dir)
+            return read_record(Path(args.output_dir) / SUMMARY, "the scorer's summary", {"steps": int})
         return _train_one(config, objective, args)
 
 
@@ -121,7 +135,7 @@ def _train_one(config, objective, args: TrainingArguments) -> dict:
             format=config.format,
             batch_size=args.per_device_eval_batch_size,
         )
-    save_summary(args, "scorer_eval.json", summary)
+    save_summary(args, SUMMARY, summary)
     write_run_card(
         config,
         args,
@@ -136,19 +150,19 @@ def _train_one(config, objective, args: TrainingArguments) -> dict:
 
 def train_cross_fit(config, args: TrainingArguments, done: Done) -> None:
     """K fold scorers in OUTPUT/fold-i, each trained on the pairs outside its fold (written to
-    its ``train.jsonl``), and ``cross_fit.json`` listing them."""
+    ``OUTPUT/fold-i.train.jsonl``), and ``cross_fit.json`` listing them."""
     rows, report = load_preferences(config.train_data, format=config.format, skip_bad_rows=config.skip_bad_rows)
     logger.info(report.summary())
     folds = [fold_of(row, config.cross_fit) for row in rows]
     members = []
     for fold in range(config.cross_fit):
         member = Path(args.output_dir) / f"fold-{fold}"
-        mark_directory(member, "train-scorer")
         train = rows.select([i for i, f in enumerate(folds) if f != fold])
-        write_jsonl(train, member / "train.jsonl")
+        train_data = write_jsonl(train, Path(args.output_dir) / f"fold-{fold}.train.jsonl")
         summary = train_one(
-            replace(config, cross_fit=0, train_data=str(member / "train.jsonl"), format="auto"),
+            replace(config, cross_fit=0, train_data=str(train_data), format="auto"),
             replace(args, output_dir=str(member)),
+            member=True,
         )
         done(f"cross-fit fold {fold} ({len(train)} of {len(rows)} pairs)", str(member), summary)
         members.append(member.name)
@@ -167,7 +181,9 @@ def train_ensemble(config, args: TrainingArguments, done: Done) -> None:
     members = []
     for i in range(config.ensemble_size):
         member_dir = str(Path(args.output_dir) / f"member-{i}")
-        summary = train_one(replace(config, kind="reward"), replace(args, output_dir=member_dir, seed=args.seed + i))
+        summary = train_one(
+            replace(config, kind="reward"), replace(args, output_dir=member_dir, seed=args.seed + i), member=True
+        )
         done(f"ensemble member {i}", member_dir, summary)
         members.append(f"member-{i}")
     write_text(Path(args.output_dir) / "ensemble.json", json.dumps({"members": members}, indent=2) + "\n")

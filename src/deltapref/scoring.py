@@ -22,10 +22,12 @@ from tqdm.auto import tqdm
 from . import distributed
 from .coefficients import Weighting, coefficients_of_rows
 from .columns import REF_LOGP, REFERENCE_BLOCKS, ref_logp
-from .data.loading import load_preferences, read_records, save_dataset, write_jsonl
+from .data.loading import load_preferences, read_records
 from .data.schema import DataError
+from .data.writing import save_dataset, write_jsonl
+from .fingerprint import content_sha256
 from .models import check_policy, load_causal_lm, load_tokenizer
-from .outputs import claim_output, exclusive, mark_directory, write_text
+from .outputs import claim_output, claimed, mark_directory, write_text
 from .policy.reference import pair_reference_logps
 from .provenance import read_meta, reference_identity
 from .scorer_kinds import ScorerKind, given_kinds, weight_source
@@ -99,13 +101,11 @@ def _model_paths(config) -> list[str]:
 
 def _fingerprint(config, rows: int, produced: dict) -> dict:
     path = Path(config.input)
-    stat = path.stat() if path.exists() else None
     settings = {k: v for k, v in asdict(config).items() if k not in ("output", "overwrite", "batch_size")}
     return {
-        "input": str(path.resolve()) if stat else config.input,
+        "input": str(path.resolve()) if path.exists() else config.input,
         "rows": rows,
-        "input_bytes": stat.st_size if stat else None,
-        "input_mtime": int(stat.st_mtime) if stat else None,
+        "input_sha256": content_sha256(path, {}) if path.exists() else None,  # an edit keeping size and mtime too
         "settings": settings,
         "columns": produced,
     }
@@ -119,13 +119,16 @@ def run_scoring(config) -> None:
     if config.reference_model:
         check_policy(config.reference_model)
     inputs = [config.input] + _model_paths(config)
-    claim_output(config.output, "score", inputs=inputs, overwrite=config.overwrite)
-    with exclusive(config.output) if distributed.is_main() else contextlib.nullcontext():
+    claim = dict(inputs=inputs, overwrite=config.overwrite)
+    with claimed(config.output, "score", **claim) if distributed.is_main() else contextlib.nullcontext():
         _run_scoring(config)
 
 
 def _run_scoring(config) -> None:
-    dataset, report = load_preferences(config.input, format=config.format, skip_bad_rows=config.skip_bad_rows)
+    read_meta(config.input)  # a broken sidecar is refused now, not after the work
+    dataset, report = load_preferences(
+        config.input, format=config.format, skip_bad_rows=config.skip_bad_rows, pairs_for="score"
+    )
     if distributed.is_main():
         logger.info(report.summary())
     produced = produced_columns(config)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 from pathlib import Path
 
 import torch
@@ -15,6 +14,7 @@ from transformers import TrainingArguments
 from transformers.trainer_utils import SaveStrategy
 
 from .checkpoints import incomplete_reason
+from .distributed import init_if_launched, launched_world_size
 from .errors import OptionError
 from .sharding import allow_sharding_on_cpu, fsdp_version, join_deepspeed_on_cpu, sharding_problem, uses_deepspeed
 
@@ -48,8 +48,46 @@ TRAINING_DEFAULTS = {
 }
 
 
+# The ranges of the TrainingArguments fields deltapref passes on (its own options declare theirs on
+# the field): (lowest, highest), None for no bound; a field may also be None where Trainer allows.
+TRAINING_BOUNDS = {
+    "seed": (0, 2**32 - 1),
+    "max_steps": (-1, 2**31 - 1),
+    "num_train_epochs": (0, 1e6),
+    "data_seed": (0, 2**32 - 1),
+    "per_device_train_batch_size": (1, 2**20),
+    "per_device_eval_batch_size": (1, 2**20),
+    "gradient_accumulation_steps": (1, 2**20),
+    "logging_steps": (1e-9, None),
+    "save_steps": (1e-9, None),
+    "eval_steps": (1e-9, None),
+    "save_total_limit": (1, None),
+    "dataloader_num_workers": (0, 256),
+    "warmup_steps": (0, None),
+    "weight_decay": (0, None),
+    "max_grad_norm": (0, None),
+}
+
+
+def _check_bounds(args: TrainingArguments) -> None:
+    for name, (low, high) in TRAINING_BOUNDS.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if (low is not None and value < low) or (high is not None and value > high):
+            wanted = f">= {low:g}" if high is None else f"between {low} and {high}"
+            wanted = "> 0" if low == 1e-9 else wanted
+            raise ValueError(f"--{name} must be {wanted}, got {value}")
+
+
 def validate_training_arguments(args: TrainingArguments) -> None:
     """Refuse, at parse time, training arguments that would train nothing or wrong."""
+    _check_bounds(args)
+    if args.eval_strategy != "no" or args.load_best_model_at_end:
+        raise ValueError(
+            "--eval_strategy/--load_best_model_at_end: deltapref's trainers take no eval set during training; "
+            "evaluate after it (train-scorer --eval_data, deltapref evaluate)"
+        )
     for name in ("learning_rate", "num_train_epochs", "weight_decay", "max_grad_norm", "warmup_steps"):
         value = getattr(args, name, None)
         if isinstance(value, float) and not math.isfinite(value):
@@ -66,6 +104,8 @@ def validate_training_arguments(args: TrainingArguments) -> None:
             "add --save_strategy steps"
         )
     checkpoint = args.resume_from_checkpoint
+    if checkpoint is not None and not str(checkpoint).strip():
+        raise ValueError("--resume_from_checkpoint is empty: name a checkpoint directory, or leave the option out")
     if checkpoint and not (Path(checkpoint) / "trainer_state.json").exists():
         raise ValueError(
             f"--resume_from_checkpoint {checkpoint}: not a checkpoint directory (it needs "
@@ -102,7 +142,8 @@ def check_step_size(args: TrainingArguments, rows: int, source: str) -> None:
 
 def check_training_args(args: TrainingArguments, lora: bool = False) -> None:
     """Refuse settings that would silently train wrong; on a CPU, let ``--fsdp`` (FSDP2) and
-    ``--deepspeed`` shard."""
+    ``--deepspeed`` shard. A launched run forms its process group here (within a minute)."""
+    init_if_launched()
     if args.remove_unused_columns:
         raise OptionError("--remove_unused_columns must stay false: deltapref's collators read raw columns")
     problem = sharding_problem(args, lora)
@@ -112,7 +153,7 @@ def check_training_args(args: TrainingArguments, lora: bool = False) -> None:
         allow_sharding_on_cpu()
         if uses_deepspeed(args):
             join_deepspeed_on_cpu()
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    launched = launched_world_size()
     if launched > 1 and args.world_size != launched:
         raise OptionError(
             f"launched as {launched} processes but the trainer sees {args.world_size}: every process "

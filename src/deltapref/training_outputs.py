@@ -9,12 +9,16 @@ import logging
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from transformers import Trainer, TrainingArguments
 
-from .errors import TrainingError
-from .outputs import claim_output, exclusive, mark_directory, remove_output, written_by_deltapref
+from .checkpoints import identity_changes, latest_complete
+from .distributed import barrier
+from .errors import OptionError, TrainingError
+from .outputs import claim_output, exclusive, mark_directory, remove_output
+from .records import read_marker
 from .sharding import full_state_dict
 
 logger = logging.getLogger(__name__)
@@ -57,29 +61,158 @@ def final_save(trainer: Trainer, output_dir: str, kind: str, merge_lora: bool = 
     trainer.accelerator.wait_for_everyone()
 
 
+RUNNING, COMPLETE = "running", "complete"  # a training run's state, in its directory's marker
+ASIDE = ".previous-run"  # inside an output directory: the earlier run, kept until this one completes
+
+
+@dataclass
+class Claim:
+    """What a claimed output directory keeps for this run: nothing (a fresh start), the
+    checkpoint it resumes from, the members of an interrupted composite run, or (``reused``) this
+    very run, complete, kept as it is."""
+
+    resume_from: Path | None = None
+    kept: bool = False
+    reused: bool = False
+
+
 @contextlib.contextmanager
-def claimed_output_dir(args: TrainingArguments, command: str, inputs=(), overwrite: bool = False):
-    """Claim ``--output_dir`` for ``command`` (``outputs.claim_output``: never one of the run's
-    ``inputs``, never another command's or a user's directory), before any heavy work; mark it and
-    hold its lock while training (on the main process)."""
+def claimed_output_dir(
+    args: TrainingArguments,
+    command: str,
+    inputs=(),
+    overwrite: bool = False,
+    identity=dict,
+    composite: bool = False,
+    reuse_complete: bool = False,
+):
+    """Claim ``--output_dir`` for one run of ``command`` and hold its lock while it trains; yields
+    a :class:`Claim`. The lock is taken first; then ownership (``outputs.claim_output``: never one
+    of the run's ``inputs``, never another command's or a user's directory unless ``overwrite``);
+    then what the folder keeps, decided in one place (:func:`_rerun`): an interrupted run with
+    the same ``identity()`` resumes from its last complete checkpoint (``composite``: a run of
+    member runs keeps its members, which resume alike; ``reuse_complete``: a member that finished
+    is kept as it is); any other earlier run is set aside whole (``ASIDE``), put back if this run
+    fails before it has a checkpoint, removed once it completes: nothing of it is ever mixed with
+    this run's files. The marker records the run's state, complete only once the block ends
+    without an error. Every process of a launched job resumes from the checkpoint the main
+    process chose."""
+    output = Path(args.output_dir)
     if not args.should_save:
-        yield
+        barrier()  # the main process has decided (below)
+        marker = read_marker(output) or {}
+        if not args.resume_from_checkpoint and marker.get("resumed_from"):
+            args.resume_from_checkpoint = str(output / marker["resumed_from"])
+        resume_from = Path(args.resume_from_checkpoint) if args.resume_from_checkpoint else None
+        yield Claim(resume_from, kept=True, reused=bool(marker.get("reused")))
         return
-    resumes_here = (
-        bool(args.resume_from_checkpoint)
-        and Path(args.resume_from_checkpoint).resolve().parent == Path(args.output_dir).resolve()
-    )  # its checkpoint names the run that saved it (checkpoints.check_resumable)
-    claim_output(
-        args.output_dir, command, inputs=inputs, overwrite=overwrite or resumes_here, flag="--overwrite_output_dir"
-    )
-    with exclusive(args.output_dir):
-        if not args.resume_from_checkpoint and written_by_deltapref(args.output_dir):
-            stale = sorted(Path(args.output_dir).glob("checkpoint-*")) + sorted(
-                Path(args.output_dir).glob(".checkpoint-*.previous")
+    with exclusive(output):
+        current = identity()
+        claim = _decide(args, command, inputs, overwrite, current, composite, reuse_complete)
+        resumed = None
+        if claim.resume_from is not None and not args.resume_from_checkpoint:
+            args.resume_from_checkpoint, resumed = str(claim.resume_from), claim.resume_from.name
+            logger.warning(
+                "resuming the interrupted run in %s from %s (--overwrite_output_dir starts it over)", output, resumed
             )
-            for checkpoint in stale:  # an earlier run's: a fresh run must not mix its own with them
-                remove_output(checkpoint)
-            if stale:
-                logger.info("removed %d checkpoint(s) of an earlier run in %s", len(stale), args.output_dir)
-        mark_directory(args.output_dir, command)
-        yield
+        mark_directory(output, command, state=RUNNING, identity=current, resumed_from=resumed, reused=claim.reused)
+        barrier()
+        try:
+            yield claim
+        except BaseException:
+            if (output / ASIDE).exists() and not _progress(output):
+                _put_back(output)  # nothing of this run to resume: the earlier one stays the folder's
+            raise
+        remove_output(output / ASIDE)
+        mark_directory(output, command, state=COMPLETE, identity=current)
+
+
+def _progress(output: Path) -> bool:
+    """``output`` holds something of this run to resume from: a complete checkpoint, or a member
+    run (cross-fit fold, ensemble member) that completed or has one."""
+    members = [entry for entry in output.iterdir() if entry.is_dir() and entry.name != ASIDE]
+    done = any((read_marker(member) or {}).get("state") == COMPLETE for member in members)
+    return done or any(latest_complete(member) for member in [output, *members])
+
+
+def _set_aside(output: Path) -> bool:
+    """Move the earlier run in ``output`` into ``output/ASIDE`` (whole, whatever its files);
+    where an attempt that failed or was interrupted already set one aside, that one stays (it
+    is still the last complete run) and the attempt's leftovers go. True when something is aside."""
+    aside = output / ASIDE
+    entries = [entry for entry in output.iterdir() if entry.name != ASIDE] if output.is_dir() else []
+    if aside.exists():
+        for entry in entries:
+            remove_output(entry)
+        return True
+    if not entries:
+        return False
+    aside.mkdir()
+    for entry in entries:
+        os.replace(entry, aside / entry.name)
+    return True
+
+
+def _put_back(output: Path) -> None:
+    """Remove what this run wrote in ``output`` and move the earlier run back from ``ASIDE``."""
+    aside = output / ASIDE
+    for entry in output.iterdir():
+        if entry.name != ASIDE:
+            remove_output(entry)
+    for entry in aside.iterdir():
+        os.replace(entry, output / entry.name)
+    aside.rmdir()
+
+
+def _decide(args, command: str, inputs, overwrite: bool, current: dict, composite: bool, reuse: bool) -> Claim:
+    """Under the lock: claim ``--output_dir`` (``outputs.claim_output``) and decide what of it this
+    run keeps (:class:`Claim`), setting the earlier run aside when it keeps nothing."""
+    output, explicit = Path(args.output_dir), args.resume_from_checkpoint
+    resumes_here = bool(explicit) and Path(explicit).resolve().parent == output.resolve()
+    claim_output(
+        output,
+        command,
+        inputs=inputs,
+        overwrite=overwrite or resumes_here,
+        flag="--overwrite_output_dir",
+        replaced_whole=True,
+    )
+    if explicit:
+        claim = Claim(Path(explicit), kept=resumes_here)
+    elif reuse and _done(output, command, current):
+        claim = Claim(kept=True, reused=True)
+    else:
+        claim = _rerun(output, command, current, overwrite, composite)
+    if not claim.kept and _set_aside(output):
+        logger.info("replacing the earlier run in %s (kept aside in %s until this run completes)", output, ASIDE)
+    return claim
+
+
+def _done(output: Path, command: str, identity: dict) -> bool:
+    """``output`` holds a complete run of ``command`` with this ``identity``."""
+    marker = read_marker(output) or {}
+    return marker.get("made_by") == command and marker.get("state") == COMPLETE and marker.get("identity") == identity
+
+
+def _rerun(output: Path, command: str, identity: dict, overwrite: bool, composite: bool) -> Claim:
+    """What an earlier run in ``output`` leaves to this one: an interrupted run of ``command``
+    with the same identity resumes (from its last complete checkpoint, or, ``composite``, with
+    its members); one with another identity is refused, naming every change, unless
+    ``overwrite``; anything else (a complete run, an unmarked or foreign folder) is replaced."""
+    marker = read_marker(output) or {}
+    if overwrite or marker.get("made_by") != command or marker.get("state") != RUNNING:
+        return Claim()
+    changed = identity_changes(marker.get("identity"), identity)
+    if changed:
+        raise OptionError(
+            f"{output} holds an interrupted `deltapref {command}` run started with other options "
+            f"({'; '.join(changed)}): rerun it with those options to resume it, or pass --overwrite_output_dir "
+            "to replace it"
+        )
+    checkpoint = latest_complete(output)
+    if checkpoint is not None:
+        return Claim(checkpoint, kept=True)
+    if composite:
+        return Claim(kept=True)
+    logger.info("%s holds an interrupted run with no complete checkpoint: starting it over", output)
+    return Claim()

@@ -88,7 +88,9 @@ def from_tldr(row: dict) -> dict:
         raise DataError("must be a dict with a 'post'", field="info")
     if not isinstance(summaries, list) or len(summaries) != 2:
         raise DataError("must be a list of 2 summaries", field="summaries")
-    if choice not in (0, 1):
+    if isinstance(choice, float) and choice in (0.0, 1.0):
+        choice = int(choice)  # 1.0: a choice written by a tool that stores numbers as floats
+    if isinstance(choice, bool) or choice not in (0, 1):
         raise DataError(f"must be 0 or 1, got {choice!r}", field="choice")
     texts = []
     for i, summary in enumerate(summaries):

@@ -1,23 +1,17 @@
 """Read preference data from JSONL / JSON / Parquet / a ``datasets`` directory / a hub id,
-normalize it with an adapter, validate every row, and write datasets atomically."""
+normalize it with an adapter and validate every row (writing it: ``data.writing``)."""
 
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import os
-import shutil
-import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import datasets
 
-from ..errors import OutputError
-from ..outputs import atomic_file, claim_output, remove_output
-from ..provenance import write_meta
 from .adapters import ADAPTERS, detect_format
 from .schema import DataError, ValidationReport, check_numbers, is_ranked, validate_pair, validate_ranked
 from .tables import TABLE_ERRORS, rows_as_dataset
@@ -28,7 +22,24 @@ TOO_DEEP = "is nested too deeply to be data (lists or objects thousands of level
 
 
 def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+    return gzip.open(path, "rt", encoding="utf-8") if is_gzip(path) else open(path, encoding="utf-8")
+
+
+def is_gzip(path: str | os.PathLike) -> bool:
+    """A path named as gzip-compressed (``.gz`` in any letter case)."""
+    return str(path).lower().endswith(".gz")
+
+
+class RepeatedKey(ValueError):
+    """A JSON object that names one key twice (the last value would silently win)."""
+
+
+def _unique_keys(pairs: list) -> dict:
+    names = [name for name, _ in pairs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise RepeatedKey(f"repeats the key(s) {', '.join(map(repr, repeated))}")
+    return dict(pairs)
 
 
 def read_records(source: str, split: str = "train") -> Iterator[tuple[int, object]]:
@@ -48,7 +59,9 @@ def _jsonl_records(path: Path, source: str) -> Iterator[tuple[int, object]]:
             if not line.strip():
                 continue
             try:
-                yield number, json.loads(line)
+                yield number, json.loads(line, object_pairs_hook=_unique_keys)
+            except RepeatedKey as error:
+                raise DataError(str(error), source=source, row=number) from None
             except json.JSONDecodeError as error:
                 raise DataError(
                     f"is not valid JSON ({error.msg} at column {error.colno})", source=source, row=number
@@ -79,7 +92,9 @@ def _records(source: str, split: str) -> Iterator[tuple[int, object]]:
         elif name.endswith((".json", ".json.gz")):
             with _open_text(path) as handle:
                 try:
-                    payload = json.load(handle)
+                    payload = json.load(handle, object_pairs_hook=_unique_keys)
+                except RepeatedKey as error:
+                    raise DataError(str(error), source=source) from None
                 except json.JSONDecodeError as error:
                     raise DataError(f"is not valid JSON ({error.msg} at line {error.lineno})", source=source) from None
                 except RecursionError:
@@ -177,6 +192,7 @@ def load_preferences(
     numeric_columns=(),
     drop_duplicates: bool = False,
     skip_empty: bool = True,
+    pairs_for: str | None = None,
 ) -> tuple[datasets.Dataset, ValidationReport]:
     """Load, normalize and validate a preference dataset.
 
@@ -186,10 +202,9 @@ def load_preferences(
     coefficient column) must hold finite numbers (or lists of them) in every row. Repeated rows
     are counted, and dropped with ``drop_duplicates``. A pair whose chosen or rejected response
     is empty (HH-RLHF has some) is legal data but nothing to learn from: it is skipped and counted
-    unless ``skip_empty`` is off.
+    unless ``skip_empty`` is off. ``pairs_for``: the command taking pairs only (refuses ranked lists).
     """
-    if format != "auto" and format not in ADAPTERS:
-        raise DataError(f"unknown format {format!r}; choose from auto, {', '.join(ADAPTERS)}")
+    _check_call(format, limit)
     report = ValidationReport(source=source)
     rows: list[dict] = []
     numbers: list[int] = []
@@ -224,53 +239,13 @@ def load_preferences(
     report.kept = len(rows)
     report.duplicates_dropped = drop_duplicates
     _check_complete(rows, report, numeric_columns, first_with)
+    if pairs_for and rows and "responses" in rows[0]:
+        raise DataError(f"holds ranked lists (prompt, responses, scores); {pairs_for} takes pairs", source=source)
     return rows_as_dataset(rows, numbers, source), report
 
 
-def write_jsonl(rows, path: str | os.PathLike) -> Path:
-    """Write rows as JSONL (``.gz`` compressed by suffix) atomically and deterministically: one
-    object a line, keys in insertion order, no timestamps."""
-
-    def write(tmp):
-        with open(tmp, "wb") as raw:
-            stream = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if str(path).endswith(".gz") else raw
-            with io.TextIOWrapper(stream, encoding="utf-8") as handle:
-                for row in rows:
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-    return atomic_file(Path(path), write)
-
-
-def save_dataset(
-    dataset: datasets.Dataset,
-    destination: str | os.PathLike,
-    command: str,
-    *,
-    overwrite: bool = False,
-    meta: dict | None = None,
-    inputs=(),
-) -> Path:
-    """Write a dataset atomically: ``.jsonl``/``.json``/``.parquet`` by suffix, else a
-    ``save_to_disk`` directory; then its provenance sidecar (``meta``, default: no columns),
-    naming ``command`` as its maker. ``outputs.claim_output`` decides whether it may be replaced."""
-    destination = Path(destination)
-    claim_output(destination, command, inputs=inputs, overwrite=overwrite, replaced_whole=True)
-    name = destination.name.lower()
-    if name.endswith(".gz") and not name.endswith(".jsonl.gz"):
-        raise OutputError(f"{destination}: only .jsonl.gz can be written compressed")
-    if name.endswith(".parquet"):
-        atomic_file(destination, dataset.to_parquet)
-    elif name.endswith(".json"):
-        atomic_file(destination, lambda tmp: Path(tmp).write_text(json.dumps(dataset.to_list(), ensure_ascii=False)))
-    elif name.endswith((".jsonl", ".jsonl.gz")):
-        write_jsonl(dataset, destination)
-    else:
-        tmp_dir = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
-        try:
-            dataset.save_to_disk(str(tmp_dir / "data"))
-            remove_output(destination)
-            os.replace(tmp_dir / "data", destination)
-        finally:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-    write_meta(destination, meta or {"columns": {}}, command)
-    return destination
+def _check_call(format: str, limit: int | None) -> None:
+    if format != "auto" and format not in ADAPTERS:
+        raise DataError(f"unknown format {format!r}; choose from auto, {', '.join(ADAPTERS)}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a count >= 1 (None: every row), got {limit!r}")

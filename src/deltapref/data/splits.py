@@ -46,8 +46,13 @@ def edit_distance(a: list, b: list) -> int:
     return previous[-1]
 
 
+EDIT_TOKENS = 256  # responses are compared on their first tokens: the distance is quadratic in length
+
+
 def normalized_edit_distance(a: list, b: list) -> float:
-    """Edit distance divided by the longer length (0 = identical, 1 = nothing shared)."""
+    """Edit distance over the first ``EDIT_TOKENS`` tokens of each, divided by the longer length
+    (0 = identical, 1 = nothing shared)."""
+    a, b = a[:EDIT_TOKENS], b[:EDIT_TOKENS]
     longest = max(len(a), len(b))
     return edit_distance(a, b) / longest if longest else 0.0
 

@@ -29,9 +29,9 @@ from typing import Literal
 import numpy as np
 
 from ..columns import GOLD_REWARD
-from ..config import Options, option
+from ..config import SEED_RANGE, Options, option
 from ..outputs import write_text
-from .loading import write_jsonl
+from .writing import write_jsonl
 
 TOPICS = {
     "animals": ["cat", "dog", "horse", "bird", "fish", "cow", "sheep", "mouse"],
@@ -67,7 +67,7 @@ IDEAL_LENGTH = 10
 class SyntheticTaskConfig(Options):
     """How to draw the built-in task."""
 
-    seed: int = option(0, "random seed; the same seed gives byte-identical files")
+    seed: int = option(0, "random seed; the same seed gives byte-identical files", **SEED_RANGE)
     n_train: int = option(2000, "training pairs (one prompt each)", ge=1)
     n_test: int = option(300, "held-out pairs", ge=1)
     temperature: float = option(0.5, "Bradley-Terry label temperature T; larger means noisier labels", gt=0)

@@ -7,7 +7,7 @@ from collections import Counter
 
 from ..config import TokenizationConfig
 from ..data.loading import read_records
-from ..data.schema import DataError
+from ..data.schema import DataError, check_text_or_messages
 from ..data.synthetic import gold_reward
 from ..errors import DeltaprefError
 from .judges import HTTPJudge, LocalLMJudge, RewardJudge
@@ -20,6 +20,10 @@ def read_completions(source: str) -> list[dict]:
         for name in ("prompt", "completion"):
             if not isinstance(raw, dict) or name not in raw:
                 raise DataError("is missing", source=source, row=number, field=name)
+            try:
+                check_text_or_messages(raw[name], name, allow_empty=True)
+            except DataError as error:
+                raise DataError(error.reason, source=source, row=number, field=name) from None
         rows.append(raw)
     if not rows:
         raise DataError("holds no completions", source=source)
@@ -103,4 +107,8 @@ def pair_up(rows_a: list[dict], rows_b: list[dict]) -> tuple[list, list, list]:
         rows_b = [by_id[r["id"]] for r in rows_a]
     elif len(rows_a) != len(rows_b):
         raise DataError(f"A has {len(rows_a)} rows and B {len(rows_b)}, and they have no ids to match")
+    for row, (a, b) in enumerate(zip(rows_a, rows_b), start=1):
+        if a["prompt"] != b["prompt"]:
+            where = f"id {a['id']!r}" if "id" in a else f"row {row}"
+            raise DataError(f"A and B answer different prompts at {where}: compare completions of the same prompts")
     return [r["prompt"] for r in rows_a], [r["completion"] for r in rows_a], [r["completion"] for r in rows_b]

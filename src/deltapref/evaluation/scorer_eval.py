@@ -21,7 +21,7 @@ def evaluate_scorer(
     SCORER_KINDS[kind].check(model_dir)
     paths = scorer_members(model_dir)
     members = [load_scorer(path) for path in paths]
-    rows, _ = load_preferences(data, format=format)
+    rows, _ = load_preferences(data, format=format, pairs_for="evaluate scorer")
     folds = [fold_of(row, len(members)) for row in rows]
 
     def score(fn, *columns):

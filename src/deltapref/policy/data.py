@@ -121,10 +121,15 @@ class PolicyCollator:
 
 
 def check_weight_column(values: list, column: str, source: str) -> None:
-    """Refuse precomputed weights that would train wrong: a negative one (that pair's loss would
-    be maximized, pushing the policy toward the rejected response) or all of them 0."""
+    """Refuse precomputed weights that would train wrong: one that is not a number (a list, text),
+    a negative one (that pair's loss would be maximized, pushing the policy toward the rejected
+    response) or all of them 0."""
     for row, value in enumerate(values, start=1):
-        if isinstance(value, (int, float)) and value < 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DataError(
+                f"is {type(value).__name__}: a weight is one number per pair", source=source, row=row, field=column
+            )
+        if value < 0:
             raise DataError(f"is {value}: a weight must be >= 0", source=source, row=row, field=column)
     if values and not any(values):
         raise DataError(f"every weight in {column!r} is 0: the loss would be 0 and nothing would train", source=source)

@@ -15,7 +15,7 @@ import torch
 from transformers import TrainingArguments
 
 from .. import coefficients
-from ..checkpoints import checked_identity
+from ..checkpoints import checked_identity, run_identity
 from ..columns import PAIR_LISTS, PAIR_NUMBERS, ref_logp
 from ..data.schema import DataError
 from ..host_memory import keep_freed_memory
@@ -127,7 +127,8 @@ def run_policy_training(config, args: TrainingArguments, options: LossOptions, r
         if model:
             check_policy(model)
     inputs = [config.model, config.tokenizer, config.train_data, run.reference_model]
-    with claimed_output_dir(args, run.command, inputs, config.overwrite_output_dir):
+    identity = lambda: run_identity(run.command, config, options, LossOptions, args)  # noqa: E731
+    with claimed_output_dir(args, run.command, inputs, config.overwrite_output_dir, identity):
         return _train(config, args, options, run)
 
 

@@ -4,13 +4,14 @@ reward columns."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..coefficients import Source
 from ..columns import ENSEMBLE_REWARD, REWARD
+from ..errors import OptionError
 from ..models import load_scorer, scorer_members
 from ..provenance import describe
+from ..records import listed_members
 from .base import by_fold, texts
 from .inference import pointwise_rewards
 from .pointwise import RewardKind
@@ -28,10 +29,11 @@ class EnsembleKind(RewardKind):
 
     @staticmethod
     def members(value: str) -> list[str]:
-        path = Path(value)
-        if (path / ENSEMBLE_FILE).exists():
-            return [str(path / m) for m in json.loads((path / ENSEMBLE_FILE).read_text())["members"]]
-        return [m for m in value.split(",") if m]
+        listed = listed_members(value, ENSEMBLE_FILE) if Path(value).is_dir() else None
+        members = listed or [m.strip() for m in value.split(",") if m.strip()]
+        if not members:
+            raise OptionError(f"--ensemble {value!r} names no reward model")
+        return members
 
     def paths(self, value):
         return [path for member in self.members(value) for path in scorer_members(member)]

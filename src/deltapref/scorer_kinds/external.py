@@ -17,6 +17,7 @@ from ..batching import pad
 from ..coefficients import gap
 from ..columns import reward_columns
 from ..config import option
+from ..errors import OptionError
 from ..models import from_pretrained, is_classifier
 from ..provenance import describe
 from ..readouts import classifier_scores
@@ -52,6 +53,15 @@ def resolved_format(tokenizer, asked: str) -> str:
 def encode(tokenizer, prompt: str, response: str, input_format: str, template: str, max_length: int) -> dict:
     """Token ids (and token types, for a pair on an encoder) of one (prompt, response); too long
     an input loses its start (a pair: the longer part's start)."""
+    if isinstance(prompt, list) or isinstance(response, list):  # chat messages
+        if input_format != "chat":
+            raise OptionError(
+                f"--external_input {input_format} reads text, and this data holds chat messages: score it with "
+                "--external_input chat (an --external_model whose tokenizer has a chat template)"
+            )
+        turns = lambda value, role: value if isinstance(value, list) else [{"role": role, "content": value}]  # noqa: E731
+        text = tokenizer.apply_chat_template(turns(prompt, "user") + turns(response, "assistant"), tokenize=False)
+        return tokenizer(text, add_special_tokens=False, truncation=True, max_length=max_length)
     if input_format == "pair":
         return tokenizer(prompt, response, truncation="longest_first", max_length=max_length)
     if input_format == "chat":
@@ -65,6 +75,8 @@ def external_rewards(model, tokenizer, prompts, responses, config, progress: boo
     """The model's one output for every (prompt, response), in batches of ``config.batch_size``
     (one at a time for a model with no pad token: it cannot tell padding from text)."""
     input_format = resolved_format(tokenizer, config.external_input)
+    if input_format == "chat" and not getattr(tokenizer, "chat_template", None):
+        raise OptionError("--external_input chat: the --external_model's tokenizer has no chat template")
     tokenizer.truncation_side = "left"
     encoded = [
         encode(tokenizer, p, r, input_format, config.external_template, config.max_length)

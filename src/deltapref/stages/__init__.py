@@ -203,5 +203,9 @@ def execute(prog: str, command: Command, configs: tuple) -> int:
         say(f"{prog}: error: {where}{error.strerror or error}", error=True)
         return 1
     except KeyboardInterrupt:
-        say(f"{prog}: interrupted (finished outputs are kept; rerun the command to resume)", error=True)
+        say(
+            f"{prog}: interrupted: rerun the same command to resume from its last checkpoint or finished chunks "
+            "(with none yet, it starts over; the earlier output stays until a run completes)",
+            error=True,
+        )
         return INTERRUPTED

@@ -6,16 +6,18 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Options, OverwriteOption, option
-from ..data.loading import load_preferences, save_dataset, write_jsonl
+from ..config import SEED_RANGE, Options, OverwriteOption, option
+from ..data.loading import load_preferences
 from ..data.schema import DataError
 from ..data.splits import partition as split_partition
 from ..data.splits import split_by_difficulty
 from ..data.synthetic import SyntheticTaskConfig, write_task
 from ..data.tokenization import length_stats
+from ..data.writing import check_data_output, save_dataset, write_jsonl
 from ..distributed import say
-from ..outputs import check_name, claim_output, exclusive, mark_directory, write_text
-from ..provenance import read_meta
+from ..outputs import claimed, clear_directory, mark_directory, replaced_directory, write_text
+from ..provenance import read_meta, write_meta
+from ..records import check_name
 
 
 @dataclass
@@ -40,13 +42,14 @@ class SourceConfig(Options):
         if not self.input:
             raise ValueError("--input is required")
 
-    def load(self):
+    def load(self, pairs_for: str | None = None):
         return load_preferences(
             self.input,
             format=self.format,
             split=self.split,
             skip_bad_rows=self.skip_bad_rows,
             drop_duplicates=self.drop_duplicates,
+            pairs_for=pairs_for,
         )
 
 
@@ -64,6 +67,7 @@ class ConvertConfig(OverwriteOption, SourceConfig):
         super().__post_init__()
         if not self.output:
             raise ValueError("--output is required")
+        check_data_output(self.output)
 
 
 @dataclass
@@ -85,7 +89,7 @@ class PartitionConfig(OverwriteOption, SourceConfig):
         "comma list NAME=SIZE in cut order; SIZE 'rest' takes the remaining rows "
         "(e.g. scorer=300,policy=120,judge=300,test=rest)",
     )
-    seed: int = option(0, "seed of the random permutation")
+    seed: int = option(0, "seed of the random permutation", **SEED_RANGE)
 
     def __post_init__(self):
         super().__post_init__()
@@ -112,9 +116,7 @@ class PartitionConfig(OverwriteOption, SourceConfig):
 
 
 def synth(config: SynthConfig) -> int:
-    claim_output(config.output_dir, "data synth", overwrite=config.overwrite)
-    with exclusive(config.output_dir):
-        mark_directory(config.output_dir, "data synth")
+    with replaced_directory(config.output_dir, "data synth", overwrite=config.overwrite):
         summary = write_task(config, config.output_dir)
     say(f"wrote the built-in gold-reward task to {config.output_dir}")
     say(
@@ -155,8 +157,7 @@ def validate(config: SourceConfig) -> int:
 
 
 def convert(config: ConvertConfig) -> int:
-    claim_output(config.output, "data convert", inputs=[config.input], overwrite=config.overwrite)
-    with exclusive(config.output):
+    with claimed(config.output, "data convert", inputs=[config.input], overwrite=config.overwrite):
         dataset, report = config.load()
         say(report.summary())
         meta = read_meta(config.input)
@@ -168,40 +169,41 @@ def convert(config: ConvertConfig) -> int:
 
 def partition(config: PartitionConfig) -> int:
     """Disjoint random parts of the (normalized) data, e.g. for scorer, policy, judge and test."""
-    claim_output(
-        config.output_dir, "data partition", inputs=[config.input], overwrite=config.overwrite, replaced_whole=True
-    )
-    dataset, report = config.load()
-    say(report.summary())
-    try:
-        parts = split_partition(dataset.to_list(), config.sizes(), config.seed)
-    except ValueError as error:
-        raise DataError(str(error), source=config.input) from None
-    with exclusive(config.output_dir):
-        mark_directory(config.output_dir, "data partition")
-        for name, rows in parts.items():
-            write_jsonl(rows, Path(config.output_dir) / f"{name}.jsonl")
+    claim = dict(inputs=[config.input], overwrite=config.overwrite, replaced_whole=True)
+    with claimed(config.output_dir, "data partition", **claim):
+        dataset, report = config.load()
+        say(report.summary())
+        try:
+            parts = split_partition(dataset.to_list(), config.sizes(), config.seed)
+        except ValueError as error:
+            raise DataError(str(error), source=config.input) from None
         summary = {"input": config.input, "seed": config.seed, "rows": {n: len(r) for n, r in parts.items()}}
-        write_text(Path(config.output_dir) / "partition.json", json.dumps(summary, indent=2) + "\n")
+        write_parts(config.output_dir, "data partition", parts, config.input, ("partition.json", summary))
     say(json.dumps(summary["rows"]))
     return 0
 
 
 def split(config: SplitConfig) -> int:
-    claim_output(
-        config.output_dir, "data split", inputs=[config.input], overwrite=config.overwrite, replaced_whole=True
-    )
-    dataset, report = config.load()
-    say(report.summary())
-    try:
-        groups, split_report = split_by_difficulty(dataset.to_list(), confidence_field=config.confidence_field)
-    except ValueError as error:
-        raise DataError(str(error), source=config.input) from None
-    output_dir = Path(config.output_dir)
-    with exclusive(output_dir):
-        mark_directory(output_dir, "data split")
-        for name, rows in groups.items():
-            write_jsonl(rows, output_dir / f"{name}.jsonl")
-        write_text(output_dir / "split_report.json", json.dumps(split_report, indent=2) + "\n")
+    claim = dict(inputs=[config.input], overwrite=config.overwrite, replaced_whole=True)
+    with claimed(config.output_dir, "data split", **claim):
+        dataset, report = config.load(pairs_for="data split")
+        say(report.summary())
+        try:
+            groups, split_report = split_by_difficulty(dataset.to_list(), confidence_field=config.confidence_field)
+        except ValueError as error:
+            raise DataError(str(error), source=config.input) from None
+        write_parts(config.output_dir, "data split", groups, config.input, ("split_report.json", split_report))
     say(json.dumps(split_report, indent=2))
     return 0
+
+
+def write_parts(output_dir: str, command: str, parts: dict[str, list], source: str, report: tuple[str, dict]) -> None:
+    """Replace ``output_dir`` whole with ``parts`` (one JSONL file each, with the provenance of
+    ``source``'s columns in its sidecar, so a part is as usable as the whole) and ``report``."""
+    clear_directory(output_dir)
+    mark_directory(output_dir, command)
+    meta = read_meta(source)
+    for name, rows in parts.items():
+        part = write_jsonl(rows, Path(output_dir) / f"{name}.jsonl")
+        write_meta(part, meta, command)
+    write_text(Path(output_dir) / report[0], json.dumps(report[1], indent=2) + "\n")

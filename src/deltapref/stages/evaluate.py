@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..config import OverwriteOption, TokenizationConfig, option
+from ..config import SEED_RANGE, OverwriteOption, TokenizationConfig, option
 from ..distributed import say
 from ..evaluation.completions import build_judges, pair_up, policy_quality, read_completions
 from ..evaluation.judges import compare
@@ -43,7 +43,7 @@ class PolicyEvalConfig(OverwriteOption):
     completions: str = option(None, "completions from `deltapref generate`")
     reward_model: str = option("gold", "gold (the built-in task's known reward) or a reward model directory")
     output: str = option(None, "write the result as JSON here")
-    seed: int = option(0, "bootstrap seed")
+    seed: int = option(0, "bootstrap seed", **SEED_RANGE)
 
     def __post_init__(self):
         super().__post_init__()
@@ -85,6 +85,9 @@ class CompareConfig(OverwriteOption):
         super().__post_init__()
         if not self.a or not self.b:
             raise ValueError("--a and --b are required")
+        names = [name.strip() for name in self.judges.split(",")]
+        if not all(names) or len(set(names)) != len(names):
+            raise ValueError(f"--judges must name distinct judges, comma-separated, got {self.judges!r}")
 
 
 def compare_report(config: CompareConfig) -> dict:

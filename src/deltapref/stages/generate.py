@@ -10,11 +10,12 @@ from typing import Literal
 
 import datasets
 
-from ..config import OverwriteOption, option
-from ..data.loading import save_dataset
+from ..config import SEED_RANGE, OverwriteOption, option
+from ..data.schema import DataError
+from ..data.writing import check_data_output, save_dataset
 from ..distributed import say
 from ..models import check_policy, load_causal_lm, load_tokenizer
-from ..outputs import claim_output, exclusive
+from ..outputs import claimed
 from ..policy.generation import generate_completions, read_prompts
 from ..policy.vllm_backend import load_engine, vllm_completions
 from ..provenance import describe
@@ -38,7 +39,7 @@ class GenerateConfig(OverwriteOption):
     batch_size: int = option(32, "prompts per generate call", ge=1)
     max_prompt_length: int = option(256, "longest prompt in tokens (keeps its end)", ge=1)
     limit: int = option(None, "only the first N prompts", ge=1)
-    seed: int = option(0, "sampling seed")
+    seed: int = option(0, "sampling seed (sample j takes seed + j)", **SEED_RANGE)
     paired_sampling: bool = option(
         False,
         "each prompt draws its own random numbers from the seed and its tokens: a completion no longer depends on "
@@ -70,19 +71,27 @@ class GenerateConfig(OverwriteOption):
         super().__post_init__()
         if not self.model or not self.input or not self.output:
             raise ValueError("--model, --input and --output are required")
+        check_data_output(self.output)
+        try:
+            self.stops()
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                f"--stop {self.stop!r}: not a valid escape ({error.reason}); write a newline as \\n"
+            ) from None
 
 
 def generate(config: GenerateConfig) -> int:
     """Entry point of ``deltapref generate``."""
     check_policy(config.model)
-    claim_output(config.output, "generate", inputs=[config.model, config.input], overwrite=config.overwrite)
-    with exclusive(config.output):
+    with claimed(config.output, "generate", inputs=[config.model, config.input], overwrite=config.overwrite):
         _generate(config)
     return 0
 
 
 def _generate(config: GenerateConfig) -> None:
     rows = read_prompts(config.input, config.limit, config.format)
+    if not rows:
+        raise DataError("holds no prompts: nothing to complete", source=config.input)
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
     complete = _backend(config, tokenizer)
     results = []

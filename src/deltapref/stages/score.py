@@ -8,7 +8,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from ..columns import GOLD_REWARD, RECORD_COLUMNS, REF_LOGP
 from ..config import TokenizationConfig, option
+from ..data.writing import check_data_output
 from ..scorer_kinds import SCORER_KINDS, given_kinds
 from ..scoring import run_scoring
 
@@ -36,12 +38,19 @@ class ScoreOptions(TokenizationConfig):
         super().__post_init__()
         if not self.input or not self.output:
             raise ValueError("--input and --output are required")
+        check_data_output(self.output)
         if not (given_kinds(self) or self.reference_model):
             flags = ", ".join(f"--{kind.option}" for kind in SCORER_KINDS.values())
             raise ValueError(f"give at least one of {flags}, --reference_model")
         for kind in given_kinds(self):
             kind.check_settings(self)
         written = {column for kind in given_kinds(self) for column in kind.source.columns + kind.fills}
+        kept = written | set(REF_LOGP) | set(RECORD_COLUMNS) | set(GOLD_REWARD)
+        if self.coef_column in kept or not self.coef_column.strip():
+            raise ValueError(
+                f"--coef_column {self.coef_column!r} would write over a column this run or the data keeps; "
+                "name a new column, e.g. coef_reward"
+            )
         source = self.coef_source
         if source != "auto" and not set(SCORER_KINDS[source].source.columns) <= written:
             raise ValueError(f"--coef_source {source} needs --{SCORER_KINDS[source].option}")

@@ -13,7 +13,7 @@ from ..config import ModelDataOptions, option
 from ..distributed import say
 from ..objectives import ScorerOptions, TrainedKind
 from ..peft_utils import LoraOptions
-from ..scorer_run import scorer_inputs, train_cross_fit, train_ensemble, train_one
+from ..scorer_run import scorer_identity, scorer_inputs, train_cross_fit, train_ensemble, train_one
 from ..training_outputs import claimed_output_dir
 
 
@@ -46,7 +46,8 @@ def train_scorer(config: ScorerConfig, args: TrainingArguments) -> int:
     if config.kind != "ensemble" and not config.cross_fit:
         _print_eval(config.kind, args.output_dir, train_one(config, args))
         return 0
-    with claimed_output_dir(args, "train-scorer", scorer_inputs(config), config.overwrite_output_dir):
+    inputs, identity = scorer_inputs(config), scorer_identity(config, args)
+    with claimed_output_dir(args, "train-scorer", inputs, config.overwrite_output_dir, identity, composite=True):
         (train_cross_fit if config.cross_fit else train_ensemble)(config, args, _print_eval)
     return 0
 

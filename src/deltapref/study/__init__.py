@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..config import Options, command_line, option, seed_list
+from ..config import SEED_RANGE, Options, command_line, option, seed_list
 from ..data.loading import read_records
 from ..outputs import claim_output, mark_directory, write_text
 from ..pipeline import run_pipeline, stage_seconds
@@ -48,7 +48,9 @@ class StudyConfig(Options):
         "on fresh seeds; the validation draws that pick learning rates stay seeds 1000, ...); "
         "default: the profile's count",
     )
-    first_seed: int = option(None, "run N seeds from this one (S..S+N-1, N from --seeds or the profile) instead of 0")
+    first_seed: int = option(
+        None, "run N seeds from this one (S..S+N-1, N from --seeds or the profile) instead of 0", **SEED_RANGE
+    )
 
     def __post_init__(self):
         super().__post_init__()

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Options, command_line, option, seed_list
+from ..config import SEED_RANGE, Options, command_line, option, seed_list
 from ..demo import LENGTHS, generation_stages, task_stages
 from ..evaluation.stats import paired_difference
 from ..outputs import claim_output, mark_directory, write_text
@@ -49,7 +49,9 @@ MAP_MARKERS = ("<!-- map:start -->", "<!-- map:end -->")
 @dataclass
 class MapConfig(Options):
     seeds: str = option("5", "seeds per condition: a count N (from --first_seed) or a comma list")
-    first_seed: int = option(3000, "the first seed of a count (fresh: the claims study uses 0.., 1000.., 2000..)")
+    first_seed: int = option(
+        3000, "the first seed of a count (fresh: the claims study uses 0.., 1000.., 2000..)", **SEED_RANGE
+    )
     learning_rate: float = option(5e-4, "every arm's learning rate (one shared rate: equal budgets)", gt=0)
     output_dir: str = option("runs/study-map", "where the runs go")
     results: str = option(None, "markdown file whose map section is (re)written (default: OUTPUT/RESULTS.md)")
