@@ -161,7 +161,7 @@ def folder_machine(world):
 def test_random_sequences_of_commands_keep_every_folder_whole(world):
     machine = folder_machine(world)
     machine.TestCase.settings = settings(
-        max_examples=4,
+        max_examples=3,
         stateful_step_count=6,
         derandomize=True,
         deadline=None,

@@ -380,3 +380,50 @@ def test_split_edit_distance_stays_fast_on_long_responses():
     started = time.time()
     assert normalized_edit_distance(words, list(reversed(words))) > 0.9
     assert time.time() - started < 2.0
+
+
+# ------------------------------------------------------------------ more shapes a command refuses in one line
+
+
+def test_ranked_lists_given_to_score_are_one_line(builtin_task, scored_task, tmp_path, capsys):
+    argv = ["score", "--input", builtin_task / "ranked_train.jsonl", "--output", tmp_path / "s.jsonl"]
+    fails(capsys, argv + ["--reward_model", scored_task["root"] / "reward"], 1, "ranked lists.*score takes pairs")
+
+
+def test_weights_that_are_not_one_number_per_pair_are_refused(tmp_path):
+    from deltapref.data.schema import DataError
+    from deltapref.policy.data import check_weight_column
+
+    with pytest.raises(DataError, match="row 2, field 'w': is list: a weight is one number per pair"):
+        check_weight_column([0.5, [0.1, 0.2]], "w", "d.jsonl")
+
+
+def test_a_null_completion_is_one_line(tmp_path, capsys):
+    a = write_rows(tmp_path / "a.jsonl", [{"prompt": "p", "completion": None}])
+    fails(capsys, ["evaluate", "policy", "--completions", a], 1, r"a\.jsonl, row 1, field 'completion'")
+
+
+def test_chat_messages_read_by_an_external_scorer_only_through_its_chat_template():
+    from deltapref.errors import OptionError
+    from deltapref.scorer_kinds.external import encode
+
+    messages = [{"role": "user", "content": "hi"}]
+    with pytest.raises(OptionError, match="--external_input chat"):
+        encode(None, messages, [{"role": "assistant", "content": "yo"}], "pair", "{prompt}{response}", 64)
+
+
+def test_plan_on_a_config_with_a_size_as_text_is_one_line(tmp_path, capsys):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": "768"}))
+    fails(capsys, ["plan", "--model", model], 1, "'hidden_size' must be a positive integer")
+
+
+def test_the_trl_bridge_refuses_a_dataset_it_cannot_check_before_training():
+    datasets = pytest.importorskip("datasets")
+    from deltapref.data.schema import DataError
+    from deltapref.integrations.trl.weights import check_weights
+
+    streamed = datasets.Dataset.from_list([{"coef": 1.0}]).to_iterable_dataset()
+    with pytest.raises(DataError, match="IterableDataset: its weights cannot be checked"):
+        check_weights(streamed, "coef")

@@ -17,6 +17,8 @@ from pathlib import Path
 from .errors import OutputError
 from .records import LEGACY, MARKER, SIDECAR_SUFFIX, maker
 
+ASIDE = ".previous-run"  # inside an output directory: the earlier run, kept until the new one completes
+
 
 def remove_output(path: str | Path) -> None:
     """Remove an output being replaced: a directory with its contents, a file, or a symbolic
@@ -135,12 +137,58 @@ def claimed(path: str | Path, command: str, **claim):
 
 @contextlib.contextmanager
 def replaced_directory(path: str | Path, command: str, **claim):
-    """Lock, claim, empty and mark the output directory ``path`` for ``command``: the one way a
-    command writes a directory output whole, nothing of an earlier run left beside the new one."""
-    with claimed(path, command, replaced_whole=True, **claim):
-        clear_directory(path)
-        mark_directory(path, command)
+    """Lock, claim and mark the output directory ``path`` for ``command``, its earlier contents
+    replaced whole (:func:`replacing_contents`): the one way a data command writes a directory."""
+    with claimed(path, command, replaced_whole=True, **claim), replacing_contents(path, command):
         yield Path(path)
+
+
+@contextlib.contextmanager
+def replacing_contents(path: str | Path, command: str):
+    """Within ``path``'s lock: its earlier contents set aside (``ASIDE``), the directory marked as
+    ``command``'s; when the block fails or is interrupted, what it wrote goes and the earlier
+    contents come back; when it ends, they are removed. Nothing of an earlier run is ever left
+    beside the new one."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    aside = set_aside(path)
+    mark_directory(path, command)
+    try:
+        yield path
+    except BaseException:
+        if aside:
+            put_back(path)
+        raise
+    remove_output(path / ASIDE)
+
+
+def set_aside(output: Path) -> bool:
+    """Move the earlier run in ``output`` into ``output/ASIDE`` (whole, whatever its files);
+    where an attempt that failed or was interrupted already set one aside, that one stays (it
+    is still the last complete run) and the attempt's leftovers go. True when something is aside."""
+    aside = output / ASIDE
+    entries = [entry for entry in output.iterdir() if entry.name != ASIDE] if output.is_dir() else []
+    if aside.exists():
+        for entry in entries:
+            remove_output(entry)
+        return True
+    if not entries:
+        return False
+    aside.mkdir()
+    for entry in entries:
+        os.replace(entry, aside / entry.name)
+    return True
+
+
+def put_back(output: Path) -> None:
+    """Remove what this run wrote in ``output`` and move the earlier run back from ``ASIDE``."""
+    aside = output / ASIDE
+    for entry in output.iterdir():
+        if entry.name != ASIDE:
+            remove_output(entry)
+    for entry in aside.iterdir():
+        os.replace(entry, output / entry.name)
+    aside.rmdir()
 
 
 def mark_directory(path: str | Path, command: str, **record) -> None:
@@ -148,15 +196,6 @@ def mark_directory(path: str | Path, command: str, **record) -> None:
     records: ``state``, ``identity``)."""
     Path(path).mkdir(parents=True, exist_ok=True)
     write_text(Path(path) / MARKER, json.dumps({"made_by": command, **record}) + "\n")
-
-
-def clear_directory(path: str | Path) -> int:
-    """Remove everything inside the directory ``path`` (an earlier run's output being replaced
-    whole, never by a list of known names); returns how many entries were removed."""
-    entries = list(Path(path).iterdir()) if Path(path).is_dir() else []
-    for entry in entries:
-        remove_output(entry)
-    return len(entries)
 
 
 @contextlib.contextmanager

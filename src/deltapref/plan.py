@@ -66,14 +66,13 @@ def _shape_of_config(model: str) -> Shape:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from .aliases import resolve
-
-    try:
-        config = AutoConfig.from_pretrained(resolve(model))
-    except (OSError, ValueError) as error:
-        raise DeltaprefError(f"{model}: no model config to read ({str(error).splitlines()[0][:200]})") from None
     from .model_preflight import read_model_config
 
     read_model_config(resolve(model))  # its size fields are positive integers, or one line
+    try:
+        config = AutoConfig.from_pretrained(resolve(model))
+    except (OSError, ValueError, TypeError) as error:
+        raise DeltaprefError(f"{model}: no model config to read ({str(error).splitlines()[0][:200]})") from None
     try:
         with torch.device("meta"):
             built = AutoModelForCausalLM.from_config(config)

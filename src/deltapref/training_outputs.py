@@ -17,7 +17,7 @@ from transformers import Trainer, TrainingArguments
 from .checkpoints import identity_changes, latest_complete
 from .distributed import barrier
 from .errors import OptionError, TrainingError
-from .outputs import claim_output, exclusive, mark_directory, remove_output
+from .outputs import ASIDE, claim_output, exclusive, mark_directory, put_back, remove_output, set_aside
 from .records import read_marker
 from .sharding import full_state_dict
 
@@ -62,7 +62,6 @@ def final_save(trainer: Trainer, output_dir: str, kind: str, merge_lora: bool = 
 
 
 RUNNING, COMPLETE = "running", "complete"  # a training run's state, in its directory's marker
-ASIDE = ".previous-run"  # inside an output directory: the earlier run, kept until this one completes
 
 
 @dataclass
@@ -121,7 +120,7 @@ def claimed_output_dir(
             yield claim
         except BaseException:
             if (output / ASIDE).exists() and not _progress(output):
-                _put_back(output)  # nothing of this run to resume: the earlier one stays the folder's
+                put_back(output)  # nothing of this run to resume: the earlier one stays the folder's
             raise
         remove_output(output / ASIDE)
         mark_directory(output, command, state=COMPLETE, identity=current)
@@ -133,35 +132,6 @@ def _progress(output: Path) -> bool:
     members = [entry for entry in output.iterdir() if entry.is_dir() and entry.name != ASIDE]
     done = any((read_marker(member) or {}).get("state") == COMPLETE for member in members)
     return done or any(latest_complete(member) for member in [output, *members])
-
-
-def _set_aside(output: Path) -> bool:
-    """Move the earlier run in ``output`` into ``output/ASIDE`` (whole, whatever its files);
-    where an attempt that failed or was interrupted already set one aside, that one stays (it
-    is still the last complete run) and the attempt's leftovers go. True when something is aside."""
-    aside = output / ASIDE
-    entries = [entry for entry in output.iterdir() if entry.name != ASIDE] if output.is_dir() else []
-    if aside.exists():
-        for entry in entries:
-            remove_output(entry)
-        return True
-    if not entries:
-        return False
-    aside.mkdir()
-    for entry in entries:
-        os.replace(entry, aside / entry.name)
-    return True
-
-
-def _put_back(output: Path) -> None:
-    """Remove what this run wrote in ``output`` and move the earlier run back from ``ASIDE``."""
-    aside = output / ASIDE
-    for entry in output.iterdir():
-        if entry.name != ASIDE:
-            remove_output(entry)
-    for entry in aside.iterdir():
-        os.replace(entry, output / entry.name)
-    aside.rmdir()
 
 
 def _decide(args, command: str, inputs, overwrite: bool, current: dict, composite: bool, reuse: bool) -> Claim:
@@ -183,7 +153,7 @@ def _decide(args, command: str, inputs, overwrite: bool, current: dict, composit
         claim = Claim(kept=True, reused=True)
     else:
         claim = _rerun(output, command, current, overwrite, composite)
-    if not claim.kept and _set_aside(output):
+    if not claim.kept and set_aside(output):
         logger.info("replacing the earlier run in %s (kept aside in %s until this run completes)", output, ASIDE)
     return claim
 

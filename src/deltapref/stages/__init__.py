@@ -5,6 +5,7 @@ recipes of these stages; the CLI adds the commands that run pipelines."""
 
 from __future__ import annotations
 
+import errno
 import sys
 from dataclasses import dataclass
 from importlib import import_module
@@ -200,7 +201,10 @@ def execute(prog: str, command: Command, configs: tuple) -> int:
         return 1
     except OSError as error:  # a file the user named: missing, unreadable, a full disk
         where = f"{error.filename}: " if error.filename else ""
-        say(f"{prog}: error: {where}{error.strerror or error}", error=True)
+        remedy = ""
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            remedy = " (while writing outputs: free space, then rerun the same command; what finished is kept)"
+        say(f"{prog}: error: {where}{error.strerror or error}{remedy}", error=True)
         return 1
     except KeyboardInterrupt:
         say(

@@ -15,7 +15,7 @@ from ..data.synthetic import SyntheticTaskConfig, write_task
 from ..data.tokenization import length_stats
 from ..data.writing import check_data_output, save_dataset, write_jsonl
 from ..distributed import say
-from ..outputs import claimed, clear_directory, mark_directory, replaced_directory, write_text
+from ..outputs import claimed, replaced_directory, replacing_contents, write_text
 from ..provenance import read_meta, write_meta
 from ..records import check_name
 
@@ -198,12 +198,12 @@ def split(config: SplitConfig) -> int:
 
 
 def write_parts(output_dir: str, command: str, parts: dict[str, list], source: str, report: tuple[str, dict]) -> None:
-    """Replace ``output_dir`` whole with ``parts`` (one JSONL file each, with the provenance of
-    ``source``'s columns in its sidecar, so a part is as usable as the whole) and ``report``."""
-    clear_directory(output_dir)
-    mark_directory(output_dir, command)
+    """Replace ``output_dir`` whole (``outputs.replacing_contents``) with ``parts`` (one JSONL file
+    each, with the provenance of ``source``'s columns in its sidecar, so a part is as usable as the
+    whole) and ``report``."""
     meta = read_meta(source)
-    for name, rows in parts.items():
-        part = write_jsonl(rows, Path(output_dir) / f"{name}.jsonl")
-        write_meta(part, meta, command)
-    write_text(Path(output_dir) / report[0], json.dumps(report[1], indent=2) + "\n")
+    with replacing_contents(output_dir, command):
+        for name, rows in parts.items():
+            part = write_jsonl(rows, Path(output_dir) / f"{name}.jsonl")
+            write_meta(part, meta, command)
+        write_text(Path(output_dir) / report[0], json.dumps(report[1], indent=2) + "\n")

@@ -23,7 +23,7 @@ def check_weights(dataset, column: str, name: str = "train_dataset") -> None:
     """Refuse a dataset whose weight column is missing, holds a value that is not a number in
     [0, MAX_WEIGHT] (naming the row), or whose weights are all 0 (the loss would be 0 and
     training would change nothing)."""
-    if not hasattr(dataset, "__getitem__") or dataset.column_names is None:
+    if not hasattr(dataset, "__len__") or dataset.column_names is None:
         raise DataError(
             f"is {type(dataset).__name__}: its weights cannot be checked before training; pass a datasets.Dataset "
             "(e.g. Dataset.from_generator)",
