@@ -427,3 +427,42 @@ def test_the_trl_bridge_refuses_a_dataset_it_cannot_check_before_training():
     streamed = datasets.Dataset.from_list([{"coef": 1.0}]).to_iterable_dataset()
     with pytest.raises(DataError, match="IterableDataset: its weights cannot be checked"):
         check_weights(streamed, "coef")
+
+
+def test_a_link_given_as_an_output_is_replaced_itself_never_what_it_points_to(fixtures, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine")
+    link = tmp_path / "task"
+    link.symlink_to(elsewhere)
+    argv = ["data", "synth", "--output_dir", str(link), "--n_train", "20", "--n_test", "5", "--overwrite", "true"]
+    assert main(argv) == 0
+    assert not link.is_symlink() and (link / "train.jsonl").exists()
+    assert [p.name for p in elsewhere.iterdir()] == ["keep.txt"]
+
+
+def test_options_the_issue_named_are_one_line(scored_task, tmp_path, capsys):
+    base = align_argv(scored_task, tmp_path / "a", "--max_steps", "1")
+    fails(capsys, base + ["--eval_strategy", "steps"], 2, "take no eval set during training")
+    fails(capsys, base + ["--per_device_train_batch_size", "-1"], 2, "--per_device_train_batch_size must be between 1")
+    fails(capsys, base + ["--seed", "-1"], 2, "--seed must be between 0")
+    gen = ["generate", "--model", scored_task["sft"], "--input", scored_task["test"], "--output", tmp_path / "g.jsonl"]
+    fails(capsys, gen + ["--stop", "\\x"], 2, "not a valid escape")
+
+
+def test_a_full_disk_names_its_remedy(fixtures, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from deltapref.data import writing
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writing, "write_jsonl", full)
+    argv = ["data", "convert", "--input", fixtures / "hh.jsonl", "--output", tmp_path / "c.jsonl"]
+    fails(capsys, argv, 1, "No space left on device .*free space, then rerun the same command")
+
+
+def test_the_current_directory_as_an_output_is_one_line(fixtures, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(fixtures)
+    fails(capsys, ["data", "convert", "--input", "hh.jsonl", "--output", "."], 1, "refusing to replace it")

@@ -150,6 +150,8 @@ def replacing_contents(path: str | Path, command: str):
     contents come back; when it ends, they are removed. Nothing of an earlier run is ever left
     beside the new one."""
     path = Path(path)
+    if path.is_symlink():  # a link given as the output is replaced itself, never what it points to
+        path.unlink()
     path.mkdir(parents=True, exist_ok=True)
     aside = set_aside(path)
     mark_directory(path, command)

@@ -153,6 +153,8 @@ def _decide(args, command: str, inputs, overwrite: bool, current: dict, composit
         claim = Claim(kept=True, reused=True)
     else:
         claim = _rerun(output, command, current, overwrite, composite)
+    if not claim.kept and output.is_symlink():  # a link given as the output is replaced itself
+        output.unlink()
     if not claim.kept and set_aside(output):
         logger.info("replacing the earlier run in %s (kept aside in %s until this run completes)", output, ASIDE)
     return claim
