@@ -115,11 +115,11 @@ def test_a_cross_fit_interrupted_after_its_first_fold_keeps_it(builtin_task, tmp
     argv += ["--train_data", str(builtin_task / "train.jsonl"), "--output_dir", str(out), "--cross_fit", "2", *ALIGN]
     real, trained = scorer_run._train_one, []
 
-    def second_fold_interrupted(config, objective, args):
+    def second_fold_interrupted(config, objective, args, identity):
         if trained:
             raise KeyboardInterrupt
         trained.append(args.output_dir)
-        return real(config, objective, args)
+        return real(config, objective, args, identity)
 
     monkeypatch.setattr(scorer_run, "_train_one", second_fold_interrupted)
     assert main(argv) == 130

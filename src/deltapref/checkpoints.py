@@ -63,18 +63,6 @@ def run_identity(command: str, config, objective_options, option_type, args=None
     return json.loads(json.dumps(identity, default=str))
 
 
-def checked_identity(command: str, config, objective_options, option_type, args) -> dict:
-    """The run's identity (:func:`run_identity`) when it saves or resumes checkpoints, checked
-    against the checkpoint it resumes; ``{}`` when it does neither (nothing reads it, and hashing
-    the data would be wasted)."""
-    if not args.resume_from_checkpoint and args.save_strategy == "no":
-        return {}
-    identity = run_identity(command, config, objective_options, option_type, args)
-    if args.resume_from_checkpoint:
-        check_resumable(args.resume_from_checkpoint, identity)
-    return identity
-
-
 def _files(checkpoint: Path) -> dict[str, int]:
     return {
         str(p.relative_to(checkpoint)): p.stat().st_size

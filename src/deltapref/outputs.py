@@ -145,20 +145,31 @@ def replaced_directory(path: str | Path, command: str, **claim):
 
 @contextlib.contextmanager
 def replacing_contents(path: str | Path, command: str):
-    """Within ``path``'s lock: its earlier contents set aside (``ASIDE``), the directory marked as
-    ``command``'s; when the block fails or is interrupted, what it wrote goes and the earlier
-    contents come back; when it ends, they are removed. Nothing of an earlier run is ever left
-    beside the new one."""
+    """Within ``path``'s lock: its earlier contents replaced whole (:func:`replacing`) and the
+    directory marked as ``command``'s."""
+    with replacing(path):
+        mark_directory(path, command)
+        yield Path(path)
+
+
+@contextlib.contextmanager
+def replacing(path: str | Path, keep: bool = False, resumable=lambda path: False):
+    """The one way an output directory's earlier run gives way to a new one (within its lock):
+    unless ``keep`` (the new run continues it), the earlier contents go aside (``ASIDE``; a link
+    given as the output is replaced itself, never what it points to). When the block fails or is
+    interrupted, and ``resumable(path)`` finds nothing of the new run to resume, what it wrote goes
+    and the earlier contents come back; when the block ends, they are removed. Nothing of an
+    earlier run is ever left beside the new one."""
     path = Path(path)
-    if path.is_symlink():  # a link given as the output is replaced itself, never what it points to
+    if not keep and path.is_symlink():
         path.unlink()
     path.mkdir(parents=True, exist_ok=True)
-    aside = set_aside(path)
-    mark_directory(path, command)
+    if not keep:
+        set_aside(path)
     try:
         yield path
     except BaseException:
-        if aside:
+        if (path / ASIDE).exists() and not resumable(path):
             put_back(path)
         raise
     remove_output(path / ASIDE)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from .checkpoints import checked_identity, run_identity
+from .checkpoints import run_identity
 from .data.loading import load_preferences
 from .data.schema import DataError
 from .data.splits import fold_of
@@ -92,11 +92,10 @@ def train_one(config, args: TrainingArguments, member: bool = False) -> dict:
         if claim.reused:
             logger.info("%s: finished in an earlier attempt of this run, kept", args.output_dir)
             return read_record(Path(args.output_dir) / SUMMARY, "the scorer's summary", {"steps": int})
-        return _train_one(config, objective, args)
+        return _train_one(config, objective, args, claim.identity)
 
 
-def _train_one(config, objective, args: TrainingArguments) -> dict:
-    identity = checked_identity("train-scorer", config, config, ScorerOptions, args)
+def _train_one(config, objective, args: TrainingArguments, identity: dict) -> dict:
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
     margins = [config.margin_column] if config.margin_column else []
     train, report = load_training_data(config, args, margins)

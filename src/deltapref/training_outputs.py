@@ -9,15 +9,15 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import Trainer, TrainingArguments
 
-from .checkpoints import identity_changes, latest_complete
+from .checkpoints import check_resumable, identity_changes, latest_complete
 from .distributed import barrier
 from .errors import OptionError, TrainingError
-from .outputs import ASIDE, claim_output, exclusive, mark_directory, put_back, remove_output, set_aside
+from .outputs import ASIDE, claim_output, exclusive, mark_directory, replacing
 from .records import read_marker
 from .sharding import full_state_dict
 
@@ -68,11 +68,12 @@ RUNNING, COMPLETE = "running", "complete"  # a training run's state, in its dire
 class Claim:
     """What a claimed output directory keeps for this run: nothing (a fresh start), the
     checkpoint it resumes from, the members of an interrupted composite run, or (``reused``) this
-    very run, complete, kept as it is."""
+    very run, complete, kept as it is; and the run's ``identity`` (``checkpoints.run_identity``)."""
 
     resume_from: Path | None = None
     kept: bool = False
     reused: bool = False
+    identity: dict = field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -91,22 +92,22 @@ def claimed_output_dir(
     then what the folder keeps, decided in one place (:func:`_rerun`): an interrupted run with
     the same ``identity()`` resumes from its last complete checkpoint (``composite``: a run of
     member runs keeps its members, which resume alike; ``reuse_complete``: a member that finished
-    is kept as it is); any other earlier run is set aside whole (``ASIDE``), put back if this run
-    fails before it has a checkpoint, removed once it completes: nothing of it is ever mixed with
-    this run's files. The marker records the run's state, complete only once the block ends
-    without an error. Every process of a launched job resumes from the checkpoint the main
-    process chose."""
-    output = Path(args.output_dir)
+    is kept as it is); any other earlier run is replaced whole (``outputs.replacing``: put back if
+    this run fails before it has a checkpoint). A checkpoint to resume is checked against the
+    run's identity before any heavy work. The marker records the run's state, complete only once
+    the block ends without an error. Every process of a launched job resumes from the checkpoint
+    the main process chose."""
+    output, current = Path(args.output_dir), identity()
     if not args.should_save:
         barrier()  # the main process has decided (below)
         marker = read_marker(output) or {}
         if not args.resume_from_checkpoint and marker.get("resumed_from"):
             args.resume_from_checkpoint = str(output / marker["resumed_from"])
         resume_from = Path(args.resume_from_checkpoint) if args.resume_from_checkpoint else None
-        yield Claim(resume_from, kept=True, reused=bool(marker.get("reused")))
+        _check_resume(args, current)
+        yield Claim(resume_from, kept=True, reused=bool(marker.get("reused")), identity=current)
         return
     with exclusive(output):
-        current = identity()
         claim = _decide(args, command, inputs, overwrite, current, composite, reuse_complete)
         resumed = None
         if claim.resume_from is not None and not args.resume_from_checkpoint:
@@ -114,16 +115,24 @@ def claimed_output_dir(
             logger.warning(
                 "resuming the interrupted run in %s from %s (--overwrite_output_dir starts it over)", output, resumed
             )
-        mark_directory(output, command, state=RUNNING, identity=current, resumed_from=resumed, reused=claim.reused)
-        barrier()
-        try:
+        _check_resume(args, current)
+        if not claim.kept and _earlier_run(output):
+            logger.info("replacing the earlier run in %s (kept aside in %s until this run completes)", output, ASIDE)
+        with replacing(output, keep=claim.kept, resumable=_progress):
+            mark_directory(output, command, state=RUNNING, identity=current, resumed_from=resumed, reused=claim.reused)
+            barrier()
             yield claim
-        except BaseException:
-            if (output / ASIDE).exists() and not _progress(output):
-                put_back(output)  # nothing of this run to resume: the earlier one stays the folder's
-            raise
-        remove_output(output / ASIDE)
         mark_directory(output, command, state=COMPLETE, identity=current)
+
+
+def _check_resume(args: TrainingArguments, identity: dict) -> None:
+    """Refuse, before any heavy work, a checkpoint that is incomplete or was saved by another run."""
+    if args.resume_from_checkpoint:
+        check_resumable(args.resume_from_checkpoint, identity)
+
+
+def _earlier_run(output: Path) -> bool:
+    return output.is_dir() and any(output.iterdir())
 
 
 def _progress(output: Path) -> bool:
@@ -136,7 +145,7 @@ def _progress(output: Path) -> bool:
 
 def _decide(args, command: str, inputs, overwrite: bool, current: dict, composite: bool, reuse: bool) -> Claim:
     """Under the lock: claim ``--output_dir`` (``outputs.claim_output``) and decide what of it this
-    run keeps (:class:`Claim`), setting the earlier run aside when it keeps nothing."""
+    run keeps (:class:`Claim`)."""
     output, explicit = Path(args.output_dir), args.resume_from_checkpoint
     resumes_here = bool(explicit) and Path(explicit).resolve().parent == output.resolve()
     claim_output(
@@ -153,10 +162,7 @@ def _decide(args, command: str, inputs, overwrite: bool, current: dict, composit
         claim = Claim(kept=True, reused=True)
     else:
         claim = _rerun(output, command, current, overwrite, composite)
-    if not claim.kept and output.is_symlink():  # a link given as the output is replaced itself
-        output.unlink()
-    if not claim.kept and set_aside(output):
-        logger.info("replacing the earlier run in %s (kept aside in %s until this run completes)", output, ASIDE)
+    claim.identity = current
     return claim
 
 

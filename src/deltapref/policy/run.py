@@ -15,7 +15,7 @@ import torch
 from transformers import TrainingArguments
 
 from .. import coefficients
-from ..checkpoints import checked_identity, run_identity
+from ..checkpoints import run_identity
 from ..columns import PAIR_LISTS, PAIR_NUMBERS, ref_logp
 from ..data.schema import DataError
 from ..host_memory import keep_freed_memory
@@ -128,13 +128,12 @@ def run_policy_training(config, args: TrainingArguments, options: LossOptions, r
             check_policy(model)
     inputs = [config.model, config.tokenizer, config.train_data, run.reference_model]
     identity = lambda: run_identity(run.command, config, options, LossOptions, args)  # noqa: E731
-    with claimed_output_dir(args, run.command, inputs, config.overwrite_output_dir, identity):
-        return _train(config, args, options, run)
+    with claimed_output_dir(args, run.command, inputs, config.overwrite_output_dir, identity) as claim:
+        return _train(config, args, options, run, claim.identity)
 
 
-def _train(config, args: TrainingArguments, options: LossOptions, run: RunOptions) -> dict:
+def _train(config, args: TrainingArguments, options: LossOptions, run: RunOptions, identity: dict) -> dict:
     started = time.time()
-    identity = checked_identity(run.command, config, options, LossOptions, args)
     objective = POLICY_OBJECTIVES[options.loss]
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
     data, report = load_training_data(config, args, objective.required_columns(options))
