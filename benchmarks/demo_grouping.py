@@ -22,7 +22,7 @@ from pathlib import Path
 
 RUN = """
 import sys
-import deltapref.grouping as grouping
+import deltapref.forward.length_groups as grouping
 if sys.argv[1] == "one-pass":
     grouping.GROUP_COST_TOKENS = 10**12
 from deltapref.cli import main

@@ -26,7 +26,7 @@ def variance_ratio(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
 
 
 def pooled(model, batch: list[list[int]], types: list[list[int]] | None, pad_id: int) -> torch.Tensor:
-    from deltapref.batching import pad
+    from deltapref.forward.batching import pad
 
     ids = pad(batch, pad_id)
     mask = pad([[1] * len(s) for s in batch], 0, ids.shape[1])
@@ -36,7 +36,7 @@ def pooled(model, batch: list[list[int]], types: list[list[int]] | None, pad_id:
 
 def contrast(model, pairs, pad_id: int) -> torch.Tensor:
     """What the contrast readout's head reads: mean h over part 1 minus mean h over part 2."""
-    from deltapref.batching import pad
+    from deltapref.forward.batching import pad
 
     ids = pad([p.ids for p in pairs], pad_id)
     width = ids.shape[1]
@@ -59,7 +59,7 @@ def main() -> None:
     from deltapref.data.loading import load_preferences
     from deltapref.data.scorer_inputs import difference_ids, pointwise_ids
     from deltapref.data.tokenization import TokenizationConfig
-    from deltapref.models import load_sequence_scorer, load_tokenizer
+    from deltapref.models.loading import load_sequence_scorer, load_tokenizer
 
     torch.set_grad_enabled(False)
     data, _ = load_preferences(a.data)

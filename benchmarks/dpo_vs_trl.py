@@ -14,7 +14,7 @@ on a CPU) in both of its modes: a reference model kept in memory (its default) a
 ``precompute_ref_log_probs=True``; deltapref precomputes reference log-probs once. Every run is
 timed from trainer construction, so each precompute counts. With ``--lora_r`` both train LoRA
 adapters and the reference is the adapter switched off. TRL also runs once with the allocator
-setting deltapref makes on a CPU (``deltapref.host_memory``) and deltapref once without it; TRL
+setting deltapref makes on a CPU (``deltapref.training.host_memory``) and deltapref once without it; TRL
 with ``padding_free=True`` runs where the installed TRL keeps that option on (1.16 falls back to
 padding). MFU is printed by two accountings: 8N per unshared token, and PaLM's with attention and
 the LM head on the scored tokens added.
@@ -91,7 +91,7 @@ def worker_trl(a) -> dict:
     import datasets
 
     if a.keep_freed_memory:  # the allocator setting deltapref makes on a CPU, for TRL too
-        from deltapref.host_memory import keep_freed_memory
+        from deltapref.training.host_memory import keep_freed_memory
 
         keep_freed_memory()
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -118,7 +118,7 @@ def worker_trl(a) -> dict:
 def worker_deltapref(a) -> dict:
     from transformers import TrainingArguments
 
-    from deltapref.host_memory import OPT_OUT
+    from deltapref.training.host_memory import OPT_OUT
 
     if not a.keep_freed_memory:
         os.environ[OPT_OUT] = "0"
@@ -225,7 +225,7 @@ def main() -> None:
         "--keep_freed_memory",
         type=lambda s: s == "true",
         default=None,
-        help="glibc keeps freed memory (deltapref.host_memory): deltapref's default on a CPU, off for TRL",
+        help="glibc keeps freed memory (deltapref.training.host_memory): deltapref's default on a CPU, off for TRL",
     )
     parser.add_argument("--model", default="random", help="random (a Llama of --hidden/--layers) or smollm2")
     parser.add_argument("--lora_r", type=int, default=0, help="LoRA rank for both trainers (0: full fine-tune)")
@@ -239,8 +239,8 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="deltapref-bench-"))
     if a.model == "smollm2":
-        from deltapref.aliases import resolve
-        from deltapref.models import load_tokenizer
+        from deltapref.models.loading import load_tokenizer
+        from deltapref.models.names import resolve
 
         tokenizer = load_tokenizer("smollm2")
     elif a.tokenizer == "gpt2":

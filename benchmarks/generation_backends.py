@@ -33,8 +33,8 @@ if __name__ == "__main__":
     # vLLM's CPU KV cache in GiB: left to vLLM, a first run with a Hugging Face model beside it ran
     # this 24 GiB machine out of memory
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-    from deltapref.aliases import resolve
-    from deltapref.models import load_causal_lm, load_tokenizer
+    from deltapref.models.loading import load_causal_lm, load_tokenizer
+    from deltapref.models.names import resolve
     from deltapref.policy.generation import generate_completions, read_prompts
     from deltapref.policy.vllm_backend import load_engine, vllm_completions
 

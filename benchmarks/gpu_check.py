@@ -47,8 +47,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 from gpu_whole_run import whole_run  # noqa: E402
 
+from deltapref.artifacts.outputs import write_text  # noqa: E402
 from deltapref.columns import DIFF, ORACLE_REWARD  # noqa: E402
-from deltapref.outputs import write_text  # noqa: E402
 from deltapref.report.text import markdown_table  # noqa: E402
 
 # Architectures timed with random weights: SmolLM2-135M's config and a Llama-3.2-1B-like one.
@@ -212,7 +212,7 @@ def attention_worker(impl: str, model_dir: Path, device: str, dtype_name: str, b
 
     from deltapref.data.loading import load_preferences
     from deltapref.data.tokenization import TokenizationConfig
-    from deltapref.logprobs import batch_logps
+    from deltapref.forward.logprobs import batch_logps
     from deltapref.policy.data import PolicyCollator, tokenize_pairs
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))

@@ -49,9 +49,9 @@ def batches(a, kind: str, tokenizer, model):
 
 def policy_batches(a, tokenizer):
     """DPO's policy batches: shared-prefix rows of (prompt, chosen, rejected)."""
-    from deltapref.batching import response_batch
-    from deltapref.config import TokenizationConfig
+    from deltapref.config.commands import TokenizationConfig
     from deltapref.data.tokenization import encode_pair
+    from deltapref.forward.batching import response_batch
 
     config = TokenizationConfig(a.max_length, a.max_length // 2)
     rows = [encode_pair(tokenizer, pair, config) for pair in load_pairs(a.data, a.pairs)]
@@ -67,8 +67,8 @@ def policy_batches(a, tokenizer):
 
 def time_kind(a, kind: str, tokenizer, model, costs: list[int]) -> None:
     """Print one kind's rows of the table."""
-    import deltapref.grouping as grouping
-    from deltapref.logprobs import batch_logps
+    import deltapref.forward.length_groups as grouping
+    from deltapref.forward.logprobs import batch_logps
 
     if kind == "policy":
         data = policy_batches(a, tokenizer)
@@ -127,8 +127,8 @@ def main() -> None:
     parser.add_argument("--policy", action="store_true", help="time DPO's policy forward (LoRA r=16) instead")
     parser.add_argument("--costs", default="0,32,128", help="per-group costs to time, comma list")
     a = parser.parse_args()
-    from deltapref.models import load_causal_lm, load_sequence_scorer, load_tokenizer
-    from deltapref.peft_utils import LoraOptions, apply_lora
+    from deltapref.models.loading import load_causal_lm, load_sequence_scorer, load_tokenizer
+    from deltapref.training.lora import LoraOptions, apply_lora
 
     name = a.model or ("smollm2" if a.policy else "minilm")
     tokenizer = load_tokenizer(name)

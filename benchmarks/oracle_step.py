@@ -26,11 +26,11 @@ from _common import benchmark_parser, load_pairs  # noqa: E402
 def batches(a):
     import datasets
 
-    from deltapref.config import TokenizationConfig
-    from deltapref.models import load_causal_lm, load_tokenizer
+    from deltapref.config.commands import TokenizationConfig
+    from deltapref.models.loading import load_causal_lm, load_tokenizer
     from deltapref.objectives import SCORER_OBJECTIVES, ScorerOptions
-    from deltapref.peft_utils import LoraOptions, apply_lora
     from deltapref.scorers.trainer import ScorerCollator, prepare_scorer_dataset
+    from deltapref.training.lora import LoraOptions, apply_lora
 
     tokenizer = load_tokenizer(a.model)
     model = load_causal_lm(a.model, tokenizer, reward_head=True)
@@ -47,8 +47,8 @@ def batches(a):
 def full_logits(model, batch, options):
     """The oracle's loss and rewards from the whole (B, T, V) logits tensor."""
     from deltapref import losses as L
-    from deltapref.logprobs import sequence_logps
-    from deltapref.models import last_token_rewards
+    from deltapref.forward.logprobs import sequence_logps
+    from deltapref.models.loading import last_token_rewards
 
     out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
     n = batch["input_ids"].shape[0] // 2  # chosen rows, then rejected
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--lora_r", type=int, default=16)
     parser.add_argument("--steps", type=int, default=2, help="batches per timed repeat")
     a = parser.parse_args()
-    from deltapref.models import head_rewards
+    from deltapref.models.loading import head_rewards
 
     model, oracle, options, data = batches(a)
 

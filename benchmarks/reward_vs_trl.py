@@ -36,7 +36,7 @@ def worker_trl(a) -> dict:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
-    from deltapref.aliases import resolve
+    from deltapref.models.names import resolve
 
     directory = resolve("minilm")
     tokenizer = AutoTokenizer.from_pretrained(directory)
@@ -63,8 +63,8 @@ def worker_deltapref(a) -> dict:
     from transformers import TrainingArguments
 
     from deltapref.data.scorer_inputs import pointwise_ids
-    from deltapref.models import load_tokenizer
-    from deltapref.scorer_run import train_one
+    from deltapref.models.loading import load_tokenizer
+    from deltapref.scorers.run import train_one
     from deltapref.stages.train_scorer import ScorerConfig
 
     config = ScorerConfig(
@@ -95,9 +95,9 @@ def worker_deltapref(a) -> dict:
 
 def fitting_pairs(source: str, n: int, max_length: int) -> list[dict]:
     """The first ``n`` pairs whose every sequence fits ``max_length`` with room for TRL's specials."""
-    from deltapref.config import TokenizationConfig
+    from deltapref.config.commands import TokenizationConfig
     from deltapref.data.scorer_inputs import pointwise_ids
-    from deltapref.models import load_tokenizer
+    from deltapref.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer("minilm")
     whole = TokenizationConfig(max_length=10**6, max_prompt_length=10**5)
@@ -123,7 +123,7 @@ def main() -> None:
         return
     from transformers import AutoModelForSequenceClassification
 
-    from deltapref.aliases import resolve
+    from deltapref.models.names import resolve
 
     work = Path(tempfile.mkdtemp(prefix="deltapref-bench-"))
     pairs = fitting_pairs(a.data, a.pairs, a.max_length)

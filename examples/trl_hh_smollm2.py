@@ -15,8 +15,8 @@ from peft import LoraConfig
 from trl import DPOConfig
 
 import deltapref
-from deltapref.aliases import resolve
 from deltapref.integrations.trl import WeightedDPOTrainer
+from deltapref.models.names import resolve
 
 work = Path(sys.argv[1] if len(sys.argv) > 1 else "deltapref-hh-example")
 pairs_file = str(Path(__file__).parent / "data" / "hh-harmless-48.jsonl")  # real HH pairs (MIT)

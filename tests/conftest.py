@@ -118,7 +118,7 @@ def tiny_training_args(output_dir, **overrides):
 def scored_task(builtin_task, tmp_path_factory):
     """The built-in task's train pairs scored by briefly trained tiny reward, difference and
     oracle models, plus an SFT'd tiny policy: what the alignment tests start from."""
-    from deltapref.scorer_run import train_one
+    from deltapref.scorers.run import train_one
     from deltapref.stages.align import SFTConfig, train_sft
     from deltapref.stages.score import ScoreConfig, score
     from deltapref.stages.train_scorer import ScorerConfig

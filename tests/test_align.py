@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM
 from conftest import tiny_gemma2, tiny_training_args
 from deltapref.cli import main
 from deltapref.data.schema import DataError
-from deltapref.provenance import meta_path
+from deltapref.models.provenance import meta_path
 from deltapref.stages.align import AlignConfig, train_aligned
 
 CASES = [
@@ -171,9 +171,9 @@ def test_lora_trains_and_saves_merged(scored_task, tmp_path):
 def test_prefix_sharing_gives_the_same_logps(scored_task, with_kl, ranked, pack):
     import datasets
 
-    from deltapref.config import TokenizationConfig
-    from deltapref.logprobs import batch_logps
-    from deltapref.models import load_causal_lm, load_tokenizer
+    from deltapref.config.commands import TokenizationConfig
+    from deltapref.forward.logprobs import batch_logps
+    from deltapref.models.loading import load_causal_lm, load_tokenizer
     from deltapref.policy.data import PolicyCollator, tokenize_pairs, tokenize_ranked
 
     tokenizer = load_tokenizer(scored_task["sft"])
@@ -216,11 +216,11 @@ def test_rrhf_pairs_each_prompt_with_its_own_responses(scored_task, tmp_path, sh
     import datasets
     from transformers import TrainingArguments
 
-    from deltapref.batching import join_prompt_responses
-    from deltapref.config import TokenizationConfig
-    from deltapref.logprobs import batch_logps
+    from deltapref.config.commands import TokenizationConfig
+    from deltapref.forward.batching import join_prompt_responses
+    from deltapref.forward.logprobs import batch_logps
     from deltapref.losses import rrhf_loss
-    from deltapref.models import load_causal_lm, load_tokenizer
+    from deltapref.models.loading import load_causal_lm, load_tokenizer
     from deltapref.objectives import LossOptions
     from deltapref.policy.data import PolicyCollator, tokenize_ranked
     from deltapref.policy.trainer import AlignTrainer
@@ -257,7 +257,7 @@ def test_rrhf_pairs_each_prompt_with_its_own_responses(scored_task, tmp_path, sh
 
 
 def test_align_applies_disable_dropout(scored_task, tmp_path, monkeypatch):
-    import deltapref.training_run as training_run
+    import deltapref.training.shared as training_run
 
     seen = []
     monkeypatch.setattr(training_run, "disable_dropout", lambda model: seen.append(type(model).__name__))
@@ -276,7 +276,7 @@ def test_head_token_logps_equal_cross_entropy(bias):
 
     import torch.nn.functional as F
 
-    from deltapref.logprobs import head_token_logps
+    from deltapref.forward.logprobs import head_token_logps
 
     two = torch.nn.Linear(1, 2, bias=False)
     with torch.no_grad():
@@ -314,8 +314,8 @@ def test_head_on_scored_positions_matches_full_logits(softcap, share):
     from the model's full logits (values and gradients), and a model whose logits are not the
     plain head (Gemma 2's soft-capping) takes the full-logits path. Gemma 2 runs eager attention,
     which adds the mask to the scores: the shared-prefix block mask must be additive there."""
-    from deltapref.batching import join_prompt_responses
-    from deltapref.logprobs import batch_logps, sequence_logps
+    from deltapref.forward.batching import join_prompt_responses
+    from deltapref.forward.logprobs import batch_logps, sequence_logps
     from deltapref.policy.data import PolicyCollator
 
     model = tiny_gemma2(softcap)

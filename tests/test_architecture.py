@@ -108,7 +108,7 @@ def test_trainers_and_stages_never_branch_on_an_objective_name():
         PACKAGE / "policy" / "trainer.py",
         PACKAGE / "policy" / "run.py",
         PACKAGE / "scorers" / "trainer.py",
-        PACKAGE / "scoring.py",
+        PACKAGE / "scorers" / "scoring.py",
         PACKAGE / "evaluation" / "scorer_eval.py",
         *sorted((PACKAGE / "stages").glob("*.py")),
     ]
@@ -119,3 +119,39 @@ def test_trainers_and_stages_never_branch_on_an_objective_name():
                 constants = [c.value for c in ast.walk(node) if isinstance(c, ast.Constant)]
                 branches += [f"{path.name}:{node.lineno} {c!r}" for c in constants if c in names]
     assert branches == []
+
+
+def design_map() -> set[str]:
+    """The paths listed in DESIGN.md's layout map (``docs/DESIGN.md``, section 2): an entry is a
+    line indented by two spaces per level whose first word ends in ``.py`` or ``/``."""
+    text = (PACKAGE.parents[1] / "docs" / "DESIGN.md").read_text()
+    block = text.split("## 2. Layout", 1)[1].split("```", 2)[1]
+    listed, parents = set(), []
+    for line in block.splitlines()[2:]:
+        indent = len(line) - len(line.lstrip())
+        word = line.split()[0] if line.strip() else ""
+        if indent % 2 or indent > 12 or not word.endswith((".py", "/")):
+            continue
+        parents = parents[: indent // 2 - 1] + [word]
+        listed.add("".join(parents).rstrip("/"))
+    return listed
+
+
+def test_every_module_and_package_has_its_place_in_the_design_map():
+    listed = design_map()
+    files = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
+    folders = {str(p.parent.relative_to(PACKAGE)) for p in PACKAGE.rglob("__init__.py") if p.parent != PACKAGE}
+    assert files - listed == set(), "modules with no line in docs/DESIGN.md's map"
+    assert folders - listed == set(), "packages with no line in docs/DESIGN.md's map"
+    assert listed - files - folders - {"__init__.py"} == set(), "lines in the map naming no module"
+
+
+def test_the_top_level_holds_the_public_faces_only():
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= 10, top
+    undocumented = [p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file() and not _docstring(p / "__init__.py")]
+    assert undocumented == [], "every package's __init__ says what it holds"
+
+
+def _docstring(path: Path) -> str | None:
+    return ast.get_docstring(ast.parse(path.read_text()))

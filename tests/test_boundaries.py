@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from deltapref.cli import main
-from deltapref.option_values import field_hints
+from deltapref.config.values import field_hints
 from deltapref.stages import STAGES
 
 EDGES = {

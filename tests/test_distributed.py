@@ -163,10 +163,10 @@ def test_accelerate_configs_parse(name):
 def test_launch_without_use_cpu_is_refused(monkeypatch, tmp_path):
     from transformers import TrainingArguments
 
-    from deltapref.training_arguments import check_training_args
+    from deltapref.training.arguments import check_training_args
 
     monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setattr("deltapref.training_arguments.init_if_launched", lambda: None)  # as if the group formed
+    monkeypatch.setattr("deltapref.training.arguments.init_if_launched", lambda: None)  # as if the group formed
     args = TrainingArguments(output_dir=str(tmp_path), remove_unused_columns=False, report_to="none")
     with pytest.raises(ValueError, match="--use_cpu true"):
         check_training_args(args)

@@ -7,10 +7,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from deltapref.config import TokenizationConfig
+from deltapref.config.commands import TokenizationConfig
 from deltapref.data.loading import load_preferences
 from deltapref.data.scorer_inputs import pointwise_ids
-from deltapref.model_card import read_card_metadata
+from deltapref.training.card import read_card_metadata
 
 
 def test_every_saved_model_has_a_card(scored_task):

@@ -118,7 +118,7 @@ def test_split_names_a_missing_confidence_field_and_the_columns_there(capsys, fi
 
 
 def test_ctrl_c_says_interrupted_and_exits_130(capsys, scored_task, tmp_path, monkeypatch):
-    import deltapref.scorer_run as scorer_run
+    import deltapref.scorers.run as scorer_run
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
@@ -242,7 +242,7 @@ def test_training_that_would_change_nothing_stops_without_a_model(capsys, scored
 
 
 def test_the_reason_for_unchanged_weights_is_read_from_the_logs():
-    from deltapref.training import unchanged_reason
+    from deltapref.training.trainer import unchanged_reason
 
     assert "not finite at every logged step" in unchanged_reason(
         [{"grad_norm": float("inf")}, {"grad_norm": float("nan")}]

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from deltapref.artifacts.records import read_marker
 from deltapref.cli import main
-from deltapref.records import read_marker
 from test_invariants import ALIGN, snapshot
 
 FOLDERS = ("a", "b")

@@ -11,7 +11,7 @@ import pytest
 
 PROBE = """
 import json, os, torch
-from deltapref.host_memory import keep_freed_memory
+from deltapref.training.host_memory import keep_freed_memory
 kept = keep_freed_memory() if os.environ.get("ASK") else False
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -509,7 +509,7 @@ def test_renamed_options_keep_their_former_names_at_every_door(tmp_path):
     still work on the command line, in a --config file, in a recipe's args and as Python keywords;
     both names at once are refused."""
     import deltapref
-    from deltapref.config import load_yaml_options, parse_config
+    from deltapref.config.commands import load_yaml_options, parse_config
     from deltapref.objectives import LossOptions, ScorerOptions
 
     (options,) = parse_config([LossOptions], ["--loss", "drdo", "--drdo_alpha", "0.3"], "deltapref align", "")
@@ -570,7 +570,7 @@ def test_generate_on_vllm_without_vllm_is_one_line_and_writes_nothing(policy, bu
 
 def test_the_demo_recipe_names_the_generation_backend_only_when_not_the_default():
     """Recipes written before the option keep their stage arguments (and so their cached results)."""
-    from deltapref.demo import demo_recipe
+    from deltapref.recipes.demo import demo_recipe
 
     default, vllm = demo_recipe(quick=True), demo_recipe(quick=True, generation_backend="vllm")
     generation = [name for name in default["stages"] if name.startswith("gen-")]

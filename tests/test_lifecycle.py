@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from deltapref.artifacts.outputs import exclusive
+from deltapref.artifacts.records import read_marker
 from deltapref.cli import main
-from deltapref.outputs import exclusive
-from deltapref.records import read_marker
 from test_invariants import ALIGN, fails, snapshot, write_rows
 
 
@@ -86,7 +86,7 @@ def test_an_interrupted_run_without_a_checkpoint_leaves_the_earlier_run_in_place
 
 
 def test_a_scorer_trained_into_a_former_cross_fit_folder_leaves_no_fold_behind(builtin_task, tmp_path):
-    from deltapref.models import scorer_members
+    from deltapref.models.loading import scorer_members
 
     out = tmp_path / "scorer"
     base = ["train-scorer", "--model", "tiny:16:1", "--tokenizer", str(builtin_task / "tokenizer"), "--max_steps", "2"]
@@ -108,7 +108,7 @@ def test_an_unmerged_lora_run_into_a_merged_models_folder_leaves_no_old_weights(
 
 
 def test_a_cross_fit_interrupted_after_its_first_fold_keeps_it(builtin_task, tmp_path, monkeypatch):
-    from deltapref import scorer_run
+    from deltapref.scorers import run as scorer_run
 
     out = tmp_path / "scorer"
     argv = ["train-scorer", "--model", "tiny:16:1", "--tokenizer", str(builtin_task / "tokenizer"), "--max_steps", "2"]
@@ -145,7 +145,7 @@ def partition_recipe(seed=0):
 
 def test_a_second_pipeline_on_a_running_ones_folder_is_refused_and_deletes_nothing(tmp_path):
     from deltapref.errors import OutputError
-    from deltapref.pipeline import run_pipeline
+    from deltapref.recipes.pipeline import run_pipeline
 
     run = tmp_path / "run"
     run_pipeline(partition_recipe(0), run)
@@ -158,7 +158,7 @@ def test_a_second_pipeline_on_a_running_ones_folder_is_refused_and_deletes_nothi
 
 
 def test_a_users_folder_where_a_stage_would_write_is_refused_untouched(tmp_path):
-    from deltapref.pipeline import PipelineError, run_pipeline
+    from deltapref.recipes.pipeline import PipelineError, run_pipeline
 
     run = tmp_path / "run"
     run_pipeline({"stages": {"data": partition_recipe()["stages"]["data"]}}, run)
@@ -180,7 +180,7 @@ def test_a_lock_held_on_a_new_output_refuses_a_second_command_before_it_claims(t
 
 
 def test_a_recipe_output_dir_under_home_is_expanded(tmp_path, monkeypatch):
-    from deltapref.pipeline import run_pipeline
+    from deltapref.recipes.pipeline import run_pipeline
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
@@ -212,7 +212,7 @@ def test_a_coefficient_column_never_replaces_a_column_the_run_or_the_data_keeps(
 
 
 def test_parts_keep_the_provenance_of_the_whole(scored_task, tmp_path):
-    from deltapref.provenance import read_meta
+    from deltapref.models.provenance import read_meta
 
     for command in (["data", "partition", "--parts", "a=50,b=rest"], ["data", "split"]):
         out = tmp_path / command[1]
@@ -236,7 +236,7 @@ class Scored:
 
 
 def test_an_edit_keeping_size_and_mtime_changes_the_scoring_fingerprint(tmp_path):
-    from deltapref.scoring import _fingerprint
+    from deltapref.scorers.scoring import _fingerprint
 
     path = tmp_path / "in.jsonl"
     path.write_text('{"a": 1}\n')
@@ -248,7 +248,7 @@ def test_an_edit_keeping_size_and_mtime_changes_the_scoring_fingerprint(tmp_path
 
 
 def test_the_pipeline_cache_hashes_a_path_with_a_comma(tmp_path):
-    from deltapref.fingerprint import read_paths
+    from deltapref.artifacts.fingerprint import read_paths
 
     path = tmp_path / "a,b.jsonl"
     path.write_text("{}\n")
@@ -358,8 +358,8 @@ def test_environment_variables_are_checked(fixtures, monkeypatch, capsys):
 
 
 def test_leftover_launch_variables_fail_fast_naming_them(monkeypatch):
-    from deltapref import distributed
     from deltapref.errors import OptionError
+    from deltapref.training import distributed
 
     monkeypatch.setattr(distributed, "FORM_SECONDS", 2)
     for name, value in {"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29571"}.items():

@@ -11,16 +11,16 @@ import yaml
 from conftest import tiny_training_args
 from deltapref.cli import main
 from deltapref.coefficients import Weighting, madpo_weight
-from deltapref.config import TokenizationConfig
+from deltapref.config.commands import TokenizationConfig
 from deltapref.data.splits import fold_of
 from deltapref.errors import DeltaprefError
 from deltapref.evaluation.scorer_eval import evaluate_scorer
 from deltapref.evaluation.scorer_metrics import auroc, order_report
 from deltapref.evaluation.stats import paired_difference, resampled_interval
-from deltapref.models import load_scorer
+from deltapref.models.loading import load_scorer
 from deltapref.objectives import POLICY_OBJECTIVES, LossOptions, PolicyOutputs, pair_coefficients
 from deltapref.scorer_kinds.inference import pointwise_rewards
-from deltapref.scorer_run import train_one
+from deltapref.scorers.run import train_one
 from deltapref.stages.train_scorer import ScorerConfig
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-import deltapref.grouping as grouping
-from deltapref.batching import _rows, join_prompt_responses, response_batch
-from deltapref.logprobs import batch_logps, sequence_logps
+import deltapref.forward.length_groups as grouping
+from deltapref.forward.batching import _rows, join_prompt_responses, response_batch
+from deltapref.forward.logprobs import batch_logps, sequence_logps
 from deltapref.policy.run import RunOptions, layout
 
 LAYOUTS = [(True, False), (False, True), (True, True)]

@@ -3,7 +3,7 @@ import json
 import yaml
 
 from deltapref.cli import main
-from deltapref.pipeline import load_recipe, run_pipeline
+from deltapref.recipes.pipeline import load_recipe, run_pipeline
 
 
 def small_recipe(tmp_path, broken=False):
@@ -62,7 +62,7 @@ def test_pipeline_caches_and_resumes_after_failure(tmp_path, capsys):
 
 
 def test_demo_quick_report_has_every_method(tmp_path):
-    from deltapref.demo import METHODS
+    from deltapref.recipes.demo import METHODS
 
     assert main(["demo", "--quick", "--output_dir", str(tmp_path / "demo")]) == 0
     report = tmp_path / "demo" / "report"
@@ -92,7 +92,7 @@ def test_a_stage_with_changed_arguments_starts_clean_and_an_interrupted_one_resu
     stage reruns; the run's own folder names cannot name a stage."""
     import pytest
 
-    from deltapref.pipeline import STAGE_RECORDS, PipelineError
+    from deltapref.recipes.pipeline import STAGE_RECORDS, PipelineError
 
     def recipe(seed):
         parts = {"input": "{data}/train.jsonl", "seed": seed, "parts": "a=20,b=rest"}

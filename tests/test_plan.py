@@ -3,7 +3,7 @@
 import pytest
 
 from deltapref.cli import main
-from deltapref.plan import GIB, PlanConfig, estimates, model_shape
+from deltapref.training.plan import GIB, PlanConfig, estimates, model_shape
 
 
 def test_model_state_per_gpu_by_hand():

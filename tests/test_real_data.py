@@ -8,11 +8,11 @@ import json
 import pytest
 
 from deltapref.cli import main
-from deltapref.config import TokenizationConfig
+from deltapref.config.commands import TokenizationConfig
 from deltapref.data import load_preferences
 from deltapref.data.adapters import from_hh_chat
 from deltapref.data.tokenization import encode_pair, encode_prompt
-from deltapref.models import load_tokenizer
+from deltapref.models.loading import load_tokenizer
 from deltapref.policy.generation import cut_at_stops, default_stops, generate_completions
 
 TRANSCRIPT = (
@@ -56,7 +56,7 @@ def test_generation_stops_at_the_next_turn():
 
 
 def test_generate_cuts_completions_at_stop_strings(scored_task):
-    from deltapref.models import load_causal_lm
+    from deltapref.models.loading import load_causal_lm
 
     tokenizer, model = load_tokenizer(scored_task["sft"]), load_causal_lm(scored_task["sft"])
     prompts = [json.loads(line)["prompt"] for line in open(scored_task["test"])][:16]

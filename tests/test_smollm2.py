@@ -9,8 +9,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from deltapref.cli import main
 from deltapref.data.loading import load_preferences
-from deltapref.model_card import read_card_metadata
-from deltapref.models import load_tokenizer
+from deltapref.models.loading import load_tokenizer
+from deltapref.training.card import read_card_metadata
 
 TOPICS = [
     "bake bread",
@@ -82,8 +82,8 @@ def test_default_learning_rate_follows_how_the_model_starts(builtin_task):
 
     from transformers import TrainingArguments
 
-    from deltapref.models import load_tokenizer, tiny_config
-    from deltapref.training_arguments import FROM_SCRATCH, resolve_learning_rate
+    from deltapref.models.loading import load_tokenizer, tiny_config
+    from deltapref.training.arguments import FROM_SCRATCH, resolve_learning_rate
 
     def rate(config, lora, given=None):
         args = TrainingArguments(output_dir="x", learning_rate=given, report_to="none", use_cpu=True)

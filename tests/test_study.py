@@ -85,8 +85,8 @@ def test_study_seeds_are_a_count_or_a_list_and_reach_the_runs(tmp_path, monkeypa
 
 
 def test_seed_lists_and_machine_description():
-    from deltapref.config import seed_list
-    from deltapref.provenance import machine
+    from deltapref.config.commands import seed_list
+    from deltapref.models.provenance import machine
 
     assert seed_list("3") == [0, 1, 2] and seed_list("7, 9") == [7, 9]
     assert "CPU cores" in machine() and ("GPU" in machine())

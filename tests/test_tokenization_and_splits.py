@@ -1,7 +1,7 @@
 import pytest
 from transformers import AutoTokenizer
 
-from deltapref.config import parse_config
+from deltapref.config.commands import parse_config
 from deltapref.data import TokenizationConfig, encode_pair, normalized_edit_distance, split_by_difficulty
 from deltapref.data.splits import edit_distance
 from deltapref.data.synthetic import SyntheticTaskConfig

@@ -12,7 +12,7 @@ from trl import DPOConfig, DPOTrainer  # noqa: E402
 
 from deltapref.data.schema import DataError  # noqa: E402
 from deltapref.integrations.trl import WEIGHTS, WeightedDPOTrainer  # noqa: E402
-from deltapref.models import load_causal_lm, load_tokenizer  # noqa: E402
+from deltapref.models.loading import load_causal_lm, load_tokenizer  # noqa: E402
 
 PAIRS = 8
 

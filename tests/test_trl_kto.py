@@ -12,7 +12,7 @@ from datasets import Dataset  # noqa: E402
 from trl import KTOConfig, KTOTrainer  # noqa: E402
 
 from deltapref.integrations.trl import WEIGHTS, WeightedKTOTrainer  # noqa: E402
-from deltapref.models import load_causal_lm, load_tokenizer  # noqa: E402
+from deltapref.models.loading import load_causal_lm, load_tokenizer  # noqa: E402
 
 PAIRS = 4
 

@@ -47,7 +47,7 @@ def test_greedy_completions_agree_on_a_tiny_policy(builtin_task, tmp_path):
 
 def test_greedy_completions_agree_on_smollm2_chat(tmp_path):
     """HH transcripts as chat messages through SmolLM2's template; both stop at <|im_end|>."""
-    from deltapref.aliases import resolve
+    from deltapref.models.names import resolve
 
     prompts = tmp_path / "hh.jsonl"
     topics = ["bake bread", "tie a tie", "boil an egg", "plant a tree"]

@@ -15,9 +15,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from .data.loading import load_preferences
-from .option_values import current_names
-from .stages import STAGES, configs_from
+from deltapref.config.values import current_names
+from deltapref.data.loading import load_preferences
+from deltapref.stages import STAGES, configs_from
 
 __all__ = [
     "align",
@@ -54,7 +54,7 @@ def _command(command: str) -> tuple[list, dict]:
     stage = STAGES[words]
     defaults = {}
     if stage.trains:
-        from .training_arguments import TRAINING_DEFAULTS
+        from deltapref.training.arguments import TRAINING_DEFAULTS
 
         defaults = TRAINING_DEFAULTS
     return stage.config_types(), defaults
@@ -75,7 +75,7 @@ def build_configs(command: str, options: dict[str, Any]) -> tuple:
 def make_builtin_task(output_dir: str | Path, **options: Any) -> Path:
     """Write the built-in gold-reward task (``deltapref data synth``): JSONL splits, a tokenizer
     and ``task.json``. Returns ``output_dir``."""
-    from .stages.data import synth
+    from deltapref.stages.data import synth
 
     (config,) = build_configs("data synth", {"output_dir": str(output_dir), **options})
     synth(config)
@@ -86,8 +86,8 @@ def train_scorer(**options: Any) -> dict:
     """Train a reward model, difference model, oracle (``kind``) or an ensemble into
     ``output_dir`` (``deltapref train-scorer``). Returns the training summary (with ``eval``,
     the held-out metrics, when ``eval_data`` is given); for an ensemble, its members' paths."""
-    from .scorer_run import train_one
-    from .stages import train_scorer as stage
+    from deltapref.scorers.run import train_one
+    from deltapref.stages import train_scorer as stage
 
     config, args = build_configs("train-scorer", options)
     if config.kind != "ensemble" and not config.cross_fit:
@@ -99,7 +99,7 @@ def train_scorer(**options: Any) -> dict:
 def score(**options: Any) -> Path:
     """Annotate pairs with scorer outputs and coefficient columns (``deltapref score``).
     Returns the output path; ``load_preferences`` reads it back."""
-    from .scoring import run_scoring
+    from deltapref.scorers.scoring import run_scoring
 
     (config,) = build_configs("score", options)
     run_scoring(config)
@@ -108,7 +108,7 @@ def score(**options: Any) -> Path:
 
 def sft(**options: Any) -> dict:
     """Supervised fine-tuning on the chosen responses (``deltapref sft``); returns the summary."""
-    from .stages.align import train_sft
+    from deltapref.stages.align import train_sft
 
     return train_sft(*build_configs("sft", options))
 
@@ -117,7 +117,7 @@ def generate(**options: Any) -> Path:
     """Sample completions for prompts (``deltapref generate``): the same file, rows and seeds as
     the command line. Returns the output path; ``load_preferences``-style readers or
     ``datasets`` read it back."""
-    from .stages.generate import generate as run
+    from deltapref.stages.generate import generate as run
 
     (config,) = build_configs("generate", options)
     run(config)
@@ -132,7 +132,7 @@ def evaluate(what: str, **options: Any) -> dict:
     command prints (and, given ``output``, writes the same JSON file)."""
     if what not in EVALUATIONS:
         raise ValueError(f"evaluate what? one of {', '.join(EVALUATIONS)}, got {what!r}")
-    from .stages import evaluate as stage
+    from deltapref.stages import evaluate as stage
 
     (config,) = build_configs(f"evaluate {what}", options)
     return getattr(stage, EVALUATIONS[what])(config)
@@ -142,6 +142,6 @@ def align(**options: Any) -> dict:
     """Align a policy (``deltapref align``): ``loss`` one of dpo, ipo, rrhf, kto, edpo, drdo;
     ``coef`` a coefficient source for reward-difference weights. Returns the training summary
     (also written to ``output_dir/train_summary.json``, with the model and its card)."""
-    from .stages.align import train_aligned
+    from deltapref.stages.align import train_aligned
 
     return train_aligned(*build_configs("align", options))

@@ -7,18 +7,18 @@ import logging
 import os
 import sys
 
-from .stages import STAGES, Command, run
+from deltapref.stages import STAGES, Command, run
 
 COMMANDS: dict[tuple[str, ...], Command] = {
     **STAGES,
     ("pipeline",): Command(
-        "deltapref.pipeline",
+        "deltapref.recipes.pipeline",
         ("PipelineConfig",),
         "pipeline",
         "run a recipe's stages in order, skipping stages cached from an earlier run",
     ),
     ("sweep",): Command(
-        "deltapref.sweep",
+        "deltapref.recipes.sweep",
         ("SweepConfig",),
         "sweep",
         "run a recipe over several seeds; per method a 95% CI and the paired difference to a baseline",
@@ -36,13 +36,16 @@ COMMANDS: dict[tuple[str, ...], Command] = {
         "where weighting pays: DPO+rc (gold, reward, difference, oracle weights) and DRDO against DPO by label noise",
     ),
     ("plan",): Command(
-        "deltapref.plan",
+        "deltapref.training.plan",
         ("PlanConfig",),
         "plan",
         "estimate a training run's GPU memory per layout (DDP, FSDP, LoRA) from the model and the batch",
     ),
     ("demo",): Command(
-        "deltapref.demo", ("DemoConfig",), "demo", "run the built-in gold-reward task end to end and write its report"
+        "deltapref.recipes.demo",
+        ("DemoConfig",),
+        "demo",
+        "run the built-in gold-reward task end to end and write its report",
     ),
 }
 
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(argv, COMMANDS)
     finally:
         if "torch.distributed" in sys.modules:  # only a launched run joined a process group
-            from .distributed import leave
+            from deltapref.training.distributed import leave
 
             leave()
 

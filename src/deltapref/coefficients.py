@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .columns import GOLD_REWARD
+from deltapref.columns import GOLD_REWARD
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from deltapref.evaluation.stats import paired_difference, resampled_interval, t_interval
-from deltapref.sweep import SCORER_METRICS, markdown
+from deltapref.recipes.sweep import SCORER_METRICS, markdown
 
 HERE = Path(__file__).parent
 COMMAND = (

@@ -1,12 +1,12 @@
 """Preference data: schema and validation, loaders and adapters, the built-in task, splits,
 tokenization."""
 
-from .loading import load_preferences, read_records
-from .schema import DataError, ValidationReport, validate_pair, validate_ranked
-from .splits import normalized_edit_distance, split_by_difficulty
-from .synthetic import SyntheticTaskConfig, gold_reward, write_task
-from .tokenization import TokenizationConfig, encode_pair, length_stats
-from .writing import save_dataset
+from deltapref.data.loading import load_preferences, read_records
+from deltapref.data.schema import DataError, ValidationReport, validate_pair, validate_ranked
+from deltapref.data.splits import normalized_edit_distance, split_by_difficulty
+from deltapref.data.synthetic import SyntheticTaskConfig, gold_reward, write_task
+from deltapref.data.tokenization import TokenizationConfig, encode_pair, length_stats
+from deltapref.data.writing import save_dataset
 
 __all__ = [
     "DataError",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .schema import DataError
+from deltapref.data.schema import DataError
 
 HH_ASSISTANT = "\n\nAssistant:"
 

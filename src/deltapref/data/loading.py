@@ -12,9 +12,9 @@ from pathlib import Path
 
 import datasets
 
-from .adapters import ADAPTERS, detect_format
-from .schema import DataError, ValidationReport, check_numbers, is_ranked, validate_pair, validate_ranked
-from .tables import TABLE_ERRORS, rows_as_dataset
+from deltapref.data.adapters import ADAPTERS, detect_format
+from deltapref.data.schema import DataError, ValidationReport, check_numbers, is_ranked, validate_pair, validate_ranked
+from deltapref.data.tables import TABLE_ERRORS, rows_as_dataset
 
 EMPTY = ("is empty", "has only empty messages")  # validation reasons of an empty response
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet")

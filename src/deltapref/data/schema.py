@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..columns import is_numeric_column
-from ..errors import DeltaprefError
+from deltapref.columns import is_numeric_column
+from deltapref.errors import DeltaprefError
 
 PAIR_FIELDS = ("prompt", "chosen", "rejected")
 RANKED_FIELDS = ("prompt", "responses", "scores")

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..config import TokenizationConfig
-from .tokenization import encode_prompt, encode_response, truncate
+from deltapref.config.commands import TokenizationConfig
+from deltapref.data.tokenization import encode_prompt, encode_response, truncate
 
 QUERY, FIRST, SECOND = "Query: ", "\nResponse 1: ", "\nResponse 2: "
 

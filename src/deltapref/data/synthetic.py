@@ -28,10 +28,10 @@ from typing import Literal
 
 import numpy as np
 
-from ..columns import GOLD_REWARD
-from ..config import SEED_RANGE, Options, option
-from ..outputs import write_text
-from .writing import write_jsonl
+from deltapref.artifacts.outputs import write_text
+from deltapref.columns import GOLD_REWARD
+from deltapref.config.commands import SEED_RANGE, Options, option
+from deltapref.data.writing import write_jsonl
 
 TOPICS = {
     "animals": ["cat", "dog", "horse", "bird", "fish", "cow", "sheep", "mouse"],

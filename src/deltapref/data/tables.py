@@ -7,7 +7,7 @@ from __future__ import annotations
 import datasets
 import pyarrow
 
-from .schema import DataError
+from deltapref.data.schema import DataError
 
 TABLE_ERRORS = (pyarrow.ArrowException, TypeError, ValueError, OverflowError, UnicodeError, RecursionError)
 

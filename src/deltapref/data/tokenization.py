@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import TokenizationConfig
-from .schema import DataError
+from deltapref.config.commands import TokenizationConfig
+from deltapref.data.schema import DataError
 
 
 def _chat_text(tokenizer, messages, add_generation_prompt: bool) -> str:

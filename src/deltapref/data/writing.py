@@ -13,10 +13,10 @@ from pathlib import Path
 
 import datasets
 
-from ..errors import OutputError
-from ..outputs import atomic_file, claim_output, remove_output
-from ..provenance import write_meta
-from .loading import is_gzip
+from deltapref.artifacts.outputs import atomic_file, claim_output, remove_output
+from deltapref.data.loading import is_gzip
+from deltapref.errors import OutputError
+from deltapref.models.provenance import write_meta
 
 
 def write_jsonl(rows, path: str | os.PathLike) -> Path:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..config import TokenizationConfig
-from ..data.loading import read_records
-from ..data.schema import DataError, check_text_or_messages
-from ..data.synthetic import gold_reward
-from ..errors import DeltaprefError
-from .judges import HTTPJudge, LocalLMJudge, RewardJudge
-from .stats import bootstrap_ci
+from deltapref.config.commands import TokenizationConfig
+from deltapref.data.loading import read_records
+from deltapref.data.schema import DataError, check_text_or_messages
+from deltapref.data.synthetic import gold_reward
+from deltapref.errors import DeltaprefError
+from deltapref.evaluation.judges import HTTPJudge, LocalLMJudge, RewardJudge
+from deltapref.evaluation.stats import bootstrap_ci
 
 
 def read_completions(source: str) -> list[dict]:
@@ -45,9 +45,9 @@ def batched_reward(reward_model: str | None = "gold", max_length: int = 512):
     ``gold`` (or None), else a trained scorer's reward."""
     if not reward_model or reward_model == "gold":
         return lambda prompts, responses: [gold(p, r) for p, r in zip(prompts, responses)]
-    from ..models import load_scorer
-    from ..scorer_kinds import SCORER_KINDS
-    from ..scorer_kinds.inference import pointwise_rewards
+    from deltapref.models.loading import load_scorer
+    from deltapref.scorer_kinds import SCORER_KINDS
+    from deltapref.scorer_kinds.inference import pointwise_rewards
 
     SCORER_KINDS["reward"].check(reward_model)
     model, tokenizer = load_scorer(reward_model)
@@ -85,7 +85,7 @@ def build_judges(
                 HTTPJudge(base_url, model, api_key_env, attempts=attempts, backoff=backoff, deadline=deadline)
             )
         elif kind == "local":
-            from ..models import check_policy, load_causal_lm, load_tokenizer
+            from deltapref.models.loading import check_policy, load_causal_lm, load_tokenizer
 
             check_policy(target)
             judges.append(LocalLMJudge(load_causal_lm(target), load_tokenizer(target), name=item))

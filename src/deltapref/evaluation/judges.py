@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from ..errors import DeltaprefError
+from deltapref.errors import DeltaprefError
 
 FIRST, SECOND, TIE, UNPARSED = "first", "second", "tie", "unparsed"
 MAX_REPLY_BYTES = 1 << 20  # a verdict is a few bytes; a reply over a MiB is not one

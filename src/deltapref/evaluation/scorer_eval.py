@@ -3,14 +3,14 @@ a cross-fitted scorer scores each pair with the fold model that never saw it."""
 
 from __future__ import annotations
 
-from ..columns import GOLD_REWARD
-from ..config import TokenizationConfig
-from ..data.loading import load_preferences
-from ..data.splits import fold_of
-from ..models import load_scorer, scorer_members
-from ..scorer_kinds import SCORER_KINDS
-from ..scorer_kinds.inference import pair_differences, pointwise_rewards, routed
-from .scorer_metrics import scorer_report
+from deltapref.columns import GOLD_REWARD
+from deltapref.config.commands import TokenizationConfig
+from deltapref.data.loading import load_preferences
+from deltapref.data.splits import fold_of
+from deltapref.evaluation.scorer_metrics import scorer_report
+from deltapref.models.loading import load_scorer, scorer_members
+from deltapref.scorer_kinds import SCORER_KINDS
+from deltapref.scorer_kinds.inference import pair_differences, pointwise_rewards, routed
 
 
 def evaluate_scorer(

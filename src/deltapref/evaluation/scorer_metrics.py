@@ -8,7 +8,7 @@ import math
 import numpy as np
 import scipy.stats
 
-from .stats import finite
+from deltapref.evaluation.stats import finite
 
 BUCKET_EDGES = (0.0, 1.0, 2.0, 3.0, math.inf)
 

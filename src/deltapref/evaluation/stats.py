@@ -9,7 +9,7 @@ import math
 import numpy as np
 import scipy.stats
 
-from ..errors import DeltaprefError
+from deltapref.errors import DeltaprefError
 
 
 def finite(values, what: str) -> np.ndarray:

@@ -3,11 +3,11 @@ and one line in a registry below."""
 
 from typing import Literal
 
-from .base import PolicyObjective, PolicyOutputs, pair_coefficients
-from .options import LossOptions, ScorerOptions
-from .policy import DPO, DRDO, EDPO, IPO, KTO, SFT
-from .ranked import RRHF
-from .scorers import DifferenceModel, Oracle, RewardModel, ScorerObjective
+from deltapref.objectives.base import PolicyObjective, PolicyOutputs, pair_coefficients
+from deltapref.objectives.options import LossOptions, ScorerOptions
+from deltapref.objectives.policy import DPO, DRDO, EDPO, IPO, KTO, SFT
+from deltapref.objectives.ranked import RRHF
+from deltapref.objectives.scorers import DifferenceModel, Oracle, RewardModel, ScorerObjective
 
 POLICY_OBJECTIVES: dict[str, PolicyObjective] = {
     o.name: o for o in (SFT(), DPO(), IPO(), RRHF(), KTO(), EDPO(), DRDO())

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import coefficients
-from ..scorer_kinds import columns_needed
-from .diagnostics import policy_movement
-from .options import LossOptions
+from deltapref import coefficients
+from deltapref.objectives.diagnostics import policy_movement
+from deltapref.objectives.options import LossOptions
+from deltapref.scorer_kinds import columns_needed
 
 Metrics = dict[str, torch.Tensor]
 # TRL's names for the policy metrics (``rewards/chosen``, ...); the names deltapref logged before

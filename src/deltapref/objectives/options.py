@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..coefficients import Source, Weighting
-from ..config import Options, option
-from ..scorer_kinds import SCORER_KINDS, source_names, weight_source
+from deltapref.coefficients import Source, Weighting
+from deltapref.config.commands import Options, option
+from deltapref.scorer_kinds import SCORER_KINDS, source_names, weight_source
 
 WEIGHTING_DEFAULTS = {"alpha": 1.0, "coef_temperature": 1.0, "coef_weighting": "rdo"}  # how Δ becomes a weight
 PolicyLoss = Literal["sft", "dpo", "ipo", "rrhf", "kto", "edpo", "drdo"]

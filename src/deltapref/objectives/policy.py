@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import torch
 
-from .. import losses as L
-from ..columns import ORACLE_REWARD, REF_CHOSEN, REF_KL, REF_REJECTED
-from ..scorer_kinds import SCORER_KINDS
-from .base import Metrics, PolicyObjective, PolicyOutputs, identity, pair_coefficients
-from .diagnostics import policy_movement, reward_length_tracking
-from .options import LossOptions
+from deltapref import losses as L
+from deltapref.columns import ORACLE_REWARD, REF_CHOSEN, REF_KL, REF_REJECTED
+from deltapref.objectives.base import Metrics, PolicyObjective, PolicyOutputs, identity, pair_coefficients
+from deltapref.objectives.diagnostics import policy_movement, reward_length_tracking
+from deltapref.objectives.options import LossOptions
+from deltapref.scorer_kinds import SCORER_KINDS
 
 
 class SFT(PolicyObjective):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from .. import losses as L
-from ..coefficients import Weighting
-from .base import PolicyObjective, identity
+from deltapref import losses as L
+from deltapref.coefficients import Weighting
+from deltapref.objectives.base import PolicyObjective, identity
 
 
 def rrhf_coefficients(rewards: torch.Tensor, weighting: Weighting) -> tuple[torch.Tensor, torch.Tensor]:

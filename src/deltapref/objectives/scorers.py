@@ -10,16 +10,22 @@ from dataclasses import replace
 
 import torch
 
-from .. import losses as L
-from ..batching import pad
-from ..config import TokenizationConfig
-from ..data.scorer_inputs import PairSequence, difference_ids, is_encoder_tokenizer, pointwise_ids, uses_segments
-from ..errors import OptionError
-from ..grouping import grouped_by_length
-from ..logprobs import logps_and_rewards
-from ..readouts import PAIR_LENGTH, READOUT, classifier_scores, difference_scores, pair_batch_extras
-from .base import Metrics
-from .options import ScorerOptions
+from deltapref import losses as L
+from deltapref.config.commands import TokenizationConfig
+from deltapref.data.scorer_inputs import (
+    PairSequence,
+    difference_ids,
+    is_encoder_tokenizer,
+    pointwise_ids,
+    uses_segments,
+)
+from deltapref.errors import OptionError
+from deltapref.forward.batching import pad
+from deltapref.forward.length_groups import grouped_by_length
+from deltapref.forward.logprobs import logps_and_rewards
+from deltapref.forward.readouts import PAIR_LENGTH, READOUT, classifier_scores, difference_scores, pair_batch_extras
+from deltapref.objectives.base import Metrics
+from deltapref.objectives.options import ScorerOptions
 
 CHANCE_LOSS = math.log(2)  # a pairwise cross-entropy that predicts 1/2 for every pair
 CHANCE_TOLERANCE = 0.005

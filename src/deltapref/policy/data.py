@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import datasets
 import torch
 
-from ..batching import response_batch
-from ..columns import PAIR_LISTS, PAIR_NUMBERS, REWARD
-from ..data.schema import DataError
-from ..data.tokenization import TokenizationConfig, encode_pair, encode_prompt, encode_response, truncate
+from deltapref.columns import PAIR_LISTS, PAIR_NUMBERS, REWARD
+from deltapref.data.schema import DataError
+from deltapref.data.tokenization import TokenizationConfig, encode_pair, encode_prompt, encode_response, truncate
+from deltapref.forward.batching import response_batch
 
 logger = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ import torch
 from tqdm.auto import tqdm
 from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
-from ..data.loading import load_preferences, read_records
-from ..data.schema import DataError, check_text_or_messages
-from ..data.tokenization import encode_prompt
-from ..randomness import seeded
-from .sampling import PromptNoise, prompt_seed
+from deltapref.data.loading import load_preferences, read_records
+from deltapref.data.schema import DataError, check_text_or_messages
+from deltapref.data.tokenization import encode_prompt
+from deltapref.policy.sampling import PromptNoise, prompt_seed
+from deltapref.randomness import seeded
 
 KEEP = ("id", "prompt")
 

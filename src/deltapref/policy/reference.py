@@ -12,11 +12,11 @@ import datasets
 import torch
 from tqdm.auto import tqdm
 
-from .. import distributed
-from ..batching import response_batch
-from ..columns import ref_logp
-from ..data.tokenization import encode_pair, truncate
-from ..logprobs import batch_logps
+from deltapref.columns import ref_logp
+from deltapref.data.tokenization import encode_pair, truncate
+from deltapref.forward.batching import response_batch
+from deltapref.forward.logprobs import batch_logps
+from deltapref.training import distributed
 
 
 @torch.no_grad()

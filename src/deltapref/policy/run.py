@@ -14,24 +14,15 @@ from dataclasses import dataclass, fields
 import torch
 from transformers import TrainingArguments
 
-from .. import coefficients
-from ..checkpoints import run_identity
-from ..columns import PAIR_LISTS, PAIR_NUMBERS, ref_logp
-from ..data.schema import DataError
-from ..host_memory import keep_freed_memory
-from ..logprobs import attention_implementation, takes_block_mask
-from ..model_card import write_run_card
-from ..model_preflight import check_model_fits
-from ..models import check_policy, load_causal_lm, load_tokenizer, model_dtype
-from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyObjective
-from ..peft_utils import apply_lora
-from ..provenance import identity_mismatch, read_meta, reference_identity
-from ..scorer_kinds import columns_needed
-from ..sharding import check_reference_pass_possible
-from ..training_arguments import check_training_args
-from ..training_outputs import claimed_output_dir, final_save
-from ..training_run import load_training_data, ready_for_training, run_summary, save_summary
-from .data import (
+from deltapref import coefficients
+from deltapref.columns import PAIR_LISTS, PAIR_NUMBERS, ref_logp
+from deltapref.data.schema import DataError
+from deltapref.forward.logprobs import attention_implementation, takes_block_mask
+from deltapref.models.loading import check_policy, load_causal_lm, load_tokenizer, model_dtype
+from deltapref.models.preflight import check_model_fits
+from deltapref.models.provenance import identity_mismatch, read_meta, reference_identity
+from deltapref.objectives import POLICY_OBJECTIVES, LossOptions, PolicyObjective
+from deltapref.policy.data import (
     PolicyCollator,
     check_weight_column,
     pair_score_columns,
@@ -40,8 +31,17 @@ from .data import (
     tokenize_ranked,
     warn_if_scores_tie,
 )
-from .reference import add_reference_columns
-from .trainer import AlignTrainer
+from deltapref.policy.reference import add_reference_columns
+from deltapref.policy.trainer import AlignTrainer
+from deltapref.scorer_kinds import columns_needed
+from deltapref.training.arguments import check_training_args
+from deltapref.training.card import write_run_card
+from deltapref.training.checkpoints import run_identity
+from deltapref.training.host_memory import keep_freed_memory
+from deltapref.training.lora import apply_lora
+from deltapref.training.run_folder import claimed_output_dir, final_save
+from deltapref.training.sharding import check_reference_pass_possible
+from deltapref.training.shared import load_training_data, ready_for_training, run_summary, save_summary
 
 logger = logging.getLogger(__name__)
 NORMALIZED = "coef_normalized"

@@ -5,10 +5,10 @@ student's reward head when the objective asks for it), and hands them to the obj
 
 from __future__ import annotations
 
-from ..logprobs import batch_logps, logps_and_rewards
-from ..objectives import POLICY_OBJECTIVES, LossOptions, PolicyOutputs
-from ..objectives.base import RENAMED_METRICS
-from ..training import MetricsTrainer
+from deltapref.forward.logprobs import batch_logps, logps_and_rewards
+from deltapref.objectives import POLICY_OBJECTIVES, LossOptions, PolicyOutputs
+from deltapref.objectives.base import RENAMED_METRICS
+from deltapref.training.trainer import MetricsTrainer
 
 
 def policy_outputs(

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 
-from ..errors import OptionError
-from .generation import cut_at_stops, default_stops, prompt_ids
-from .sampling import prompt_seed
+from deltapref.errors import OptionError
+from deltapref.policy.generation import cut_at_stops, default_stops, prompt_ids
+from deltapref.policy.sampling import prompt_seed
 
 logger = logging.getLogger(__name__)
 

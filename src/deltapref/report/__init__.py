@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..outputs import write_text
-from .collect import collect
-from .plots import make_plots
-from .tables import make_tables
-from .text import markdown_table
+from deltapref.artifacts.outputs import write_text
+from deltapref.report.collect import collect
+from deltapref.report.plots import make_plots
+from deltapref.report.tables import make_tables
+from deltapref.report.text import markdown_table
 
 
 def build_report(output_dir: str | Path, stages: dict, options: dict) -> dict:

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..coefficients import Weighting, coefficients_of_rows
-from ..columns import GOLD_REWARD
-from ..data.loading import read_records
-from ..evaluation.completions import batched_reward, read_completions
-from ..evaluation.judges import RewardJudge, compare
-from ..evaluation.scorer_metrics import auroc
-from ..evaluation.stats import bootstrap_ci
-from ..scorer_kinds import SCORER_KINDS
+from deltapref.coefficients import Weighting, coefficients_of_rows
+from deltapref.columns import GOLD_REWARD
+from deltapref.data.loading import read_records
+from deltapref.evaluation.completions import batched_reward, read_completions
+from deltapref.evaluation.judges import RewardJudge, compare
+from deltapref.evaluation.scorer_metrics import auroc
+from deltapref.evaluation.stats import bootstrap_ci
+from deltapref.scorer_kinds import SCORER_KINDS
 
 
 def _policy_name(stage: str) -> str:

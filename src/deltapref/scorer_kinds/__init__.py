@@ -6,12 +6,12 @@ it, how it loads and scores, the columns it writes and the Δ they give — its 
 
 from __future__ import annotations
 
-from ..coefficients import GOLD, Source
-from .base import ScorerKind, Setting
-from .difference import DifferenceKind
-from .ensemble import EnsembleKind
-from .external import ExternalKind
-from .pointwise import OracleKind, RewardKind
+from deltapref.coefficients import GOLD, Source
+from deltapref.scorer_kinds.base import ScorerKind, Setting
+from deltapref.scorer_kinds.difference import DifferenceKind
+from deltapref.scorer_kinds.ensemble import EnsembleKind
+from deltapref.scorer_kinds.external import ExternalKind
+from deltapref.scorer_kinds.pointwise import OracleKind, RewardKind
 
 SCORER_KINDS: dict[str, ScorerKind] = {}
 OTHER_SOURCES = {"gold": GOLD}  # Δ sources that are no scorer: the built-in task's true reward

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..coefficients import Source
-from ..data.splits import fold_of
-from ..errors import ModelRoleError
-from ..model_preflight import read_model_config
-from ..models import describe_saved_model, load_scorer, scorer_members
-from ..provenance import describe
-from .inference import routed
+from deltapref.coefficients import Source
+from deltapref.data.splits import fold_of
+from deltapref.errors import ModelRoleError
+from deltapref.models.loading import describe_saved_model, load_scorer, scorer_members
+from deltapref.models.preflight import read_model_config
+from deltapref.models.provenance import describe
+from deltapref.scorer_kinds.inference import routed
 
 
 @dataclasses.dataclass(frozen=True)

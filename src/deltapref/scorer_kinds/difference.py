@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..coefficients import Source
-from ..columns import DIFF
-from ..config import option
-from ..models import is_classifier
-from .base import ScorerKind, Setting, by_fold, texts
-from .inference import balanced_differences, pair_differences
+from deltapref.coefficients import Source
+from deltapref.columns import DIFF
+from deltapref.config.commands import option
+from deltapref.models.loading import is_classifier
+from deltapref.scorer_kinds.base import ScorerKind, Setting, by_fold, texts
+from deltapref.scorer_kinds.inference import balanced_differences, pair_differences
 
 ORDER = Setting(
     "difference_order",

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..coefficients import Source
-from ..columns import ENSEMBLE_REWARD, REWARD
-from ..errors import OptionError
-from ..models import load_scorer, scorer_members
-from ..provenance import describe
-from ..records import listed_members
-from .base import by_fold, texts
-from .inference import pointwise_rewards
-from .pointwise import RewardKind
+from deltapref.artifacts.records import listed_members
+from deltapref.coefficients import Source
+from deltapref.columns import ENSEMBLE_REWARD, REWARD
+from deltapref.errors import OptionError
+from deltapref.models.loading import load_scorer, scorer_members
+from deltapref.models.provenance import describe
+from deltapref.scorer_kinds.base import by_fold, texts
+from deltapref.scorer_kinds.inference import pointwise_rewards
+from deltapref.scorer_kinds.pointwise import RewardKind
 
 ENSEMBLE_FILE = "ensemble.json"  # an ensemble directory's list of members (``train-scorer --kind ensemble``)
 

@@ -13,16 +13,16 @@ from typing import Literal
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from ..batching import pad
-from ..coefficients import gap
-from ..columns import reward_columns
-from ..config import option
-from ..errors import OptionError
-from ..models import from_pretrained, is_classifier
-from ..provenance import describe
-from ..readouts import classifier_scores
-from .base import ScorerKind, Setting, texts
-from .inference import run_batches
+from deltapref.coefficients import gap
+from deltapref.columns import reward_columns
+from deltapref.config.commands import option
+from deltapref.errors import OptionError
+from deltapref.forward.batching import pad
+from deltapref.forward.readouts import classifier_scores
+from deltapref.models.loading import from_pretrained, is_classifier
+from deltapref.models.provenance import describe
+from deltapref.scorer_kinds.base import ScorerKind, Setting, texts
+from deltapref.scorer_kinds.inference import run_batches
 
 logger = logging.getLogger(__name__)
 

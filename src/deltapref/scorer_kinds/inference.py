@@ -9,11 +9,17 @@ from collections.abc import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ..batching import pad
-from ..config import TokenizationConfig
-from ..data.scorer_inputs import difference_ids, pointwise_ids, uses_segments
-from ..models import head_rewards, unwrap
-from ..readouts import READOUT, classifier_scores, difference_scores, pair_batch_extras, pair_tokenization
+from deltapref.config.commands import TokenizationConfig
+from deltapref.data.scorer_inputs import difference_ids, pointwise_ids, uses_segments
+from deltapref.forward.batching import pad
+from deltapref.forward.readouts import (
+    READOUT,
+    classifier_scores,
+    difference_scores,
+    pair_batch_extras,
+    pair_tokenization,
+)
+from deltapref.models.loading import head_rewards, unwrap
 
 
 @torch.no_grad()

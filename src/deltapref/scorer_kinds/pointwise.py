@@ -3,11 +3,11 @@ causal LM with a reward head). Each writes r(x, y_w) and r(x, y_l); Δ is their 
 
 from __future__ import annotations
 
-from ..coefficients import gap
-from ..columns import ORACLE_REWARD, REWARD
-from ..models import is_classifier
-from .base import ScorerKind, by_fold, texts
-from .inference import pointwise_rewards
+from deltapref.coefficients import gap
+from deltapref.columns import ORACLE_REWARD, REWARD
+from deltapref.models.loading import is_classifier
+from deltapref.scorer_kinds.base import ScorerKind, by_fold, texts
+from deltapref.scorer_kinds.inference import pointwise_rewards
 
 # deltapref's pointwise input in plain transformers (data/scorer_inputs.pointwise_ids) for text within
 # --max_length whose prompt fits --max_prompt_length

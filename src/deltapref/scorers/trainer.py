@@ -13,10 +13,10 @@ import datasets
 import numpy as np
 import torch
 
-from ..batching import pad
-from ..config import TokenizationConfig
-from ..objectives import ScorerObjective, ScorerOptions
-from ..training import MetricsTrainer
+from deltapref.config.commands import TokenizationConfig
+from deltapref.forward.batching import pad
+from deltapref.objectives import ScorerObjective, ScorerOptions
+from deltapref.training.trainer import MetricsTrainer
 
 
 def prepare_scorer_dataset(

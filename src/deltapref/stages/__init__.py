@@ -133,7 +133,7 @@ def _defaults(command: Command) -> dict:
     """deltapref's defaults for the command's options where they differ from the dataclasses'."""
     if not command.trains:
         return {}
-    from ..training_arguments import TRAINING_DEFAULTS
+    from deltapref.training.arguments import TRAINING_DEFAULTS
 
     return TRAINING_DEFAULTS
 
@@ -142,7 +142,7 @@ def _checked(command: Command, configs: tuple) -> tuple:
     """The checks every door shares after its configs are built: a training command's output
     directory and training arguments."""
     if command.trains:
-        from ..training_arguments import validate_training_arguments
+        from deltapref.training.arguments import validate_training_arguments
 
         if not configs[-1].output_dir:
             raise ValueError("--output_dir is required")
@@ -153,7 +153,7 @@ def _checked(command: Command, configs: tuple) -> tuple:
 def parse(words: tuple[str, ...], command: Command, argv: list[str]) -> tuple:
     """The command's configs from its command line (``argv`` without the command words); raises
     ValueError for an invalid or missing option."""
-    from ..config import parse_config
+    from deltapref.config.commands import parse_config
 
     prog = "deltapref " + " ".join(words)
     return _checked(command, parse_config(command.config_types(), argv, prog, command.description, _defaults(command)))
@@ -163,7 +163,7 @@ def configs_from(command: Command, values: dict, strings_parse: bool = True) -> 
     """The command's configs from option values (a recipe stage's ``args``, Python keywords),
     built and checked as the command line's are; ``strings_parse`` for values read from a file
     (text converts as on the command line, None means not given). Raises ValueError."""
-    from ..option_values import build_configs
+    from deltapref.config.values import build_configs
 
     return _checked(command, build_configs(command.config_types(), values, strings_parse, _defaults(command)))
 
@@ -191,8 +191,8 @@ def run(argv: list[str], registry: dict[tuple[str, ...], Command] = STAGES) -> i
 def execute(prog: str, command: Command, configs: tuple) -> int:
     """Run ``command`` on its built configs: 0 on success, 1 for a user error or a missing file,
     130 when interrupted, each with one line on stderr naming ``prog``."""
-    from ..distributed import say
-    from ..errors import DeltaprefError
+    from deltapref.errors import DeltaprefError
+    from deltapref.training.distributed import say
 
     try:
         return int(getattr(import_module(command.module), command.function)(*configs) or 0)

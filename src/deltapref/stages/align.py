@@ -6,11 +6,11 @@ from dataclasses import dataclass, fields
 
 from transformers import TrainingArguments
 
-from ..config import ModelDataOptions, option
-from ..distributed import say
-from ..objectives import LossOptions
-from ..peft_utils import LoraOptions
-from ..policy.run import RunOptions, run_policy_training
+from deltapref.config.commands import ModelDataOptions, option
+from deltapref.objectives import LossOptions
+from deltapref.policy.run import RunOptions, run_policy_training
+from deltapref.training.distributed import say
+from deltapref.training.lora import LoraOptions
 
 
 @dataclass

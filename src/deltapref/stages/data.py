@@ -6,18 +6,18 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import SEED_RANGE, Options, OverwriteOption, option
-from ..data.loading import load_preferences
-from ..data.schema import DataError
-from ..data.splits import partition as split_partition
-from ..data.splits import split_by_difficulty
-from ..data.synthetic import SyntheticTaskConfig, write_task
-from ..data.tokenization import length_stats
-from ..data.writing import check_data_output, save_dataset, write_jsonl
-from ..distributed import say
-from ..outputs import claimed, replaced_directory, replacing_contents, write_text
-from ..provenance import read_meta, write_meta
-from ..records import check_name
+from deltapref.artifacts.outputs import claimed, replaced_directory, replacing_contents, write_text
+from deltapref.artifacts.records import check_name
+from deltapref.config.commands import SEED_RANGE, Options, OverwriteOption, option
+from deltapref.data.loading import load_preferences
+from deltapref.data.schema import DataError
+from deltapref.data.splits import partition as split_partition
+from deltapref.data.splits import split_by_difficulty
+from deltapref.data.synthetic import SyntheticTaskConfig, write_task
+from deltapref.data.tokenization import length_stats
+from deltapref.data.writing import check_data_output, save_dataset, write_jsonl
+from deltapref.models.provenance import read_meta, write_meta
+from deltapref.training.distributed import say
 
 
 @dataclass
@@ -142,7 +142,7 @@ def inspect(config: InspectConfig) -> int:
     for row in dataset.select(range(min(config.rows, len(dataset)))):
         say(json.dumps(row, ensure_ascii=False)[:2000])
     if config.tokenizer:
-        from ..models import load_tokenizer
+        from deltapref.models.loading import load_tokenizer
 
         tokenizer = load_tokenizer(config.tokenizer)
         fields = ("prompt", "chosen", "rejected") if "chosen" in dataset.column_names else ("prompt",)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..config import SEED_RANGE, OverwriteOption, TokenizationConfig, option
-from ..distributed import say
-from ..evaluation.completions import build_judges, pair_up, policy_quality, read_completions
-from ..evaluation.judges import compare
-from ..evaluation.scorer_eval import evaluate_scorer
-from ..objectives import TrainedKind
-from ..outputs import claim_output, finite_or_null, write_text
-from ..provenance import write_meta
+from deltapref.artifacts.outputs import claim_output, finite_or_null, write_text
+from deltapref.config.commands import SEED_RANGE, OverwriteOption, TokenizationConfig, option
+from deltapref.evaluation.completions import build_judges, pair_up, policy_quality, read_completions
+from deltapref.evaluation.judges import compare
+from deltapref.evaluation.scorer_eval import evaluate_scorer
+from deltapref.models.provenance import write_meta
+from deltapref.objectives import TrainedKind
+from deltapref.training.distributed import say
 
 
 def claim_result(config, command: str, inputs) -> None:

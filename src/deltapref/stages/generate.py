@@ -10,15 +10,15 @@ from typing import Literal
 
 import datasets
 
-from ..config import SEED_RANGE, OverwriteOption, option
-from ..data.schema import DataError
-from ..data.writing import check_data_output, save_dataset
-from ..distributed import say
-from ..models import check_policy, load_causal_lm, load_tokenizer
-from ..outputs import claimed
-from ..policy.generation import generate_completions, read_prompts
-from ..policy.vllm_backend import load_engine, vllm_completions
-from ..provenance import describe
+from deltapref.artifacts.outputs import claimed
+from deltapref.config.commands import SEED_RANGE, OverwriteOption, option
+from deltapref.data.schema import DataError
+from deltapref.data.writing import check_data_output, save_dataset
+from deltapref.models.loading import check_policy, load_causal_lm, load_tokenizer
+from deltapref.models.provenance import describe
+from deltapref.policy.generation import generate_completions, read_prompts
+from deltapref.policy.vllm_backend import load_engine, vllm_completions
+from deltapref.training.distributed import say
 
 
 @dataclass

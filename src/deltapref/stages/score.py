@@ -1,5 +1,5 @@
 """Stage ``deltapref score``: annotate preference pairs with scorer outputs and coefficients
-(see ``deltapref.scoring``). The option naming a model of each scorer kind, and each kind's own
+(see ``deltapref.scorers.scoring``). The option naming a model of each scorer kind, and each kind's own
 settings, come from the kinds (``deltapref.scorer_kinds``)."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from ..columns import GOLD_REWARD, RECORD_COLUMNS, REF_LOGP
-from ..config import TokenizationConfig, option
-from ..data.writing import check_data_output
-from ..scorer_kinds import SCORER_KINDS, given_kinds
-from ..scoring import run_scoring
+from deltapref.columns import GOLD_REWARD, RECORD_COLUMNS, REF_LOGP
+from deltapref.config.commands import TokenizationConfig, option
+from deltapref.data.writing import check_data_output
+from deltapref.scorer_kinds import SCORER_KINDS, given_kinds
+from deltapref.scorers.scoring import run_scoring
 
 
 @dataclass

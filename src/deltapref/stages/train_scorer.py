@@ -9,12 +9,12 @@ from typing import Literal
 
 from transformers import TrainingArguments
 
-from ..config import ModelDataOptions, option
-from ..distributed import say
-from ..objectives import ScorerOptions, TrainedKind
-from ..peft_utils import LoraOptions
-from ..scorer_run import scorer_identity, scorer_inputs, train_cross_fit, train_ensemble, train_one
-from ..training_outputs import claimed_output_dir
+from deltapref.config.commands import ModelDataOptions, option
+from deltapref.objectives import ScorerOptions, TrainedKind
+from deltapref.scorers.run import scorer_identity, scorer_inputs, train_cross_fit, train_ensemble, train_one
+from deltapref.training.distributed import say
+from deltapref.training.lora import LoraOptions
+from deltapref.training.run_folder import claimed_output_dir
 
 
 @dataclass

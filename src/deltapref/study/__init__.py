@@ -19,16 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..config import SEED_RANGE, Options, command_line, option, seed_list
-from ..data.loading import read_records
-from ..outputs import claim_output, mark_directory, write_text
-from ..pipeline import run_pipeline, stage_seconds
-from ..provenance import machine
-from ..report.collect import weights_and_noise
-from .claims import MAIN, Runs, claim_rows, method_table
-from .confirm import confirm_markdown, primary_power
-from .markdown import CONFIRM_MARKERS, markdown, write_section
-from .recipes import CANDIDATES, PROFILES, VALIDATION_SEED, WIDEN_STEPS, claims_recipe, methods
+from deltapref.artifacts.outputs import claim_output, mark_directory, write_text
+from deltapref.config.commands import SEED_RANGE, Options, command_line, option, seed_list
+from deltapref.data.loading import read_records
+from deltapref.models.provenance import machine
+from deltapref.recipes.pipeline import run_pipeline, stage_seconds
+from deltapref.report.collect import weights_and_noise
+from deltapref.study.claims import MAIN, Runs, claim_rows, method_table
+from deltapref.study.confirm import confirm_markdown, primary_power
+from deltapref.study.markdown import CONFIRM_MARKERS, markdown, write_section
+from deltapref.study.recipes import CANDIDATES, PROFILES, VALIDATION_SEED, WIDEN_STEPS, claims_recipe, methods
 
 SCORING = {"trained": "score", "1ep": "score-1ep", "cf": "score-cf"}  # regime -> score stage
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..evaluation.stats import paired_difference, t_interval
-from ..report.text import estimate
-from .verdicts import SESOI, bonferroni_p, relabel, verdict
+from deltapref.evaluation.stats import paired_difference, t_interval
+from deltapref.report.text import estimate
+from deltapref.study.verdicts import SESOI, bonferroni_p, relabel, verdict
 
 MAIN = 0.5
 

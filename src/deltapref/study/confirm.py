@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import statistics
 
-from .claims import PRIMARY_RUNS, Runs
-from .markdown import draws, rates_section, table, timing
-from .verdicts import POWER, SESOI, power, seeds_needed
+from deltapref.study.claims import PRIMARY_RUNS, Runs
+from deltapref.study.markdown import draws, rates_section, table, timing
+from deltapref.study.verdicts import POWER, SESOI, power, seeds_needed
 
 
 def primary_power(runs: Runs) -> dict[str, dict]:

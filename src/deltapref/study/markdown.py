@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..outputs import write_text
-from ..report.text import estimate, markdown_table
-from .recipes import CANDIDATES, VALIDATION_SEED, WIDEN_STEPS
+from deltapref.artifacts.outputs import write_text
+from deltapref.report.text import estimate, markdown_table
+from deltapref.study.recipes import CANDIDATES, VALIDATION_SEED, WIDEN_STEPS
 
 
 def table(head: list[str], rows: list[list[str]]) -> list[str]:

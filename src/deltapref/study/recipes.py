@@ -5,8 +5,8 @@ from the same grid."""
 
 from __future__ import annotations
 
-from ..demo import LENGTHS, SCORE_TRAIN, generation_stages, task_stages
-from .claims import MAIN, PRIMARY_RUNS
+from deltapref.recipes.demo import LENGTHS, SCORE_TRAIN, generation_stages, task_stages
+from deltapref.study.claims import MAIN, PRIMARY_RUNS
 
 PROFILES = {
     "quick": {  # one rate, never widened: a fixed number of pipelines (the task and sizes of full)

@@ -15,15 +15,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import SEED_RANGE, Options, command_line, option, seed_list
-from ..demo import LENGTHS, generation_stages, task_stages
-from ..evaluation.stats import paired_difference
-from ..outputs import claim_output, mark_directory, write_text
-from ..pipeline import run_pipeline, stage_seconds
-from ..provenance import machine
-from ..report.text import estimate
-from .markdown import table, timing, write_section
-from .verdicts import SESOI, relabel, verdict
+from deltapref.artifacts.outputs import claim_output, mark_directory, write_text
+from deltapref.config.commands import SEED_RANGE, Options, command_line, option, seed_list
+from deltapref.evaluation.stats import paired_difference
+from deltapref.models.provenance import machine
+from deltapref.recipes.demo import LENGTHS, generation_stages, task_stages
+from deltapref.recipes.pipeline import run_pipeline, stage_seconds
+from deltapref.report.text import estimate
+from deltapref.study.markdown import table, timing, write_section
+from deltapref.study.verdicts import SESOI, relabel, verdict
 
 # label noise of the pairs: condition -> data synth options (and the gold weights' temperature)
 CONDITIONS = {
@@ -158,7 +158,7 @@ SHORT = {"reproduced": "**gain**", "not reproduced": "**loss**", "no effect of t
 
 def draw_map(summary: dict, path: Path) -> None:
     """Every arm's gain over DPO with its 95% interval, per condition, the SESOI band shaded."""
-    from ..report.plots import figure, save_figure
+    from deltapref.report.plots import figure, save_figure
 
     arms = [a for a in ARMS if a != "dpo"]
     names = list(summary["cells"])

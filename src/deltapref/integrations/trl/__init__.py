@@ -22,8 +22,8 @@ try:
 except ImportError as error:  # pragma: no cover - the message is the point
     raise ImportError("deltapref.integrations.trl needs TRL: pip install 'deltapref[trl]'") from error
 
-from .dpo import WeightedDPOTrainer
-from .kto import WeightedKTOTrainer
-from .weights import MAX_WEIGHT, WEIGHTS, check_boundaries, check_weights
+from deltapref.integrations.trl.dpo import WeightedDPOTrainer
+from deltapref.integrations.trl.kto import WeightedKTOTrainer
+from deltapref.integrations.trl.weights import MAX_WEIGHT, WEIGHTS, check_boundaries, check_weights
 
 __all__ = ["MAX_WEIGHT", "WEIGHTS", "WeightedDPOTrainer", "WeightedKTOTrainer", "check_boundaries", "check_weights"]

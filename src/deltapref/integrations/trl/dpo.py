@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from trl import DPOTrainer
 
-from ...losses import dpo_loss
-from .weights import WeightedTrainer
+from deltapref.integrations.trl.weights import WeightedTrainer
+from deltapref.losses import dpo_loss
 
 
 class WeightedDPOTrainer(WeightedTrainer, DPOTrainer):

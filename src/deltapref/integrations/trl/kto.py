@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from trl import KTOTrainer
 
-from ...losses import kto_loss
-from .weights import WeightedTrainer
+from deltapref.integrations.trl.weights import WeightedTrainer
+from deltapref.losses import kto_loss
 
 
 class WeightedKTOTrainer(WeightedTrainer, KTOTrainer):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import torch
 
-from ... import __version__
-from ...data.schema import DataError
-from ...errors import TrainingError
+from deltapref import __version__
+from deltapref.data.schema import DataError
+from deltapref.errors import TrainingError
 
 WEIGHTS = "deltapref_pair_weights"  # the batch key the weights travel under (never passed to the model)
 
