@@ -155,7 +155,7 @@ def worker_check(a) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
     from trl import DPOTrainer
 
-    from deltapref.objectives import LossOptions
+    from deltapref.objectives import PolicyLossOptions
     from deltapref.policy.data import PolicyCollator
     from deltapref.policy.reference import add_reference_columns
     from deltapref.policy.trainer import AlignTrainer
@@ -186,7 +186,7 @@ def worker_check(a) -> dict:
         args=TrainingArguments(
             output_dir=tempfile.mkdtemp(), report_to="none", use_cpu=True, remove_unused_columns=False
         ),
-        options=LossOptions(loss="dpo", beta=0.1),
+        options=PolicyLossOptions(loss="dpo", beta=0.1),
         data_collator=PolicyCollator(tokenizer.pad_token_id),
     )
     batch = ours.data_collator([ours_rows[i] for i in range(len(ours_rows))])

@@ -34,10 +34,10 @@ def batches(a, kind: str, tokenizer, model):
 
     from deltapref.objectives import SCORER_OBJECTIVES
     from deltapref.scorers.trainer import ScorerCollator, prepare_scorer_dataset
-    from deltapref.stages.train_scorer import ScorerConfig
+    from deltapref.stages.train_scorer import TrainScorerConfig
 
     objective = SCORER_OBJECTIVES[kind]
-    options = ScorerConfig(
+    options = TrainScorerConfig(
         kind=kind, model=a.model, train_data=a.data, max_length=a.max_length, max_prompt_length=a.max_length // 2
     )
     options = objective.resolved(replace(options, difference_max_length=a.max_length), tokenizer, model.config)

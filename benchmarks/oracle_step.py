@@ -28,7 +28,7 @@ def batches(a):
 
     from deltapref.config.commands import TokenizationConfig
     from deltapref.models.loading import load_causal_lm, load_tokenizer
-    from deltapref.objectives import SCORER_OBJECTIVES, ScorerOptions
+    from deltapref.objectives import SCORER_OBJECTIVES, ScorerLossOptions
     from deltapref.scorers.trainer import ScorerCollator, prepare_scorer_dataset
     from deltapref.training.lora import LoraOptions, apply_lora
 
@@ -36,7 +36,7 @@ def batches(a):
     model = load_causal_lm(a.model, tokenizer, reward_head=True)
     if a.lora_r:
         model = apply_lora(model, LoraOptions(lora_r=a.lora_r), "CAUSAL_LM", modules_to_save=["reward_head"], seed=0)
-    oracle, options = SCORER_OBJECTIVES["oracle"], ScorerOptions()
+    oracle, options = SCORER_OBJECTIVES["oracle"], ScorerLossOptions()
     pairs = datasets.Dataset.from_list(load_pairs(a.data, a.batch_size * a.steps))
     config = TokenizationConfig(a.max_length, a.max_length // 2)
     rows = list(prepare_scorer_dataset(pairs, tokenizer, oracle, config))

@@ -65,9 +65,9 @@ def worker_deltapref(a) -> dict:
     from deltapref.data.scorer_inputs import pointwise_ids
     from deltapref.models.loading import load_tokenizer
     from deltapref.scorers.run import train_one
-    from deltapref.stages.train_scorer import ScorerConfig
+    from deltapref.stages.train_scorer import TrainScorerConfig
 
-    config = ScorerConfig(
+    config = TrainScorerConfig(
         kind="reward",
         model="minilm",
         train_data=a.pairs_file,

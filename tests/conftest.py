@@ -121,13 +121,13 @@ def scored_task(builtin_task, tmp_path_factory):
     from deltapref.scorers.run import train_one
     from deltapref.stages.align import SFTConfig, train_sft
     from deltapref.stages.score import ScoreConfig, score
-    from deltapref.stages.train_scorer import ScorerConfig
+    from deltapref.stages.train_scorer import TrainScorerConfig
 
     root = tmp_path_factory.mktemp("scored")
     tokenizer = str(builtin_task / "tokenizer")
     for kind in ("reward", "difference", "oracle"):
         train_one(
-            ScorerConfig(
+            TrainScorerConfig(
                 kind=kind,
                 model="tiny:32:1",
                 tokenizer=tokenizer,

@@ -221,7 +221,7 @@ def test_rrhf_pairs_each_prompt_with_its_own_responses(scored_task, tmp_path, sh
     from deltapref.forward.logprobs import batch_logps
     from deltapref.losses import rrhf_loss
     from deltapref.models.loading import load_causal_lm, load_tokenizer
-    from deltapref.objectives import LossOptions
+    from deltapref.objectives import PolicyLossOptions
     from deltapref.policy.data import PolicyCollator, tokenize_ranked
     from deltapref.policy.trainer import AlignTrainer
 
@@ -233,7 +233,7 @@ def test_rrhf_pairs_each_prompt_with_its_own_responses(scored_task, tmp_path, sh
     batch = PolicyCollator(0, ranked=True, share_prefix=share)([rows[i] for i in range(5)])
     trainer = AlignTrainer(
         model=model,
-        options=LossOptions(loss="rrhf"),
+        options=PolicyLossOptions(loss="rrhf"),
         data_collator=lambda x: x,
         args=TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, remove_unused_columns=False),
     )

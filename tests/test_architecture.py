@@ -149,7 +149,9 @@ def test_every_module_and_package_has_its_place_in_the_design_map():
 def test_the_top_level_holds_the_public_faces_only():
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(top) <= 10, top
-    undocumented = [p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file() and not _docstring(p / "__init__.py")]
+    undocumented = [
+        p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file() and not _docstring(p / "__init__.py")
+    ]
     assert undocumented == [], "every package's __init__ says what it holds"
 
 

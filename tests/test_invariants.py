@@ -510,13 +510,13 @@ def test_renamed_options_keep_their_former_names_at_every_door(tmp_path):
     both names at once are refused."""
     import deltapref
     from deltapref.config.commands import load_yaml_options, parse_config
-    from deltapref.objectives import LossOptions, ScorerOptions
+    from deltapref.objectives import PolicyLossOptions, ScorerLossOptions
 
-    (options,) = parse_config([LossOptions], ["--loss", "drdo", "--drdo_alpha", "0.3"], "deltapref align", "")
+    (options,) = parse_config([PolicyLossOptions], ["--loss", "drdo", "--drdo_alpha", "0.3"], "deltapref align", "")
     assert options.drdo_focal_weight == 0.3
     config = tmp_path / "c.yaml"
     config.write_text("alpha_lm: 0.2\n")
-    assert load_yaml_options(str(config), [ScorerOptions]) == {"oracle_lm_weight": 0.2}
+    assert load_yaml_options(str(config), [ScorerLossOptions]) == {"oracle_lm_weight": 0.2}
     built = deltapref.build_configs("align", {"drdo_alpha": 0.4, "model": "m", "train_data": "d", "output_dir": "o"})
     assert built[0].drdo_focal_weight == 0.4
     with pytest.raises(ValueError, match="given twice"):

@@ -18,10 +18,10 @@ from deltapref.evaluation.scorer_eval import evaluate_scorer
 from deltapref.evaluation.scorer_metrics import auroc, order_report
 from deltapref.evaluation.stats import paired_difference, resampled_interval
 from deltapref.models.loading import load_scorer
-from deltapref.objectives import POLICY_OBJECTIVES, LossOptions, PolicyOutputs, pair_coefficients
+from deltapref.objectives import POLICY_OBJECTIVES, PolicyLossOptions, PolicyOutputs, pair_coefficients
 from deltapref.scorer_kinds.inference import pointwise_rewards
 from deltapref.scorers.run import train_one
-from deltapref.stages.train_scorer import ScorerConfig
+from deltapref.stages.train_scorer import TrainScorerConfig
 
 
 def sig(x):
@@ -33,7 +33,7 @@ def rows_of(path):
 
 
 def test_balanced_accuracy_on_a_file_and_its_swap_sums_to_one(builtin_task, tmp_path):
-    config = ScorerConfig(
+    config = TrainScorerConfig(
         kind="difference",
         model="tiny:32:1",
         tokenizer=str(builtin_task / "tokenizer"),
@@ -97,7 +97,7 @@ def test_auroc_by_hand():
 def test_gold_coefficients_are_sigma_of_the_gold_gap_over_t_to_the_alpha(builtin_task):
     rows = rows_of(builtin_task / "train.jsonl")[:6]
     batch = {c: torch.tensor([r[c] for r in rows]) for c in ("gold_reward_chosen", "gold_reward_rejected")}
-    options = LossOptions("dpo", coef="gold", alpha=0.5, coef_temperature=0.5)
+    options = PolicyLossOptions("dpo", coef="gold", alpha=0.5, coef_temperature=0.5)
     expected = [sig((r["gold_reward_chosen"] - r["gold_reward_rejected"]) / 0.5) ** 0.5 for r in rows]
     assert pair_coefficients(batch, options).tolist() == pytest.approx(expected, rel=1e-5)
 
@@ -126,7 +126,7 @@ def test_drdo_token_reading_uses_the_per_token_unlikelihood():
     batch = {"oracle_reward_chosen": torch.tensor([1.0]), "oracle_reward_rejected": torch.tensor([-1.0])}
     logps, counts = torch.tensor([-2.0, -3.0]), torch.tensor([2.0, 4.0])
     outputs = PolicyOutputs(logps, counts, 2, torch.tensor([0.5, 0.25]), unlikely=torch.tensor([-0.1, -0.8]))
-    options = LossOptions("drdo", student_reward="head", drdo_logp="token", drdo_focal_weight=0.1, drdo_gamma=2.0)
+    options = PolicyLossOptions("drdo", student_reward="head", drdo_logp="token", drdo_focal_weight=0.1, drdo_gamma=2.0)
     assert POLICY_OBJECTIVES["drdo"].needs_unlikelihood(options)
     loss, _ = POLICY_OBJECTIVES["drdo"].compute(outputs, batch, options)
     z_c, z_r, log1m_r = -1.0, -0.75, -0.8 / 4

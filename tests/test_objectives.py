@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from deltapref.coefficients import Weighting, coefficients
-from deltapref.objectives import POLICY_OBJECTIVES, SCORER_OBJECTIVES, LossOptions, PolicyOutputs, ScorerOptions
+from deltapref.objectives import (
+    POLICY_OBJECTIVES,
+    SCORER_OBJECTIVES,
+    PolicyLossOptions,
+    PolicyOutputs,
+    ScorerLossOptions,
+)
 from deltapref.objectives.options import PolicyLoss
 from deltapref.objectives.ranked import rrhf_coefficients
 from deltapref.scorer_kinds import columns_needed, source_names, weight_source
@@ -41,13 +47,15 @@ def test_policy_outputs_blocks_and_matrix():
 
 
 def test_sft_is_token_mean_nll():
-    loss, metrics = POLICY_OBJECTIVES["sft"].compute(outputs((-6.0, -2.0), counts=[(3, 1)]), {}, LossOptions("sft"))
+    loss, metrics = POLICY_OBJECTIVES["sft"].compute(
+        outputs((-6.0, -2.0), counts=[(3, 1)]), {}, PolicyLossOptions("sft")
+    )
     assert loss.item() == pytest.approx(8 / 4)
 
 
 def test_dpo_with_difference_coefficients_by_hand():
     batch = {"ref_logp_chosen": t(-5.0, -4.0), "ref_logp_rejected": t(-5.0, -3.0), "diff": t(2.0, -1.0)}
-    options = LossOptions("dpo", coef="diff", alpha=0.5, beta=0.2)  # 'diff' is an alias of 'difference'
+    options = PolicyLossOptions("dpo", coef="diff", alpha=0.5, beta=0.2)  # 'diff' is an alias of 'difference'
     loss, metrics = POLICY_OBJECTIVES["dpo"].compute(outputs((-4.0, -4.5), (-6.0, -2.0)), batch, options)
     margins = [0.2 * ((-4 + 5) - (-6 + 5)), 0.2 * ((-4.5 + 4) - (-2 + 3))]
     coefs = [sig(2.0) ** 0.5, sig(-1.0) ** 0.5]
@@ -61,9 +69,11 @@ def test_ipo_length_normalizes_each_log_ratio():
     batch = {"ref_logp_chosen": t(-8.0), "ref_logp_rejected": t(-9.0)}
     out = outputs((-4.0,), (-12.0,), counts=[(4,), (3,)])
     h = (-4 / 4 + 8 / 4) - (-12 / 3 + 9 / 3)
-    loss, _ = POLICY_OBJECTIVES["ipo"].compute(out, batch, LossOptions("ipo", tau=0.5))
+    loss, _ = POLICY_OBJECTIVES["ipo"].compute(out, batch, PolicyLossOptions("ipo", tau=0.5))
     assert loss.item() == pytest.approx((h - 1.0) ** 2)
-    loss, _ = POLICY_OBJECTIVES["ipo"].compute(out, batch, LossOptions("ipo", tau=0.5, ipo_length_normalize=False))
+    loss, _ = POLICY_OBJECTIVES["ipo"].compute(
+        out, batch, PolicyLossOptions("ipo", tau=0.5, ipo_length_normalize=False)
+    )
     assert loss.item() == pytest.approx(((-4 + 8) - (-12 + 9) - 1.0) ** 2)
 
 
@@ -77,7 +87,7 @@ def test_kto_reference_point_and_doubled_coefficients():
     out = outputs((-4.0, -6.0), (-5.5, -3.0), (-6.0, -6.5))
     reduced = []
     loss, metrics = POLICY_OBJECTIVES["kto"].compute(
-        out, batch, LossOptions("kto", coef="coef", beta=1.0), reduce_mean=lambda z: reduced.append(z) or z
+        out, batch, PolicyLossOptions("kto", coef="coef", beta=1.0), reduce_mean=lambda z: reduced.append(z) or z
     )
     z = max(0.0, ((-6 + 7) + (-6.5 + 6)) / 2)
     assert metrics["kl_reference"].item() == pytest.approx(z) and len(reduced) == 1
@@ -98,7 +108,7 @@ def test_edpo_reads_the_chosen_targets():
         "oracle_reward_chosen": t(2.0),
         "oracle_reward_rejected": t(0.5),
     }
-    options = LossOptions("edpo", edpo_rewards="oracle", beta=0.5)
+    options = PolicyLossOptions("edpo", edpo_rewards="oracle", beta=0.5)
     assert POLICY_OBJECTIVES["edpo"].required_columns(options) == ["oracle_reward_chosen", "oracle_reward_rejected"]
     loss, _ = POLICY_OBJECTIVES["edpo"].compute(outputs((-4.0,), (-6.0,)), batch, options)
     assert loss.item() == pytest.approx((1.5 - 0.5 * (1 - (-1))) ** 2)
@@ -127,7 +137,7 @@ def test_drdo_student_reward_and_z(student, reading, r_gap, z):
     }
     out = outputs((-2.0,), (-3.0,), counts=[(2,), (4,)], rewards=(0.5, 0.25))
     focal = {"drdo_focal_weight": 0.1, "drdo_gamma": 2.0}
-    options = LossOptions("drdo", student_reward=student, drdo_logp=reading, beta=0.1, **focal)
+    options = PolicyLossOptions("drdo", student_reward=student, drdo_logp=reading, beta=0.1, **focal)
     drdo = POLICY_OBJECTIVES["drdo"]
     assert drdo.student_head(options) == (student == "head")
     assert drdo.uses_reference(options) == (student == "implicit")
@@ -139,10 +149,10 @@ def test_drdo_student_reward_and_z(student, reading, r_gap, z):
 
 
 def test_drdo_beta_overrides_each_readings_default_scale():
-    assert LossOptions("drdo", student_reward="logp", beta=0.3).student_beta() == 0.3
-    assert LossOptions("drdo", student_reward="logp_mean", beta=0.3).student_beta() == 2.0
-    assert LossOptions("drdo", student_reward="logp_mean", drdo_beta=1.5).student_beta() == 1.5
-    assert LossOptions("drdo", student_reward="implicit", beta=0.3, drdo_beta=0.05).student_beta() == 0.05
+    assert PolicyLossOptions("drdo", student_reward="logp", beta=0.3).student_beta() == 0.3
+    assert PolicyLossOptions("drdo", student_reward="logp_mean", beta=0.3).student_beta() == 2.0
+    assert PolicyLossOptions("drdo", student_reward="logp_mean", drdo_beta=1.5).student_beta() == 1.5
+    assert PolicyLossOptions("drdo", student_reward="implicit", beta=0.3, drdo_beta=0.05).student_beta() == 0.05
 
 
 def test_rrhf_coefficient_matrix():
@@ -155,7 +165,7 @@ def test_rrhf_coefficient_matrix():
 def test_rrhf_ranks_per_prompt():
     batch = {"scores": t(1.0, 0.0).unsqueeze(0), "valid": torch.ones(1, 2, dtype=torch.bool)}
     out = outputs((-4.0,), (-2.0,), counts=[(2,), (2,)])  # the worse response is likelier
-    loss, metrics = POLICY_OBJECTIVES["rrhf"].compute(out, batch, LossOptions("rrhf"))
+    loss, metrics = POLICY_OBJECTIVES["rrhf"].compute(out, batch, PolicyLossOptions("rrhf"))
     assert loss.item() == pytest.approx((-1.0 - -2.0) + 2.0)  # hinge p_worse − p_best, plus NLL of the best
 
 
@@ -189,19 +199,19 @@ def test_difference_model_layout_and_loss_by_hand():
         {"forward_ids": [1, 7], "reverse_ids": [2, 7], "duplicate_ids": [3, 7], "label": 1, "segments": False, **parts},
         {"forward_ids": [4, 7], "reverse_ids": [5, 7], "duplicate_ids": [6, 7], "label": 0, "segments": True, **parts},
     ]
-    options = ScorerOptions(lambda_dup=1.0, lambda_rev=0.0, both_orders=False, difference_readout="contrast")
+    options = ScorerLossOptions(lambda_dup=1.0, lambda_rev=0.0, both_orders=False, difference_readout="contrast")
     sequences, extra = unit.sequences(rows, options)
     assert [s[0] for s in sequences] == [1, 4, 3, 6] and extra["label"].tolist() == [1.0, 0.0]
     assert extra["first_mask"].tolist() == [[1, 0]] * 4 and extra["second_mask"].tolist() == [[0, 1]] * 4
     assert "token_type_ids" not in extra  # the rows' tokenizer (first row) has no segments
     rows = [dict(r, segments=True) for r in rows]
-    _, extra = unit.sequences(rows, ScorerOptions(lambda_dup=0.0, lambda_rev=1.0, difference_readout="pooled"))
+    _, extra = unit.sequences(rows, ScorerLossOptions(lambda_dup=0.0, lambda_rev=1.0, difference_readout="pooled"))
     assert extra["token_type_ids"].tolist() == [[0, 1]] * 4 and "first_mask" not in extra
-    sequences, _ = unit.sequences(rows, ScorerOptions(lambda_dup=0.0, lambda_rev=1.0))
+    sequences, _ = unit.sequences(rows, ScorerLossOptions(lambda_dup=0.0, lambda_rev=1.0))
     assert [s[0] for s in sequences] == [1, 4, 2, 5]
     d = t(2.0, -1.0, -1.5, 0.5, 0.1, -0.2)  # forward, reverse, duplicate blocks
     batch = {"label": t(1.0, 0.0)}
-    loss, metrics = unit.compute(d, batch, ScorerOptions(lambda_dup=2.0, lambda_rev=3.0))
+    loss, metrics = unit.compute(d, batch, ScorerLossOptions(lambda_dup=2.0, lambda_rev=3.0))
     bce = lambda x, y: -(y * math.log(sig(x)) + (1 - y) * math.log(1 - sig(x)))  # noqa: E731
     main = (bce(2.0, 1) + bce(-1.0, 0) + bce(-1.5, 0) + bce(0.5, 1)) / 4
     dup = (0.1**2 + 0.2**2) / 2
@@ -212,7 +222,7 @@ def test_difference_model_layout_and_loss_by_hand():
 
 def test_reward_model_margin():
     unit = SCORER_OBJECTIVES["reward"]
-    loss, metrics = unit.compute(t(1.0, 0.5, 0.0, 1.0), {"margin": t(0.5, 0.0)}, ScorerOptions())
+    loss, metrics = unit.compute(t(1.0, 0.5, 0.0, 1.0), {"margin": t(0.5, 0.0)}, ScorerLossOptions())
     assert loss.item() == pytest.approx((-math.log(sig(0.5)) - math.log(sig(-0.5))) / 2)
     assert metrics["accuracy"].tolist() == [1.0, 0.0]
 

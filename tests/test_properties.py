@@ -5,12 +5,14 @@ valid result or one line naming what is wrong; never a traceback, never a file c
 the output."""
 
 import contextlib
+import dataclasses
 import io
 import json
 import re
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
@@ -103,11 +105,13 @@ stages = st.fixed_dictionaries(
     {"command": commands | st.integers()},
     optional={"args": st.dictionaries(option_names, option_values, max_size=3), "launcher": st.none() | plain_text},
 )
+report_keys = st.sampled_from(["reward", "baselines", "tie_threshold", "alpha", "seed", "title", "baseline", "1"])
+report_blocks = st.dictionaries(report_keys, option_values, max_size=4)
 recipes = st.fixed_dictionaries(
     {},
     optional={
         "stages": st.dictionaries(st.sampled_from(["data", "sft", "here", "../up", "a b", "x"]), stages, max_size=3),
-        "report": st.none() | st.dictionaries(plain_text, plain_text, max_size=2),
+        "report": st.none() | st.dictionaries(plain_text, plain_text, max_size=2) | report_blocks,
         "output_dir": st.none() | plain_text,
         "output_dri": plain_text,
     },
@@ -124,6 +128,30 @@ def test_any_recipe_dry_runs_or_is_one_line(recipe):
         code, err = run_cli(["pipeline", "--recipe", path, "--output_dir", directory / "run", "--dry_run", "true"])
         assert_valid_or_one_line(code, err)
         assert tree(directory) == before
+
+
+@given(block=report_blocks)
+def test_any_report_block_is_typed_or_refused_in_one_line(block):
+    """A recipe's ``report:`` block builds typed options (each value in its field's range) or is
+    one ValueError naming the file and the block; a misspelt key is never ignored."""
+    from deltapref.report.options import ReportOptions, report_options
+
+    try:
+        options = report_options(block, "r.yaml")
+    except ValueError as error:
+        assert str(error).startswith("r.yaml: report: ") and "\n" not in str(error)
+        return
+    assert isinstance(options, ReportOptions) and set(block) <= {f.name for f in dataclasses.fields(ReportOptions)}
+    assert options.alpha >= 0 and options.tie_threshold >= 0 and 0 <= options.seed <= 2**32 - 1
+    assert all(name in options.baselines for name in options.baseline_names)
+
+
+def test_a_misspelt_report_key_names_the_one_it_resembles():
+    from deltapref.report.options import report_options
+
+    with pytest.raises(ValueError, match=r"r.yaml: report: unknown option\(s\) baseline; did you mean baselines\?"):
+        report_options({"baseline": ["sft"]}, "r.yaml")
+    assert report_options({"baselines": ["sft", "dpo"], "alpha": "0.5"}, "r.yaml").baseline_names == ["sft", "dpo"]
 
 
 config_options = st.sampled_from(

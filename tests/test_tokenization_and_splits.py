@@ -129,20 +129,20 @@ def test_difference_ids_untruncated_holds_everything(builtin_task):
 
 
 def test_scorer_collator_layouts():
-    from deltapref.objectives import SCORER_OBJECTIVES, ScorerOptions
+    from deltapref.objectives import SCORER_OBJECTIVES, ScorerLossOptions
     from deltapref.scorers.trainer import ScorerCollator
 
     rows = [
         {"chosen_ids": [5, 6, 7], "rejected_ids": [5, 8], "chosen_start": 1, "margin": 0.5},
         {"chosen_ids": [9, 10], "rejected_ids": [9, 11, 12, 13], "chosen_start": 1, "margin": 1.0},
     ]
-    batch = ScorerCollator(0, SCORER_OBJECTIVES["oracle"], ScorerOptions())(rows)
+    batch = ScorerCollator(0, SCORER_OBJECTIVES["oracle"], ScorerLossOptions())(rows)
     assert batch["input_ids"].tolist() == [[5, 6, 7, 0], [9, 10, 0, 0], [5, 8, 0, 0], [9, 11, 12, 13]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]]
     # the chosen responses' tokens only (rejected rows: none), one row per sequence so groups split it
     assert batch["response_mask"].tolist() == [[0, 1, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
     assert batch["margin"].tolist() == [0.5, 1.0]
-    assert "response_mask" not in ScorerCollator(0, SCORER_OBJECTIVES["reward"], ScorerOptions())(rows)
+    assert "response_mask" not in ScorerCollator(0, SCORER_OBJECTIVES["reward"], ScorerLossOptions())(rows)
 
 
 @pytest.mark.parametrize("kind", ["reward", "difference"])

@@ -15,7 +15,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from deltapref.config.values import current_names
+from deltapref.config.values import named_values
 from deltapref.data.loading import load_preferences
 from deltapref.stages import STAGES, configs_from
 
@@ -65,10 +65,7 @@ def build_configs(command: str, options: dict[str, Any]) -> tuple:
     recipe stage's (``stages.configs_from``: one type check, the same defaults and checks as the
     command line); an unknown keyword is a TypeError, as in any Python function."""
     types, _ = _command(command)
-    known = {f.name for cls in types for f in dataclasses.fields(cls)}
-    unknown = sorted(set(current_names(types, options)) - known)
-    if unknown:
-        raise TypeError(f"{command}: unknown option(s) {', '.join(unknown)} (see deltapref.options_of({command!r}))")
+    named_values(types, options, command, TypeError, hint=f" (see deltapref.options_of({command!r}))")
     return configs_from(STAGES[tuple(command.split())], options, strings_parse=False)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import difflib
 import math
 import operator
 import types
@@ -24,7 +23,7 @@ from typing import Literal
 from transformers import HfArgumentParser
 
 from deltapref.config.safe_yaml import read_yaml
-from deltapref.config.values import build_configs, current_names, field_hints, typed_value, typed_values
+from deltapref.config.values import build_configs, did_you_mean, field_hints, named_values, typed_value, typed_values
 
 INT_CEILING = 2**31 - 1  # an integer option with no declared upper bound: beyond any count a run takes
 SEED_RANGE = {"ge": 0, "le": 2**32 - 1}  # what numpy, torch and Python's random all take
@@ -200,14 +199,7 @@ def load_yaml_options(path: str, dataclass_types) -> dict:
     values = read_yaml(path) or {}
     if not isinstance(values, dict):
         raise ValueError(f"{path}: must hold a mapping of option names to values")
-    try:
-        values = current_names(dataclass_types, values)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
-    known = {f.name for cls in dataclass_types for f in dataclasses.fields(cls)}
-    unknown = sorted(map(str, set(values) - known))
-    if unknown:
-        raise ValueError(f"{path}: unknown option(s) {', '.join(unknown)}")
+    values = named_values(dataclass_types, values, where=path)
     values = {name: value for name, value in values.items() if value is not None}  # null: not given
     try:
         return typed_values(dataclass_types, values, strings_parse=True)
@@ -227,12 +219,9 @@ class _Parser(HfArgumentParser):
         if not message.startswith("unrecognized arguments:"):
             return ""
         known = [flag for action in self._actions for flag in action.option_strings if flag.startswith("--")]
-        for word in message.split(":", 1)[1].split():
-            if word.startswith("--"):
-                close = difflib.get_close_matches(word.split("=")[0], known, n=1, cutoff=0.6)
-                if close:
-                    return f"; did you mean {close[0]}?"
-        return ""
+        return did_you_mean(
+            [word.split("=")[0] for word in message.split(":", 1)[1].split() if word.startswith("--")], known
+        )
 
     @staticmethod
     def _parse_dataclass_field(parser, field):

@@ -8,6 +8,7 @@ plain values fits a text field as a comma list (as on the command line); values 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
 import types
@@ -106,9 +107,14 @@ def typed_values(dataclass_types, values: dict, strings_parse: bool = False, def
     }
 
 
-def current_names(dataclass_types, values: dict) -> dict:
-    """``values`` with options given under a former name (a field's ``renamed_from``) under their
-    current one; both names at once are refused."""
+def named_values(
+    dataclass_types, values: dict, where: str = "", error: type[Exception] = ValueError, hint: str = ""
+) -> dict:
+    """``values`` under their options' current names (a field's ``renamed_from``; both names at
+    once refused), each name checked against the fields of ``dataclass_types``: an unknown one is
+    ``error`` (prefixed by ``where``, e.g. the file; ``hint`` after it) naming the closest known option. The one name
+    check of every door: flags, ``--config`` files, recipe stages and Python keywords."""
+    prefix = f"{where}: " if where else ""
     renamed = {
         old: field.name
         for cls in dataclass_types
@@ -119,9 +125,22 @@ def current_names(dataclass_types, values: dict) -> dict:
     for name, value in values.items():
         current = renamed.get(name, name)
         if current in out:
-            raise ValueError(f"--{current} is given twice (once as --{name}, its former name)")
+            raise error(f"{prefix}--{current} is given twice (once as --{name}, its former name)")
         out[current] = value
+    known = [field.name for cls in dataclass_types for field in dataclasses.fields(cls)]
+    unknown = sorted(map(str, set(out) - set(known)))
+    if unknown:
+        raise error(f"{prefix}unknown option(s) {', '.join(unknown)}{did_you_mean(unknown, known)}{hint}")
     return out
+
+
+def did_you_mean(unknown: list[str], known: list[str]) -> str:
+    """``; did you mean X?`` for the first unknown name close to a known one, else nothing."""
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        if close:
+            return f"; did you mean {close[0]}?"
+    return ""
 
 
 def build_configs(dataclass_types, values: dict, strings_parse: bool = False, defaults: dict | None = None) -> tuple:
@@ -132,11 +151,7 @@ def build_configs(dataclass_types, values: dict, strings_parse: bool = False, de
     the option keeps its default. Options under a former name are taken under the current one.
     Every door to a run builds its configs here."""
     dataclass_types = list(dataclass_types)
-    values = current_names(dataclass_types, values)
-    names = {field.name for cls in dataclass_types for field in dataclasses.fields(cls)}
-    unknown = sorted(map(str, set(values) - names))
-    if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(unknown)}")
+    values = named_values(dataclass_types, values)
     if strings_parse:
         values = {name: value for name, value in values.items() if value is not None}
     values = {**(defaults or {}), **typed_values(dataclass_types, values, strings_parse, defaults)}

@@ -4,7 +4,7 @@ and one line in a registry below."""
 from typing import Literal
 
 from deltapref.objectives.base import PolicyObjective, PolicyOutputs, pair_coefficients
-from deltapref.objectives.options import LossOptions, ScorerOptions
+from deltapref.objectives.options import PolicyLossOptions, ScorerLossOptions
 from deltapref.objectives.policy import DPO, DRDO, EDPO, IPO, KTO, SFT
 from deltapref.objectives.ranked import RRHF
 from deltapref.objectives.scorers import DifferenceModel, Oracle, RewardModel, ScorerObjective
@@ -18,11 +18,11 @@ TrainedKind = Literal[tuple(SCORER_OBJECTIVES)]  # the scorer kinds deltapref tr
 __all__ = [
     "POLICY_OBJECTIVES",
     "SCORER_OBJECTIVES",
-    "LossOptions",
+    "PolicyLossOptions",
     "PolicyObjective",
     "PolicyOutputs",
     "TrainedKind",
     "ScorerObjective",
-    "ScorerOptions",
+    "ScorerLossOptions",
     "pair_coefficients",
 ]

@@ -13,7 +13,7 @@ import torch
 
 from deltapref import coefficients
 from deltapref.objectives.diagnostics import policy_movement
-from deltapref.objectives.options import LossOptions
+from deltapref.objectives.options import PolicyLossOptions
 from deltapref.scorer_kinds import columns_needed
 
 Metrics = dict[str, torch.Tensor]
@@ -72,24 +72,24 @@ class PolicyObjective:
         """How many responses each row of ``batch`` holds."""
         return len(self.blocks)
 
-    def uses_reference(self, options: LossOptions) -> bool:
+    def uses_reference(self, options: PolicyLossOptions) -> bool:
         """Whether the objective reads reference log-probs (``ref_logp_<block>`` columns)."""
         return False
 
-    def student_head(self, options: LossOptions) -> bool:
+    def student_head(self, options: PolicyLossOptions) -> bool:
         """Whether the policy carries a scalar reward head for this objective."""
         return False
 
-    def needs_unlikelihood(self, options: LossOptions) -> bool:
+    def needs_unlikelihood(self, options: PolicyLossOptions) -> bool:
         """Whether the objective reads Σ_t log(1 − p_t) per response."""
         return False
 
-    def required_columns(self, options: LossOptions) -> list[str]:
+    def required_columns(self, options: PolicyLossOptions) -> list[str]:
         """Data columns the objective reads (beyond prompt and responses)."""
         return list(columns_needed(options.coef)) if options.coef else []
 
     def diagnostics(
-        self, trace: dict[str, np.ndarray], log_history: list[dict], options: LossOptions
+        self, trace: dict[str, np.ndarray], log_history: list[dict], options: PolicyLossOptions
     ) -> tuple[dict, list[str]]:
         """What the run's summary reports about how training went, and warnings to show.
         Default: how far the policy's log-probs moved (``diagnostics.policy_movement``)."""
@@ -99,7 +99,7 @@ class PolicyObjective:
         self,
         outputs: PolicyOutputs,
         batch: dict,
-        options: LossOptions,
+        options: PolicyLossOptions,
         reduce_mean: Callable[[torch.Tensor], torch.Tensor] = identity,
     ) -> tuple[torch.Tensor, Metrics]:
         """The scalar loss of one batch and the metrics to log. ``reduce_mean`` averages a
@@ -107,6 +107,6 @@ class PolicyObjective:
         raise NotImplementedError
 
 
-def pair_coefficients(batch: dict, options: LossOptions) -> torch.Tensor | None:
+def pair_coefficients(batch: dict, options: PolicyLossOptions) -> torch.Tensor | None:
     """R_α per pair from ``options.coef`` (a scorer kind's Δ, or precomputed weights), or None."""
     return coefficients.coefficients(options.weight_source(), batch, options.weighting()) if options.coef else None

@@ -18,7 +18,7 @@ POINTWISE_KINDS = tuple(name for name, kind in SCORER_KINDS.items() if not kind.
 
 
 @dataclass
-class LossOptions(Options):
+class PolicyLossOptions(Options):
     """Policy objectives (defaults follow the papers, FORMULAS.md)."""
 
     loss: PolicyLoss = option("dpo", "objective")
@@ -124,7 +124,7 @@ class LossOptions(Options):
 
 
 @dataclass
-class ScorerOptions(Options):
+class ScorerLossOptions(Options):
     """Scorer objectives."""
 
     margin_column: str | None = option(None, "reward model: a column of per-pair margins m in -log σ(Δ - m)")

@@ -9,7 +9,7 @@ from deltapref import losses as L
 from deltapref.columns import ORACLE_REWARD, REF_CHOSEN, REF_KL, REF_REJECTED
 from deltapref.objectives.base import Metrics, PolicyObjective, PolicyOutputs, identity, pair_coefficients
 from deltapref.objectives.diagnostics import policy_movement, reward_length_tracking
-from deltapref.objectives.options import LossOptions
+from deltapref.objectives.options import PolicyLossOptions
 from deltapref.scorer_kinds import SCORER_KINDS
 
 
@@ -43,7 +43,7 @@ class PairObjective(PolicyObjective):
         self,
         outputs: PolicyOutputs,
         batch: dict,
-        options: LossOptions,
+        options: PolicyLossOptions,
         coef: torch.Tensor | None,
         metrics: Metrics,
         reduce_mean,

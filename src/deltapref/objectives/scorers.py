@@ -25,7 +25,7 @@ from deltapref.forward.length_groups import grouped_by_length
 from deltapref.forward.logprobs import logps_and_rewards
 from deltapref.forward.readouts import PAIR_LENGTH, READOUT, classifier_scores, difference_scores, pair_batch_extras
 from deltapref.objectives.base import Metrics
-from deltapref.objectives.options import ScorerOptions
+from deltapref.objectives.options import ScorerLossOptions
 
 CHANCE_LOSS = math.log(2)  # a pairwise cross-entropy that predicts 1/2 for every pair
 CHANCE_TOLERANCE = 0.005
@@ -54,14 +54,14 @@ class ScorerObjective:
         rejected, _ = pointwise_ids(tokenizer, row["prompt"], row["rejected"], config)
         return {"chosen_ids": chosen, "rejected_ids": rejected, "chosen_start": chosen_start}
 
-    def sequences(self, rows: list[dict], options: ScorerOptions) -> tuple[list[list[int]], dict]:
+    def sequences(self, rows: list[dict], options: ScorerLossOptions) -> tuple[list[list[int]], dict]:
         """The sequences a batch stacks (chosen block, then rejected block) and extra tensors."""
         return [r["chosen_ids"] for r in rows] + [r["rejected_ids"] for r in rows], {}
 
     def forward(self, model, batch: dict):
         return grouped_by_length(classifier_scores, model, batch)
 
-    def resolved(self, options: ScorerOptions, tokenizer, model_config) -> ScorerOptions:
+    def resolved(self, options: ScorerLossOptions, tokenizer, model_config) -> ScorerLossOptions:
         """``options`` with choices left to the backbone (``auto``, lengths) made for this
         tokenizer and model config."""
         return options
@@ -70,11 +70,11 @@ class ScorerObjective:
         """The token budgets one training input of this kind is cut to."""
         return options.tokenization
 
-    def saved_settings(self, options: ScorerOptions) -> dict:
+    def saved_settings(self, options: ScorerLossOptions) -> dict:
         """Settings a saved model of this kind keeps in its config, read back when it scores."""
         return {}
 
-    def compute(self, outputs, batch: dict, options: ScorerOptions) -> tuple[torch.Tensor, Metrics]:
+    def compute(self, outputs, batch: dict, options: ScorerLossOptions) -> tuple[torch.Tensor, Metrics]:
         raise NotImplementedError
 
 
@@ -126,7 +126,7 @@ class DifferenceModel(ScorerObjective):
     preference_loss = "loss_main"
 
     @staticmethod
-    def uses_reverse(options: ScorerOptions) -> bool:
+    def uses_reverse(options: ScorerLossOptions) -> bool:
         return options.both_orders or options.lambda_rev > 0
 
     def encode(self, tokenizer, row, config, coins):

@@ -21,7 +21,7 @@ from deltapref.forward.logprobs import attention_implementation, takes_block_mas
 from deltapref.models.loading import check_policy, load_causal_lm, load_tokenizer, model_dtype
 from deltapref.models.preflight import check_model_fits
 from deltapref.models.provenance import identity_mismatch, read_meta, reference_identity
-from deltapref.objectives import POLICY_OBJECTIVES, LossOptions, PolicyObjective
+from deltapref.objectives import POLICY_OBJECTIVES, PolicyLossOptions, PolicyObjective
 from deltapref.policy.data import (
     PolicyCollator,
     check_weight_column,
@@ -59,7 +59,7 @@ class RunOptions:
     command: str = "align"  # the stage that runs it (named in the model card)
 
 
-def check_columns(objective: PolicyObjective, options: LossOptions, columns: list[str], source: str) -> None:
+def check_columns(objective: PolicyObjective, options: PolicyLossOptions, columns: list[str], source: str) -> None:
     """Refuse data that lacks a column the objective reads, naming how to add it."""
     missing = [c for c in objective.required_columns(options) if c not in columns]
     if missing:
@@ -72,7 +72,7 @@ def check_columns(objective: PolicyObjective, options: LossOptions, columns: lis
 
 def usable_reference_columns(
     objective: PolicyObjective,
-    options: LossOptions,
+    options: PolicyLossOptions,
     columns: list[str],
     source: str,
     reference: str,
@@ -99,7 +99,7 @@ def usable_reference_columns(
     return True
 
 
-def normalized_weights(data, objective: PolicyObjective, options: LossOptions, source: str):
+def normalized_weights(data, objective: PolicyObjective, options: PolicyLossOptions, source: str):
     """The data with a ``coef_normalized`` column (the run's weights divided by their mean over the
     data), the options reading it, and that mean."""
     if objective.ranked:
@@ -116,7 +116,9 @@ def normalized_weights(data, objective: PolicyObjective, options: LossOptions, s
     return data, dataclasses.replace(options, **as_they_are), mean
 
 
-def run_policy_training(config, args: TrainingArguments, options: LossOptions, run: RunOptions | None = None) -> dict:
+def run_policy_training(
+    config, args: TrainingArguments, options: PolicyLossOptions, run: RunOptions | None = None
+) -> dict:
     """Train ``config.model`` on ``config.train_data`` with ``options.loss``; ``config`` is a
     policy config (model, data, tokenization and LoRA options)."""
     run = run or RunOptions()
@@ -127,12 +129,12 @@ def run_policy_training(config, args: TrainingArguments, options: LossOptions, r
         if model:
             check_policy(model)
     inputs = [config.model, config.tokenizer, config.train_data, run.reference_model]
-    identity = lambda: run_identity(run.command, config, options, LossOptions, args)  # noqa: E731
+    identity = lambda: run_identity(run.command, config, options, PolicyLossOptions, args)  # noqa: E731
     with claimed_output_dir(args, run.command, inputs, config.overwrite_output_dir, identity) as claim:
         return _train(config, args, options, run, claim.identity)
 
 
-def _train(config, args: TrainingArguments, options: LossOptions, run: RunOptions, identity: dict) -> dict:
+def _train(config, args: TrainingArguments, options: PolicyLossOptions, run: RunOptions, identity: dict) -> dict:
     started = time.time()
     objective = POLICY_OBJECTIVES[options.loss]
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
@@ -174,7 +176,7 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
         logger.warning("%s: %s", options.loss, warning)
     summary = {
         "loss": options.loss,
-        "options": {f.name: getattr(options, f.name) for f in fields(LossOptions)},
+        "options": {f.name: getattr(options, f.name) for f in fields(PolicyLossOptions)},
         **run_summary(
             trainer,
             result,
@@ -193,13 +195,13 @@ def _train(config, args: TrainingArguments, options: LossOptions, run: RunOption
     return summary
 
 
-def _write_card(config, args, objective: PolicyObjective, options: LossOptions, run: RunOptions, summary: dict):
+def _write_card(config, args, objective: PolicyObjective, options: PolicyLossOptions, run: RunOptions, summary: dict):
     method = options.loss + (f"+rc({options.coef})" if options.coef else "")
     read = tuple(objective.required_columns(options))
     write_run_card(config, args, kind="policy", stage=run.command, method=method, summary=summary, read_columns=read)
 
 
-def _checked(data, objective: PolicyObjective, options: LossOptions, source: str):
+def _checked(data, objective: PolicyObjective, options: PolicyLossOptions, source: str):
     """The data in the objective's layout (pairs as ranked lists for a ranked objective), its
     columns checked, and with ``--coef_normalize`` the normalized weights. Returns (data, the
     options the trainer reads, the weights' mean before normalization or None); summaries and
@@ -277,7 +279,9 @@ def layout(model, run: RunOptions) -> tuple[bool, bool]:
     return asked
 
 
-def _collator(dataset, tokenizer, objective: PolicyObjective, options: LossOptions, share_prefix: bool, pack: bool):
+def _collator(
+    dataset, tokenizer, objective: PolicyObjective, options: PolicyLossOptions, share_prefix: bool, pack: bool
+):
     """Batches in the objective's layout carrying the numeric columns it reads."""
     reads = (set(PAIR_NUMBERS) | set(objective.required_columns(options))) - set(PAIR_LISTS)
     return PolicyCollator(

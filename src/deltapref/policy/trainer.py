@@ -6,7 +6,7 @@ student's reward head when the objective asks for it), and hands them to the obj
 from __future__ import annotations
 
 from deltapref.forward.logprobs import batch_logps, logps_and_rewards
-from deltapref.objectives import POLICY_OBJECTIVES, LossOptions, PolicyOutputs
+from deltapref.objectives import POLICY_OBJECTIVES, PolicyLossOptions, PolicyOutputs
 from deltapref.objectives.base import RENAMED_METRICS
 from deltapref.training.trainer import MetricsTrainer
 
@@ -28,7 +28,7 @@ class AlignTrainer(MetricsTrainer):
 
     metric_aliases = RENAMED_METRICS
 
-    def __init__(self, *args, options: LossOptions, **kwargs):
+    def __init__(self, *args, options: PolicyLossOptions, **kwargs):
         super().__init__(*args, **kwargs)
         self.options = options
         self.objective = POLICY_OBJECTIVES[options.loss]

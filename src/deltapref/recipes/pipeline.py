@@ -36,6 +36,7 @@ from deltapref.artifacts.outputs import claim_output, exclusive, mark_directory,
 from deltapref.artifacts.records import maker, read_record
 from deltapref.config.commands import option
 from deltapref.recipes.recipe_file import PipelineError, load_recipe
+from deltapref.report.options import report_options
 from deltapref.stages import STAGES, Command, configs_from, execute, match
 from deltapref.training.distributed import copied_to
 
@@ -241,6 +242,10 @@ def run_pipeline(recipe: dict, output_dir: str | Path, force: set[str] = frozens
 
 
 def _run_stages(recipe: dict, output_dir: Path, force: set[str], dry_run: bool) -> dict:
+    try:
+        report = report_options(recipe["report"], "the recipe") if recipe.get("report") else None
+    except ValueError as error:
+        raise PipelineError(str(error)) from None
     planned = _planned(recipe, output_dir, dry_run)
     memo = {}
     if not dry_run:
@@ -263,10 +268,10 @@ def _run_stages(recipe: dict, output_dir: Path, force: set[str], dry_run: bool) 
     if dry_run:
         return results
     write_text(output_dir / "pipeline.json", json.dumps({"recipe": recipe, "stages": results}, indent=2))
-    if recipe.get("report"):
-        from deltapref.report import build_report
+    if report is not None:
+        from deltapref.report.build import build_report
 
-        build_report(output_dir, results, recipe["report"])
+        build_report(output_dir, results, report)
     return results
 
 

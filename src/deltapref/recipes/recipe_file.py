@@ -9,6 +9,7 @@ from pathlib import Path
 from deltapref.artifacts.records import check_name
 from deltapref.config.safe_yaml import read_yaml
 from deltapref.errors import DeltaprefError
+from deltapref.report.options import report_options
 
 RESERVED = {"here", "logs", "report"}  # {here} in templates; the run's logs/ and report/ folders
 RECIPE_KEYS = {"output_dir", "stages", "report"}
@@ -36,6 +37,10 @@ def load_recipe(path: str | Path) -> dict:
         raise PipelineError(f"{path}: 'output_dir' must be a path, got {recipe['output_dir']!r}")
     if recipe.get("report") is not None and not isinstance(recipe["report"], dict):
         raise PipelineError(f"{path}: 'report' must be a mapping (e.g. {{reward: gold, baselines: [sft]}})")
+    try:
+        report_options(recipe.get("report"), str(path))
+    except ValueError as error:
+        raise PipelineError(str(error)) from None
     for name, stage in recipe["stages"].items():
         if not isinstance(name, str):
             raise PipelineError(f"{path}: stage name {name!r} is not text; quote it (e.g. '{name}':)")

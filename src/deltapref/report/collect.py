@@ -14,6 +14,7 @@ from deltapref.evaluation.completions import batched_reward, read_completions
 from deltapref.evaluation.judges import RewardJudge, compare
 from deltapref.evaluation.scorer_metrics import auroc
 from deltapref.evaluation.stats import bootstrap_ci
+from deltapref.report.options import ReportOptions
 from deltapref.scorer_kinds import SCORER_KINDS
 
 
@@ -21,20 +22,20 @@ def _policy_name(stage: str) -> str:
     return stage[4:] if stage.startswith("gen-") else stage
 
 
-def collect(stages: dict, options: dict) -> dict:
+def collect(stages: dict, options: ReportOptions) -> dict:
     """Compute every number the report shows from the stages' artifacts."""
-    reward_spec = options.get("reward", "gold")
+    reward_spec = options.reward
     if reward_spec != "gold":
         reward_spec = stages[reward_spec]["dir"] if reward_spec in stages else reward_spec
     rewards = batched_reward(reward_spec)
     completions = {
         _policy_name(n): read_completions(s["args"]["output"]) for n, s in stages.items() if s["command"] == "generate"
     }
-    results = {"reward": options.get("reward", "gold"), "policies": {}, "scorers": {}, "coefficients": {}, "noise": {}}
+    results = {"reward": options.reward, "policies": {}, "scorers": {}, "coefficients": {}, "noise": {}}
     values = {}
     for name, rows in completions.items():
         values[name] = rewards([r["prompt"] for r in rows], [r["completion"] for r in rows])
-        entry = bootstrap_ci(values[name], seed=options.get("seed", 0))
+        entry = bootstrap_ci(values[name], seed=options.seed)
         entry["mean_length"] = float(np.mean([len(r["completion"].split()) for r in rows]))
         summary_dir = stages.get(name, {}).get("dir")
         if summary_dir and (Path(summary_dir) / "train_summary.json").exists():
@@ -50,8 +51,8 @@ def collect(stages: dict, options: dict) -> dict:
                 warnings=summary.get("warnings") or [],
             )
         results["policies"][name] = entry
-    tie = options.get("tie_threshold", 0.0)
-    for baseline in options.get("baselines", []):
+    tie = options.tie_threshold
+    for baseline in options.baseline_names:
         if baseline not in completions:
             continue
         for name in completions:
@@ -74,7 +75,7 @@ def collect(stages: dict, options: dict) -> dict:
                 }
         if stage["command"] == "score":
             rows = [row for _, row in read_records(stage["args"]["output"])]
-            weights, results["noise"], results["label_correct"] = weights_and_noise(rows, options.get("alpha", 1.0))
+            weights, results["noise"], results["label_correct"] = weights_and_noise(rows, options.alpha)
             results["coefficients"] = weights
     return results
 

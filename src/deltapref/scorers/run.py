@@ -3,7 +3,7 @@ cross-fit folds and reward-model ensembles. A run checks the output, the model's
 data, builds the kind's model, tokenizes in its layout, trains with ``ScorerTrainer``, saves the
 model, evaluates it on held-out pairs and writes a summary beside it (``scorer_eval.json``).
 
-``config`` is the stage's ``ScorerConfig`` (scorer, LoRA, model and data options)."""
+``config`` is the stage's ``TrainScorerConfig`` (scorer, LoRA, model and data options)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from deltapref.models.loading import (
     unwrap,
 )
 from deltapref.models.preflight import check_model_fits
-from deltapref.objectives import SCORER_OBJECTIVES, ScorerOptions
+from deltapref.objectives import SCORER_OBJECTIVES, ScorerLossOptions
 from deltapref.scorer_kinds import SCORER_KINDS
 from deltapref.scorers.trainer import ScorerCollator, ScorerTrainer, prepare_scorer_dataset
 from deltapref.training.arguments import check_training_args
@@ -74,7 +74,7 @@ def scorer_inputs(config) -> list:
 
 def scorer_identity(config, args: TrainingArguments):
     """The identity of a scorer run (``checkpoints.run_identity``), computed when called."""
-    return lambda: run_identity("train-scorer", config, config, ScorerOptions, args)
+    return lambda: run_identity("train-scorer", config, config, ScorerLossOptions, args)
 
 
 def train_one(config, args: TrainingArguments, member: bool = False) -> dict:

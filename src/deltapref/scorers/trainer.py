@@ -15,7 +15,7 @@ import torch
 
 from deltapref.config.commands import TokenizationConfig
 from deltapref.forward.batching import pad
-from deltapref.objectives import ScorerObjective, ScorerOptions
+from deltapref.objectives import ScorerLossOptions, ScorerObjective
 from deltapref.training.trainer import MetricsTrainer
 
 
@@ -53,7 +53,7 @@ class ScorerCollator:
 
     pad_id: int
     objective: ScorerObjective
-    options: ScorerOptions
+    options: ScorerLossOptions
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         sequences, batch = self.objective.sequences(rows, self.options)
@@ -68,7 +68,7 @@ class ScorerTrainer(MetricsTrainer):
     """Trains a scorer with one objective unit: reward (Bradley–Terry), difference (RDO §3) or
     oracle (DRDO Eq. 5)."""
 
-    def __init__(self, *args, objective: ScorerObjective, options: ScorerOptions, **kwargs):
+    def __init__(self, *args, objective: ScorerObjective, options: ScorerLossOptions, **kwargs):
         super().__init__(*args, **kwargs)
         self.objective, self.options = objective, options
 

@@ -79,7 +79,7 @@ STAGES: dict[tuple[str, ...], Command] = {
     ),
     ("train-scorer",): Command(
         "deltapref.stages.train_scorer",
-        ("ScorerConfig",) + TRAIN,
+        ("TrainScorerConfig",) + TRAIN,
         "train_scorer",
         "train a reward model, difference model, oracle or reward-model ensemble",
         trains=True,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from transformers import TrainingArguments
 
 from deltapref.config.commands import ModelDataOptions, option
-from deltapref.objectives import LossOptions
+from deltapref.objectives import PolicyLossOptions
 from deltapref.policy.run import RunOptions, run_policy_training
 from deltapref.training.distributed import say
 from deltapref.training.lora import LoraOptions
@@ -24,8 +24,8 @@ class SFTConfig(PolicyConfig):
 
 
 @dataclass
-class AlignConfig(LossOptions, PolicyConfig):
-    """A policy objective's options (``LossOptions``) and the run's."""
+class AlignConfig(PolicyLossOptions, PolicyConfig):
+    """A policy objective's options (``PolicyLossOptions``) and the run's."""
 
     reference_model: str = option(
         None,
@@ -45,9 +45,9 @@ class AlignConfig(LossOptions, PolicyConfig):
     )
     merge_lora: bool = option(True, "merge LoRA weights into the saved model")
 
-    def loss_options(self) -> LossOptions:
+    def loss_options(self) -> PolicyLossOptions:
         """The objective's options alone."""
-        return LossOptions(**{f.name: getattr(self, f.name) for f in fields(LossOptions)})
+        return PolicyLossOptions(**{f.name: getattr(self, f.name) for f in fields(PolicyLossOptions)})
 
     def run_options(self) -> RunOptions:
         """How the run computes what it needs besides the objective's options."""
@@ -61,7 +61,7 @@ def train_aligned(config: AlignConfig, args: TrainingArguments) -> dict:
 
 def train_sft(config: SFTConfig, args: TrainingArguments) -> dict:
     """Supervised fine-tuning as configured; returns the run's summary."""
-    return run_policy_training(config, args, LossOptions(loss="sft"), RunOptions(command="sft"))
+    return run_policy_training(config, args, PolicyLossOptions(loss="sft"), RunOptions(command="sft"))
 
 
 def align(config: AlignConfig, args: TrainingArguments) -> int:

@@ -10,7 +10,7 @@ from typing import Literal
 from transformers import TrainingArguments
 
 from deltapref.config.commands import ModelDataOptions, option
-from deltapref.objectives import ScorerOptions, TrainedKind
+from deltapref.objectives import ScorerLossOptions, TrainedKind
 from deltapref.scorers.run import scorer_identity, scorer_inputs, train_cross_fit, train_ensemble, train_one
 from deltapref.training.distributed import say
 from deltapref.training.lora import LoraOptions
@@ -18,7 +18,7 @@ from deltapref.training.run_folder import claimed_output_dir
 
 
 @dataclass
-class ScorerConfig(ScorerOptions, LoraOptions, ModelDataOptions):
+class TrainScorerConfig(ScorerLossOptions, LoraOptions, ModelDataOptions):
     kind: Literal[TrainedKind, "ensemble"] = option(
         "reward",
         "reward (Bradley-Terry), difference (RDO pair model), oracle (DRDO), "
@@ -41,7 +41,7 @@ class ScorerConfig(ScorerOptions, LoraOptions, ModelDataOptions):
             raise ValueError("--cross_fit works with one scorer kind (reward, difference or oracle), not ensemble")
 
 
-def train_scorer(config: ScorerConfig, args: TrainingArguments) -> int:
+def train_scorer(config: TrainScorerConfig, args: TrainingArguments) -> int:
     """Entry point of ``deltapref train-scorer``."""
     if config.kind != "ensemble" and not config.cross_fit:
         _print_eval(config.kind, args.output_dir, train_one(config, args))
