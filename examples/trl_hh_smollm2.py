@@ -16,7 +16,7 @@ from trl import DPOConfig
 
 import deltapref
 from deltapref.integrations.trl import WeightedDPOTrainer
-from deltapref.models.names import resolve
+from deltapref.models import resolve
 
 work = Path(sys.argv[1] if len(sys.argv) > 1 else "deltapref-hh-example")
 pairs_file = str(Path(__file__).parent / "data" / "hh-harmless-48.jsonl")  # real HH pairs (MIT)

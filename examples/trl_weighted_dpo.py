@@ -12,7 +12,7 @@ from trl import DPOConfig
 
 import deltapref
 from deltapref.integrations.trl import WeightedDPOTrainer
-from deltapref.models.loading import load_causal_lm, load_tokenizer
+from deltapref.models import load_causal_lm, load_tokenizer
 
 work = Path(sys.argv[1] if len(sys.argv) > 1 else "deltapref-trl-example")
 task = deltapref.make_builtin_task(work / "task", n_train=256, n_test=64, overwrite=True)

@@ -35,7 +35,7 @@ END_TO_END = {
 
 
 # The heaviest tests (about 6 min here), left out of the default run so that CI stays under 15
-# minutes: ``python -m pytest -m heavy`` runs them (README, "Tests"). Each is also marked slow.
+# minutes: ``python -m pytest -m heavy`` runs them (docs/GUIDE.md, "Development"). Each is also marked slow.
 HEAVY = {
     "test_sharding.py",  # FSDP2 on two processes, both launchers, resume
     "test_smollm2.py::test_align_on_smollm2_without_tuning_flags_stays_near_its_start",  # the real SmolLM2-135M
@@ -168,3 +168,15 @@ settings.register_profile(
 )
 settings.register_profile("explore", deadline=None, max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="module")
+def policy(scored_task, tmp_path_factory):
+    """A small SFT policy of the module's own (its tests may try to overwrite it)."""
+    from deltapref.cli import main
+    from helpers import FAST_LR
+
+    out = tmp_path_factory.mktemp("policy") / "sft"
+    argv = ["sft", "--model", "tiny:32:1", "--tokenizer", str(Path(scored_task["sft"])), "--max_steps", "2"]
+    assert main(argv + ["--train_data", scored_task["test"], "--output_dir", str(out), *FAST_LR]) == 0
+    return out

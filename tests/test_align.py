@@ -1,3 +1,10 @@
+"""Policy training end to end: every loss trains, reloads and generates; α = 0 is the unweighted
+method; resume; LoRA; shared prefixes and packing give the same log-probs; RRHF's lists; the
+LM head on scored positions.
+
+Guards: policy/run.py, policy/trainer.py, policy/data.py, forward/logprobs.py, forward/batching.py,
+stages/align.py, training/shared.py."""
+
 import json
 
 import pytest

@@ -1,4 +1,6 @@
-"""The Python API: the CLI's options as keyword arguments, the same checks, the same runs."""
+"""The Python API: the CLI's options as keyword arguments, the same checks, the same runs.
+
+Guards: api.py, __init__.py."""
 
 import json
 import subprocess

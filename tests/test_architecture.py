@@ -1,5 +1,7 @@
 """The shape of the code: no import cycles (lazy imports and modules named by string count),
-no module over 300 lines, no function over 60, and no trainer or stage that branches on an objective's name."""
+no module over 300 lines, no function over 60, and no trainer or stage that branches on an objective's name.
+
+Guards: src/deltapref/ (its layout), docs/DESIGN.md (its map), tests/ (Guards: lines)."""
 
 import ast
 from pathlib import Path
@@ -157,3 +159,32 @@ def test_the_top_level_holds_the_public_faces_only():
 
 def _docstring(path: Path) -> str | None:
     return ast.get_docstring(ast.parse(path.read_text()))
+
+
+def guarded_by() -> dict[str, set[str]]:
+    """Test file -> the paths its docstring's ``Guards:`` line names (modules and packages under
+    ``src/deltapref``, or the repository's own paths)."""
+    named = {}
+    for path in sorted(PACKAGE.parents[1].joinpath("tests").glob("test_*.py")):
+        doc = _docstring(path) or ""
+        line = doc.split("Guards:", 1)[1] if "Guards:" in doc else ""
+        words = [w.split(" (")[0].strip().rstrip(".") for w in " ".join(line.split()).split(", ")]
+        named[path.name] = {w for w in words if w.endswith((".py", "/"))}
+    return named
+
+
+def test_every_test_file_names_what_it_guards_and_every_module_is_guarded():
+    """A contributor changing a module finds its tests: ``grep "Guards:.*checkpoints.py" tests``."""
+    named = guarded_by()
+    root = PACKAGE.parents[1]
+    assert [name for name, paths in named.items() if not paths] == [], "test files without a Guards: line"
+    missing = {
+        (n, p) for n, paths in named.items() for p in paths if not (PACKAGE / p).exists() and not (root / p).exists()
+    }
+    assert missing == set(), "Guards: lines naming paths that do not exist"
+    guarded = set().union(*named.values())
+    modules = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
+    unguarded = {
+        m for m in modules if m not in guarded and not any(m.startswith(g) for g in guarded if g.endswith("/"))
+    }
+    assert unguarded == set(), "modules no test file's Guards: line names"

@@ -3,7 +3,9 @@ each fed 0, -1, a huge number, non-finite numbers, empty text, a lone comma, the
 command given one of them either runs or exits with one line (code 1 or 2): never a traceback.
 
 The cases are the cross product of every option and its type's edge values (about 900), each run
-through the real entry point on a tiny model and a tiny data file (about a minute in all)."""
+through the real entry point on a tiny model and a tiny data file (about a minute in all).
+
+Guards: config/commands.py, config/values.py, training/arguments.py, stages/__init__.py, cli.py."""
 
 import dataclasses
 import json

@@ -1,4 +1,6 @@
-"""CI runs the README's two set-up commands as written (a fresh machine sees what CI sees)."""
+"""CI runs the README's two set-up commands as written (a fresh machine sees what CI sees).
+
+Guards: .ci/run, .ci/readme_commands.py, README.md."""
 
 import importlib.util
 from pathlib import Path

@@ -1,6 +1,13 @@
+"""Loading data: each raw shape normalized, bad lines and fields named, skipped rows counted,
+round trips, the CLI's validate / convert / inspect, hub ids, the caller's random state.
+
+Guards: data/loading.py, data/adapters.py, data/schema.py, data/tables.py, data/writing.py,
+stages/data.py."""
+
 import json
 
 import pytest
+import torch
 
 from deltapref.cli import main
 from deltapref.data import DataError, load_preferences, save_dataset
@@ -136,3 +143,23 @@ def test_hub_id_syntax():
         "validation",
     )
     assert parse_hub_id("./local/file.jsonl") is None and parse_hub_id("a/b/c") is None
+
+
+def test_loaders_and_sampling_leave_the_callers_random_state_alone(builtin_task):
+    """Model loaders and generation seed their own work and give torch's random state back: two
+    loads with one seed build the same weights, and the caller's next random number is unchanged."""
+    from deltapref.models.loading import load_causal_lm, load_sequence_scorer, load_tokenizer
+    from deltapref.policy.generation import generate_completions
+
+    tokenizer = load_tokenizer(str(builtin_task / "tokenizer"))
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    policy = load_causal_lm("tiny:32:1", tokenizer, seed=5)
+    scorer = load_sequence_scorer("tiny:32:1", tokenizer, seed=5)
+    generate_completions(policy, tokenizer, ["q: 3 5 ."], max_new_tokens=4, seed=9, progress=False)
+    assert torch.equal(torch.rand(3), expected)
+    again = load_causal_lm("tiny:32:1", tokenizer, seed=5)
+    assert all(torch.equal(a, b) for a, b in zip(policy.state_dict().values(), again.state_dict().values()))
+    other = load_sequence_scorer("tiny:32:1", tokenizer, seed=6)
+    assert not torch.equal(next(scorer.parameters()), next(other.parameters()))

@@ -1,7 +1,9 @@
 """DeepSpeed ZeRO-2 and ZeRO-3 really run: two CPU processes (gloo) through the Trainer train what
 one process trains. DeepSpeed is not in the test environment (its source build would pull a CUDA
 torch): scripts/deepspeed_check.sh installs it beside this environment and runs this file;
-elsewhere it is skipped, saying so."""
+elsewhere it is skipped, saying so.
+
+Guards: training/sharding.py, training/distributed.py."""
 
 import json
 

@@ -1,4 +1,6 @@
-"""Two real processes (torchrun, gloo on CPU) give the same results as one."""
+"""Two real processes (torchrun, gloo on CPU) give the same results as one.
+
+Guards: training/distributed.py, training/arguments.py, policy/reference.py, scorers/scoring.py."""
 
 import json
 import os

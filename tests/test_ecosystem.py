@@ -1,5 +1,7 @@
 """Saved models work in the Hugging Face ecosystem: model cards, plain `transformers` loading and
-scoring, LoRA saved merged or as a `peft` adapter."""
+scoring, LoRA saved merged or as a `peft` adapter.
+
+Guards: training/card.py, training/lora.py, training/run_folder.py, scorer_kinds/pointwise.py."""
 
 import json
 

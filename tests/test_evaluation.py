@@ -1,3 +1,9 @@
+"""Evaluation: judges' verdicts and majority votes, bootstrap intervals, scorer metrics by hand,
+`evaluate policy` and `evaluate compare` from the CLI, the report's text forms and tables.
+
+Guards: evaluation/judges.py, evaluation/stats.py, evaluation/scorer_metrics.py,
+evaluation/completions.py, stages/evaluate.py, report/text.py, report/tables.py."""
+
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer

@@ -1,5 +1,7 @@
 """Every script in examples/ runs as a user would run it (the built-in task, or the real HH pairs
-shipped in examples/data with SmolLM2 and MiniLM)."""
+shipped in examples/data with SmolLM2 and MiniLM).
+
+Guards: examples/, integrations/trl/dpo.py, api.py."""
 
 import subprocess
 import sys

@@ -2,7 +2,10 @@
 retrain with other options, LoRA merged and unmerged, cross-fit scorers, partitions, an
 interrupted run and its rerun. After every step: nothing outside the outputs changed; what a
 folder holds for loading is what the last successful command wrote there (or nothing loadable,
-never a mix); a rerun of an interrupted run ends where the uninterrupted run ends."""
+never a mix); a rerun of an interrupted run ends where the uninterrupted run ends.
+
+Guards: training/run_folder.py, artifacts/outputs.py, artifacts/records.py, training/checkpoints.py,
+scorers/run.py."""
 
 import hashlib
 import shutil
@@ -15,7 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from deltapref.artifacts.records import read_marker
 from deltapref.cli import main
-from test_invariants import ALIGN, snapshot
+from helpers import FAST_LR, snapshot
 
 FOLDERS = ("a", "b")
 WEIGHTS = ("model.safetensors", "adapter_model.safetensors")
@@ -51,7 +54,7 @@ def folder_machine(world):
         def sft(self, folder: str, seed: int, *extra) -> list[str]:
             task = world["task"]
             argv = ["sft", "--model", "tiny:16:1", "--tokenizer", str(task / "tokenizer"), "--max_steps", "3"]
-            argv += ["--train_data", str(task / "test.jsonl"), "--seed", str(seed), *ALIGN, *extra]
+            argv += ["--train_data", str(task / "test.jsonl"), "--seed", str(seed), *FAST_LR, *extra]
             return argv + ["--output_dir", str(self.root / folder), "--per_device_train_batch_size", "16"]
 
         def succeeded(self, folder: str, command: str) -> None:
@@ -116,7 +119,7 @@ def folder_machine(world):
         def cross_fit(self, folder):
             task = world["task"]
             argv = ["train-scorer", "--model", "tiny:16:1", "--tokenizer", str(task / "tokenizer"), "--max_steps", "2"]
-            argv += ["--train_data", str(task / "test.jsonl"), "--cross_fit", "2", *ALIGN]
+            argv += ["--train_data", str(task / "test.jsonl"), "--cross_fit", "2", *FAST_LR]
             code = main(argv + ["--output_dir", str(self.root / folder)])
             if self.refused(folder, "train-scorer"):
                 assert code == 1

@@ -1,4 +1,6 @@
-"""The prepared accelerator check (benchmarks/gpu_check.py): its CPU dry run and its report."""
+"""The prepared accelerator check (benchmarks/gpu_check.py): its CPU dry run and its report.
+
+Guards: benchmarks/gpu_check.py."""
 
 import json
 import subprocess

@@ -1,6 +1,8 @@
 """Host memory on a CPU: glibc keeps freed blocks for the next step once deltapref asks it to,
 and a user's own allocator settings or opt-out are left alone. Each case runs in a fresh
-process (the setting is process-wide)."""
+process (the setting is process-wide).
+
+Guards: training/host_memory.py."""
 
 import json
 import os

@@ -1,5 +1,8 @@
 """kill -9 in the middle of ``score``, ``align`` and ``pipeline``: the rerun ends with the same
-result as a run that was never interrupted."""
+result as a run that was never interrupted.
+
+Guards: scorers/scoring.py, training/run_folder.py, training/checkpoints.py, recipes/pipeline.py,
+cli.py, __main__.py."""
 
 import json
 import os
@@ -12,6 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+
+from deltapref.cli import main
+from helpers import TWO_STEPS
 
 ENV = dict(
     os.environ,
@@ -164,3 +170,18 @@ def test_killed_pipeline_resumes_to_the_same_result(builtin_task, tmp_path):
     assert "data: cached" in second.stdout and "sft: cached" in second.stdout
     deltapref("pipeline", "--recipe", path, "--output_dir", tmp_path / "straight")
     assert same_weights(run / "dpo", tmp_path / "straight" / "dpo")
+
+
+def test_ctrl_c_says_interrupted_and_exits_130(capsys, scored_task, tmp_path, monkeypatch):
+    import deltapref.scorers.run as scorer_run
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scorer_run.ScorerTrainer, "train", interrupt)
+    out = tmp_path / "rm"
+    argv = ["train-scorer", "--kind", "reward", "--model", "tiny:32:1", "--tokenizer", str(scored_task["sft"])]
+    assert main(argv + ["--train_data", scored_task["data"], "--output_dir", str(out), *TWO_STEPS]) == 130
+    err = capsys.readouterr().err
+    assert "deltapref train-scorer: interrupted" in err and "Traceback" not in err
+    assert not (out / "model.safetensors").exists() and not (tmp_path / ".rm.lock").exists()

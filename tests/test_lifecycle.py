@@ -1,6 +1,10 @@
 """A folder across runs: a rerun resumes the same run or replaces the earlier one whole (never
 mixing them), locks are taken before ownership is decided, a pipeline holds its folder, and
-what a command writes is deltapref's only when its record describes it (issue 51's cases)."""
+what a command writes is deltapref's only when its record describes it (issue 51's cases).
+
+Guards: training/run_folder.py, artifacts/outputs.py, artifacts/records.py,
+artifacts/fingerprint.py, training/checkpoints.py, recipes/pipeline.py, scorers/run.py,
+data/writing.py."""
 
 import dataclasses
 import gzip
@@ -14,12 +18,12 @@ import pytest
 from deltapref.artifacts.outputs import exclusive
 from deltapref.artifacts.records import read_marker
 from deltapref.cli import main
-from test_invariants import ALIGN, fails, snapshot, write_rows
+from helpers import FAST_LR, fails, snapshot, write_rows
 
 
 def align_argv(scored_task, out, *extra):
     data = scored_task["data"]
-    argv = ["align", "--model", scored_task["sft"], "--train_data", data, "--output_dir", out, *ALIGN, *extra]
+    argv = ["align", "--model", scored_task["sft"], "--train_data", data, "--output_dir", out, *FAST_LR, *extra]
     return [str(a) for a in argv]
 
 
@@ -90,7 +94,7 @@ def test_a_scorer_trained_into_a_former_cross_fit_folder_leaves_no_fold_behind(b
 
     out = tmp_path / "scorer"
     base = ["train-scorer", "--model", "tiny:16:1", "--tokenizer", str(builtin_task / "tokenizer"), "--max_steps", "2"]
-    base += ["--train_data", str(builtin_task / "train.jsonl"), "--output_dir", str(out), *ALIGN]
+    base += ["--train_data", str(builtin_task / "train.jsonl"), "--output_dir", str(out), *FAST_LR]
     assert main(base + ["--cross_fit", "2"]) == 0
     assert len(scorer_members(str(out))) == 2
     assert main(base) == 0
@@ -112,7 +116,15 @@ def test_a_cross_fit_interrupted_after_its_first_fold_keeps_it(builtin_task, tmp
 
     out = tmp_path / "scorer"
     argv = ["train-scorer", "--model", "tiny:16:1", "--tokenizer", str(builtin_task / "tokenizer"), "--max_steps", "2"]
-    argv += ["--train_data", str(builtin_task / "train.jsonl"), "--output_dir", str(out), "--cross_fit", "2", *ALIGN]
+    argv += [
+        "--train_data",
+        str(builtin_task / "train.jsonl"),
+        "--output_dir",
+        str(out),
+        "--cross_fit",
+        "2",
+        *FAST_LR,
+    ]
     real, trained = scorer_run._train_one, []
 
     def second_fold_interrupted(config, objective, args, identity):

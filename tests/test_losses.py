@@ -1,4 +1,6 @@
-"""Losses against hand-computed values and known identities."""
+"""Losses against hand-computed values and known identities.
+
+Guards: losses.py, coefficients.py."""
 
 import math
 

@@ -1,5 +1,8 @@
 """The magnitude tools: order-balanced difference-model numbers, paired statistics over seeds,
-cross-fitted scoring, gold and MADPO weights, weight normalization, DRDO's readings of z, sweep."""
+cross-fitted scoring, gold and MADPO weights, weight normalization, DRDO's readings of z, sweep.
+
+Guards: coefficients.py, scorer_kinds/difference.py, scorers/run.py, evaluation/scorer_eval.py,
+evaluation/stats.py, recipes/sweep.py."""
 
 import json
 import math

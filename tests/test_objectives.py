@@ -1,5 +1,8 @@
 """The objective units' wiring on hand-made log-probs: what each feeds its pure loss, checked
-against values computed here by hand (plain Python math), not by calling the same loss."""
+against values computed here by hand (plain Python math), not by calling the same loss.
+
+Guards: objectives/policy.py, objectives/ranked.py, objectives/scorers.py, objectives/options.py,
+objectives/diagnostics.py, objectives/base.py."""
 
 import math
 import typing

@@ -1,5 +1,7 @@
 """Padding-free batches: every layout of ``response_batch`` scores each response exactly as
-``prompt + response`` alone, on every attention implementation that takes a block mask."""
+``prompt + response`` alone, on every attention implementation that takes a block mask.
+
+Guards: forward/batching.py, forward/length_groups.py, forward/logprobs.py."""
 
 import logging
 

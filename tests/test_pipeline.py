@@ -1,3 +1,8 @@
+"""Pipelines end to end: stages cached by content and resumed after a failure, the quick demo's
+report holds every method, a stage with changed arguments starts clean.
+
+Guards: recipes/pipeline.py, recipes/demo.py, report/build.py, report/collect.py, report/plots.py."""
+
 import json
 
 import yaml

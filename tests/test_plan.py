@@ -1,4 +1,6 @@
-"""`deltapref plan`: memory estimates from the parameter count, checked by hand."""
+"""`deltapref plan`: memory estimates from the parameter count, checked by hand.
+
+Guards: training/plan.py."""
 
 import pytest
 

@@ -2,7 +2,9 @@
 see conftest's profile) for the three doors user input comes through: data files, recipes and
 ``--config`` files, and the Python API's keyword arguments. Whatever they hold, the answer is a
 valid result or one line naming what is wrong; never a traceback, never a file changed outside
-the output."""
+the output.
+
+Guards: data/loading.py, recipes/recipe_file.py, config/values.py, report/options.py, api.py."""
 
 import contextlib
 import dataclasses

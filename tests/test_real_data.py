@@ -1,8 +1,12 @@
 """What real data and real models need: HH transcripts as chat messages, empty HH responses
 skipped with a count, generation that stops where the answer ends, one bos, aliases wherever a
-tokenizer is accepted, truncation that keeps the response at HH lengths."""
+tokenizer is accepted, truncation that keeps the response at HH lengths.
+
+Guards: data/adapters.py, data/tokenization.py, policy/generation.py, models/loading.py,
+stages/generate.py."""
 
 import gzip
+import importlib.util
 import json
 
 import pytest
@@ -90,3 +94,16 @@ def test_truncation_keeps_the_response_at_hh_lengths():
     assert ids["chosen_ids"][: len(chosen)] == chosen  # the response is whole
     assert len(ids["prompt_ids"]) + len(ids["chosen_ids"]) <= 128 and len(ids["prompt_ids"]) == 64
     assert tokenizer.decode(ids["prompt_ids"]).endswith("and then? assistant :")  # the prompt keeps its end
+
+
+def test_generate_on_vllm_without_vllm_is_one_line_and_writes_nothing(policy, builtin_task, tmp_path, capsys):
+    """``--backend vllm`` where vLLM does not import (this test environment: tests/test_vllm.py runs
+    in scripts/vllm_check.sh's) names the extra to install; no output file is made."""
+    if importlib.util.find_spec("vllm"):
+        pytest.skip("vLLM is installed here: tests/test_vllm.py covers the backend")
+    out = tmp_path / "completions.jsonl"
+    argv = ["generate", "--model", str(policy), "--input", str(builtin_task / "test.jsonl"), "--output", str(out)]
+    assert main(argv + ["--backend", "vllm", "--limit", "2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--backend vllm needs vLLM" in err and "deltapref[vllm]" in err
+    assert not out.exists()

@@ -1,5 +1,7 @@
 """The GPU recipes parse, validate, and run end to end with the tiny model and local fixtures
-swapped in for hub models and data."""
+swapped in for hub models and data.
+
+Guards: recipes/pipeline.py, recipes/recipe_file.py (the shipped recipes/)."""
 
 import copy
 import json

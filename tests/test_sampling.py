@@ -1,5 +1,7 @@
 """Sampling with common random numbers: exact in distribution, and each prompt's randomness its
-own (not its batch's or its position's), so policies compared on the same prompts share it."""
+own (not its batch's or its position's), so policies compared on the same prompts share it.
+
+Guards: policy/sampling.py, policy/generation.py, randomness.py."""
 
 import torch
 

@@ -1,6 +1,9 @@
 """Scorer kinds as units: a kind added in a test reaches `score`, the API, the card, the report
 and `align --coef` with no other file changed; the `external` kind scores with a reward model
-trained elsewhere exactly as plain transformers does."""
+trained elsewhere exactly as plain transformers does.
+
+Guards: scorer_kinds/__init__.py, scorer_kinds/base.py, scorer_kinds/external.py,
+scorer_kinds/ensemble.py, stages/score.py, report/collect.py, columns.py."""
 
 import json
 import subprocess

@@ -1,3 +1,11 @@
+"""Scorer training and scoring: each kind trains and reloads, the difference model's terms and
+readouts, resumable scoring, MiniLM backbones, LoRA scorers, dropout, the oracle's head on the
+chosen response, forwards in length groups.
+
+Guards: scorers/trainer.py, scorers/run.py, scorers/scoring.py, objectives/scorers.py,
+forward/readouts.py, forward/length_groups.py, scorer_kinds/inference.py, data/scorer_inputs.py,
+stages/train_scorer.py."""
+
 import json
 
 import pytest

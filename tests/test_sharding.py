@@ -1,5 +1,7 @@
 """FSDP2 really run: two CPU processes (gloo) shard the model through the Trainer and accelerate,
-by the same launchers a GPU user runs, and train what one process trains."""
+by the same launchers a GPU user runs, and train what one process trains.
+
+Guards: training/sharding.py, training/run_folder.py."""
 
 import json
 import os

@@ -1,5 +1,7 @@
 """The real SmolLM2-135M-Instruct end to end on a CPU: LoRA SFT and DPO steps on HH transcripts
-as chat messages, then a generation that ends at the model's end-of-turn token."""
+as chat messages, then a generation that ends at the model's end-of-turn token.
+
+Guards: models/names.py, training/arguments.py, training/lora.py, training/card.py."""
 
 import json
 import math

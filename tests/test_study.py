@@ -1,4 +1,6 @@
-"""The claims study command on a tiny grid (the study itself runs outside CI)."""
+"""The claims study command on a tiny grid (the study itself runs outside CI).
+
+Guards: study/."""
 
 import json
 

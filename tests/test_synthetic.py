@@ -1,3 +1,8 @@
+"""The built-in gold-reward task: the gold reward by hand, identical bytes per seed, label noise
+by gap and temperature, confidence, the tokenizer, disjoint test prompts, flip noise.
+
+Guards: data/synthetic.py."""
+
 import json
 
 import pytest

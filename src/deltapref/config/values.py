@@ -111,9 +111,10 @@ def named_values(
     dataclass_types, values: dict, where: str = "", error: type[Exception] = ValueError, hint: str = ""
 ) -> dict:
     """``values`` under their options' current names (a field's ``renamed_from``; both names at
-    once refused), each name checked against the fields of ``dataclass_types``: an unknown one is
-    ``error`` (prefixed by ``where``, e.g. the file; ``hint`` after it) naming the closest known option. The one name
-    check of every door: flags, ``--config`` files, recipe stages and Python keywords."""
+    once: a ValueError), each name checked against the fields of ``dataclass_types``: an unknown
+    one is ``error`` naming the closest known option (prefixed by ``where``, e.g. the file;
+    ``hint`` after it). The one name check of every door: flags, ``--config`` files, recipe
+    stages and Python keywords."""
     prefix = f"{where}: " if where else ""
     renamed = {
         old: field.name
@@ -125,7 +126,7 @@ def named_values(
     for name, value in values.items():
         current = renamed.get(name, name)
         if current in out:
-            raise error(f"{prefix}--{current} is given twice (once as --{name}, its former name)")
+            raise ValueError(f"{prefix}--{current} is given twice (once as --{name}, its former name)")
         out[current] = value
     known = [field.name for cls in dataclass_types for field in dataclasses.fields(cls)]
     unknown = sorted(map(str, set(out) - set(known)))

@@ -17,6 +17,8 @@ from deltapref.training.lora import LoraOptions
 class PolicyConfig(LoraOptions, ModelDataOptions):
     """A policy to train on pairs (or ranked lists for RRHF)."""
 
+    merge_lora: bool = option(True, "with --lora_r: save the merged model (false: the peft adapter)")
+
 
 @dataclass
 class SFTConfig(PolicyConfig):
@@ -43,7 +45,6 @@ class AlignConfig(PolicyLossOptions, PolicyConfig):
         "padding-free batches: pack each batch's sequences into as few rows as the longest one's "
         "width allows (block attention mask; exact, same pairs per batch)",
     )
-    merge_lora: bool = option(True, "merge LoRA weights into the saved model")
 
     def loss_options(self) -> PolicyLossOptions:
         """The objective's options alone."""
@@ -61,7 +62,8 @@ def train_aligned(config: AlignConfig, args: TrainingArguments) -> dict:
 
 def train_sft(config: SFTConfig, args: TrainingArguments) -> dict:
     """Supervised fine-tuning as configured; returns the run's summary."""
-    return run_policy_training(config, args, PolicyLossOptions(loss="sft"), RunOptions(command="sft"))
+    run = RunOptions(merge_lora=config.merge_lora, command="sft")
+    return run_policy_training(config, args, PolicyLossOptions(loss="sft"), run)
 
 
 def align(config: AlignConfig, args: TrainingArguments) -> int:
