@@ -87,7 +87,7 @@ def train_scorer(**options: Any) -> dict:
     from deltapref.stages import train_scorer as stage
 
     config, args = build_configs("train-scorer", options)
-    if config.kind != "ensemble" and not config.cross_fit:
+    if config.one_model:
         return train_one(config, args)
     stage.train_scorer(config, args)
     return {"output_dir": args.output_dir}

@@ -40,10 +40,15 @@ class TrainScorerConfig(ScorerLossOptions, LoraOptions, ModelDataOptions):
         if self.cross_fit and self.kind == "ensemble":
             raise ValueError("--cross_fit works with one scorer kind (reward, difference or oracle), not ensemble")
 
+    @property
+    def one_model(self) -> bool:
+        """Whether the run trains one model (not cross-fit folds or ensemble members)."""
+        return self.kind != "ensemble" and not self.cross_fit
+
 
 def train_scorer(config: TrainScorerConfig, args: TrainingArguments) -> int:
     """Entry point of ``deltapref train-scorer``."""
-    if config.kind != "ensemble" and not config.cross_fit:
+    if config.one_model:
         _print_eval(config.kind, args.output_dir, train_one(config, args))
         return 0
     inputs, identity = scorer_inputs(config), scorer_identity(config, args)
