@@ -188,3 +188,21 @@ def test_every_test_file_names_what_it_guards_and_every_module_is_guarded():
         m for m in modules if m not in guarded and not any(m.startswith(g) for g in guarded if g.endswith("/"))
     }
     assert unguarded == set(), "modules no test file's Guards: line names"
+
+
+def test_no_two_public_classes_differ_by_one_letter():
+    """``ScoreOptions`` beside ``ScorerOptions`` named two concepts alike; one name per concept
+    (a letter in front is a different name: DPO and EDPO are two papers' methods)."""
+    names = {
+        node.name
+        for path in modules().values()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef) and not node.name.startswith("_")
+    }
+    close = sorted((a, b) for a in names for b in names if a < b and len(a) != len(b) and _one_letter_apart(a, b))
+    assert close == []
+
+
+def _one_letter_apart(a: str, b: str) -> bool:
+    short, long = sorted((a, b), key=len)
+    return len(long) == len(short) + 1 and any(long[:i] + long[i + 1 :] == short for i in range(1, len(long)))
