@@ -31,6 +31,7 @@ END_TO_END = {
     "test_lifecycle.py",
     "test_folder_states.py",
     "test_boundaries.py",
+    "test_noisy_labels.py",
 }
 
 

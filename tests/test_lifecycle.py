@@ -478,3 +478,12 @@ def test_a_full_disk_names_its_remedy(fixtures, tmp_path, capsys, monkeypatch):
 def test_the_current_directory_as_an_output_is_one_line(fixtures, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(fixtures)
     fails(capsys, ["data", "convert", "--input", "hh.jsonl", "--output", "."], 1, "refusing to replace it")
+
+
+def test_a_run_refused_before_training_leaves_nothing_that_blocks_other_options(capsys, scored_task, tmp_path):
+    """A run that stops before its first checkpoint (here: refused for want of scores) left a
+    "running" marker and nothing to resume: a run with other options takes the folder."""
+    out = tmp_path / "run"
+    fails(capsys, align_argv(scored_task, out, "--loss", "rdpo", "--epsilon", "auto"), 1, "--epsilon auto needs")
+    assert main(align_argv(scored_task, out, "--loss", "dpo", "--max_steps", "1")) == 0
+    assert read_marker(out)["state"] == "complete"

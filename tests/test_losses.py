@@ -10,6 +10,7 @@ import torch
 from deltapref.coefficients import Weighting, coefficients_of_rows, reward_difference_coefficient
 from deltapref.losses import (
     bradley_terry_loss,
+    cdpo_loss,
     difference_model_loss,
     dpo_loss,
     drdo_loss,
@@ -18,7 +19,9 @@ from deltapref.losses import (
     kto_loss,
     kto_reference_point,
     log1mexp,
+    odpo_loss,
     oracle_loss,
+    rdpo_loss,
     rrhf_loss,
 )
 from deltapref.scorer_kinds import weight_source
@@ -166,3 +169,62 @@ def test_drdo_focal_factor_behaves_like_one_minus_p_to_gamma():
     p = sig(1.0)
     expected = -0.1 * ((1 - p) ** 2 + log_odds * 2 * (1 - p) * -(p * (1 - p)))
     assert z.grad.item() == pytest.approx(expected)
+
+
+def ell(z):
+    """ℓ(z) = −log σ(z), by hand."""
+    return math.log(1 + math.exp(-z))
+
+
+PAIR = (t(-3.0, -5.0), t(-4.0, -2.0), t(-3.5, -4.0), t(-3.0, -3.0))  # policy w, policy l, reference w, reference l
+MARGINS = (0.5 - (-1.0), -1.0 - 1.0)  # h_w − h_l per pair: (−3 + 3.5) − (−4 + 3), (−5 + 4) − (−2 + 3)
+
+
+def test_rdpo_and_cdpo_hand_values():
+    beta, eps = 0.5, 0.2
+    z = [beta * m for m in MARGINS]
+    rdpo = [((1 - eps) * ell(v) - eps * ell(-v)) / (1 - 2 * eps) for v in z]
+    cdpo = [(1 - eps) * ell(v) + eps * ell(-v) for v in z]
+    assert rdpo_loss(*PAIR, beta=beta, epsilon=eps).tolist() == pytest.approx(rdpo)
+    assert cdpo_loss(*PAIR, beta=beta, epsilon=eps).tolist() == pytest.approx(cdpo)
+    per_pair = t(0.1, 0.3)  # one ε per pair
+    expected = [(1 - e) * ell(v) + e * ell(-v) for v, e in zip(z, (0.1, 0.3))]
+    assert cdpo_loss(*PAIR, beta=beta, epsilon=per_pair).tolist() == pytest.approx(expected)
+
+
+def test_epsilon_zero_and_offset_zero_are_dpo_exactly():
+    dpo = dpo_loss(*PAIR, beta=0.3)
+    assert torch.equal(rdpo_loss(*PAIR, beta=0.3, epsilon=0.0), dpo)
+    assert torch.equal(cdpo_loss(*PAIR, beta=0.3, epsilon=0.0), dpo)
+    assert torch.equal(odpo_loss(*PAIR, offset=t(0.0, 0.0), beta=0.3), dpo)
+
+
+def test_rdpo_is_unbiased_under_flipped_labels():
+    """rDPO's defining property: averaged over a label flipped with probability ε, its loss is the
+    clean DPO loss, (1 − ε)·L_ε(h) + ε·L_ε(−h) = ℓ(βh)."""
+    policy_w, policy_l, ref_w, ref_l = PAIR
+    for eps in (0.05, 0.2, 0.45):
+        kept = rdpo_loss(policy_w, policy_l, ref_w, ref_l, beta=0.7, epsilon=eps)
+        flipped = rdpo_loss(policy_l, policy_w, ref_l, ref_w, beta=0.7, epsilon=eps)
+        clean = dpo_loss(*PAIR, beta=0.7)
+        torch.testing.assert_close((1 - eps) * kept + eps * flipped, clean)
+
+
+def test_cdpo_is_the_cross_entropy_with_a_soft_label():
+    """cDPO at ε is −[(1 − ε) log σ(z) + ε log σ(−z)]: DPO on the pair weighted 1 − ε plus DPO
+    on the flipped pair weighted ε; at ε = 1/2 it is the same for both orders."""
+    policy_w, policy_l, ref_w, ref_l = PAIR
+    flipped = dpo_loss(policy_l, policy_w, ref_l, ref_w, beta=0.4)
+    torch.testing.assert_close(
+        cdpo_loss(*PAIR, beta=0.4, epsilon=0.25), 0.75 * dpo_loss(*PAIR, beta=0.4) + 0.25 * flipped
+    )
+    half = cdpo_loss(*PAIR, beta=0.4, epsilon=0.5)
+    torch.testing.assert_close(half, cdpo_loss(policy_l, policy_w, ref_l, ref_w, beta=0.4, epsilon=0.5))
+
+
+def test_odpo_hand_values_and_weights():
+    offset = t(1.0, -0.5)
+    expected = [ell(0.5 * m - o) for m, o in zip(MARGINS, (1.0, -0.5))]
+    assert odpo_loss(*PAIR, offset=offset, beta=0.5).tolist() == pytest.approx(expected)
+    weighted = odpo_loss(*PAIR, offset=offset, beta=0.5, coef=t(2.0, 0.0))
+    assert weighted.tolist() == pytest.approx([2 * expected[0], 0.0])

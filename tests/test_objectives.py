@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from deltapref.coefficients import Weighting, coefficients
+from deltapref.columns import GOLD_REWARD
 from deltapref.objectives import (
     POLICY_OBJECTIVES,
     SCORER_OBJECTIVES,
@@ -263,3 +264,35 @@ def test_reward_length_tracking_flags_a_student_that_follows_length():
     # an oracle that itself prefers length: a student following it is not flagged
     _, warnings = reward_length_tracking({"student_margin": length, "oracle_margin": length, "length_gap": length})
     assert warnings == []
+
+
+def test_rdpo_cdpo_and_odpo_read_the_run_s_label_columns_by_hand():
+    """The units feed the per-pair ε and offsets the run derived (``label_epsilon``, ``odpo_offset``)."""
+    batch = {
+        "ref_logp_chosen": t(-5.0, -4.0),
+        "ref_logp_rejected": t(-5.0, -3.0),
+        "label_epsilon": t(0.1, 0.3),
+        "odpo_offset": t(0.5, -1.0),
+    }
+    out = outputs((-4.0, -4.5), (-6.0, -2.0))
+    z = [0.2 * ((-4 + 5) - (-6 + 5)), 0.2 * ((-4.5 + 4) - (-2 + 3))]
+    ell = lambda v: -math.log(sig(v))  # noqa: E731
+    rdpo = [((1 - e) * ell(v) - e * ell(-v)) / (1 - 2 * e) for v, e in zip(z, (0.1, 0.3))]
+    cdpo = [(1 - e) * ell(v) + e * ell(-v) for v, e in zip(z, (0.1, 0.3))]
+    odpo = [ell(v - o) for v, o in zip(z, (0.5, -1.0))]
+    options = {
+        "rdpo": PolicyLossOptions("rdpo", beta=0.2, epsilon="difference"),
+        "cdpo": PolicyLossOptions("cdpo", beta=0.2, epsilon="difference"),
+        "odpo": PolicyLossOptions("odpo", beta=0.2, odpo_offset="difference"),
+    }
+    for name, expected in (("rdpo", rdpo), ("cdpo", cdpo), ("odpo", odpo)):
+        loss, metrics = POLICY_OBJECTIVES[name].compute(out, batch, options[name])
+        assert loss.item() == pytest.approx(sum(expected) / 2, rel=1e-9), name
+        assert metrics["rewards/accuracies"].tolist() == [1.0, 0.0]
+    assert POLICY_OBJECTIVES["rdpo"].required_columns(options["rdpo"]) == ["diff"]
+    assert POLICY_OBJECTIVES["rdpo"].required_columns(PolicyLossOptions("rdpo", epsilon="0.2")) == []
+    assert POLICY_OBJECTIVES["odpo"].required_columns(PolicyLossOptions("odpo", odpo_offset="my_offsets")) == [
+        "my_offsets"
+    ]
+    correct = PolicyLossOptions("dpo", coef="reward", label_correction="drop", correct_with="gold")
+    assert POLICY_OBJECTIVES["dpo"].required_columns(correct) == ["reward_chosen", "reward_rejected", *GOLD_REWARD]

@@ -14,6 +14,7 @@ from trl import DPOConfig, DPOTrainer  # noqa: E402
 
 from deltapref.data.schema import DataError  # noqa: E402
 from deltapref.integrations.trl import WEIGHTS, WeightedDPOTrainer  # noqa: E402
+from deltapref.losses import cdpo_loss  # noqa: E402
 from deltapref.models.loading import load_causal_lm, load_tokenizer  # noqa: E402
 
 PAIRS = 8
@@ -55,7 +56,7 @@ def _trainer(cls, setup, tmp_path, data=None, **kwargs):
     tokenizer, rows, _, model = setup
     args = kwargs.pop("args", None) or _args(tmp_path)
     if "peft_config" not in kwargs and not args.precompute_ref_log_probs:
-        kwargs["ref_model"] = copy.deepcopy(model)  # a model built from a config has no name to reload it by
+        kwargs.setdefault("ref_model", copy.deepcopy(model))  # a model built from a config has no name to reload it by
     return cls(
         model=copy.deepcopy(model),
         args=args,
@@ -193,5 +194,64 @@ def test_pairs_that_tokenize_across_the_boundary_are_refused(setup, builtin_task
 
 
 def test_unsupported_loss_types_are_refused(setup, tmp_path):
-    with pytest.raises(ValueError, match="only \\['sigmoid'\\]"):
+    with pytest.raises(ValueError, match="only \\[.sigmoid.\\], DPO, or \\[.robust.\\], rDPO"):
         _trainer(WeightedDPOTrainer, setup, tmp_path, args=_args(tmp_path, loss_type=["ipo"]))
+
+
+def _unlike_reference(setup):
+    """A reference model unlike the policy (its weights moved by noise), so that every pair's
+    log-ratio margin h is far from 0."""
+    reference = copy.deepcopy(setup[3])
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in reference.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.5)
+    return reference
+
+
+def test_rdpo_is_trls_robust_loss_at_the_same_epsilon_and_beta(setup, tmp_path):
+    """On the log-probs TRL's forwards return, ``losses.rdpo_loss`` is TRL's ``robust`` loss (the
+    bridge recomputes each pair's loss and refuses a step whose mean differs from TRL's), with its
+    gradients; at ε > 0 it is not DPO's."""
+    reference = _unlike_reference(setup)
+    data = [dict(row, coef=1.0) for row in setup[1]]
+    losses = {}
+    for epsilon in (0.0, 0.2, 0.45):
+        args = dict(loss_type=["robust"], label_smoothing=epsilon, beta=0.5)
+        ours = _trainer(
+            WeightedDPOTrainer, setup, tmp_path, data, args=_args(tmp_path, **args), ref_model=copy.deepcopy(reference)
+        )
+        theirs = _trainer(
+            DPOTrainer, setup, tmp_path, data, args=_args(tmp_path, **args), ref_model=copy.deepcopy(reference)
+        )
+        loss, grads = _loss_and_grads(ours, range(PAIRS))
+        trl_loss, trl_grads = _loss_and_grads(theirs, range(PAIRS))
+        torch.testing.assert_close(loss, trl_loss)
+        _assert_same(grads, trl_grads)
+        losses[epsilon] = loss
+    args = _args(tmp_path, beta=0.5)
+    sigmoid = _trainer(DPOTrainer, setup, tmp_path, data, args=args, ref_model=copy.deepcopy(reference))
+    torch.testing.assert_close(losses[0.0], _loss_and_grads(sigmoid, range(PAIRS))[0])
+    assert abs(losses[0.2] - losses[0.0]) > 1e-3
+
+
+class LabelSmoothedDPO(WeightedDPOTrainer):
+    """cDPO recomputed from TRL's log-probs beside TRL's label-smoothed loss. TRL 1.16's ``sigmoid``
+    ignores ``label_smoothing``; the label-smoothed form remains in its ``aot`` loss, which sorts
+    the batch's margins: on a batch of one pair it is cDPO."""
+
+    def check_supported(self):
+        assert self.loss_types == ["aot"] and self.args.per_device_train_batch_size == 1
+
+    def per_example_losses(self, inputs, recorded):
+        return cdpo_loss(*self.pair_logps(inputs, recorded), beta=self.beta, epsilon=self.label_smoothing)
+
+
+def test_cdpo_is_trls_label_smoothed_loss_at_the_same_epsilon_and_beta(setup, tmp_path):
+    reference = _unlike_reference(setup)
+    data = [dict(row, coef=1.0) for row in setup[1]]
+    args = _args(tmp_path, loss_type=["aot"], label_smoothing=0.3, beta=0.5, per_device_train_batch_size=1)
+    ours = _trainer(LabelSmoothedDPO, setup, tmp_path, data, args=args, ref_model=copy.deepcopy(reference))
+    for i in range(PAIRS):  # each step's mean is checked against TRL's own loss by the bridge
+        loss, _ = _loss_and_grads(ours, [i])
+        assert torch.isfinite(loss)

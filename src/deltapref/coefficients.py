@@ -94,6 +94,11 @@ def coefficients(source: Source | str, columns: Mapping[str, torch.Tensor], weig
     return columns[source].detach().float()
 
 
+def deltas(source: Source, table) -> torch.Tensor:
+    """Δ per pair (fp64) from ``table``'s columns: a dataset, or a mapping of column -> values."""
+    return source.delta({c: torch.tensor(table[c], dtype=torch.float64) for c in source.columns})
+
+
 def coefficients_of_rows(source: Source | str, rows: list[dict], weighting: Weighting) -> list[float]:
     """The same for rows of a dataset (fp64), e.g. when ``score`` annotates them."""
     names = source.columns if isinstance(source, Source) else (source,)

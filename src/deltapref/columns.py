@@ -34,8 +34,12 @@ def ref_logp(block: str) -> str:
 REF_LOGP = tuple(ref_logp(block) for block in REFERENCE_BLOCKS)
 REF_CHOSEN, REF_REJECTED, REF_KL = REF_LOGP
 
+# per-pair values a run derives before training (never written to data): rDPO/cDPO's ε_i, ODPO's offset
+LABEL_EPSILON = "label_epsilon"
+ODPO_OFFSET = "odpo_offset"
+
 # numbers a policy batch may carry (PAIR_NUMBERS) and per-member lists (PAIR_LISTS)
-PAIR_NUMBERS = (*REF_LOGP, COEF, DIFF, *REWARD, *ORACLE_REWARD)
+PAIR_NUMBERS = (*REF_LOGP, COEF, DIFF, *REWARD, *ORACLE_REWARD, LABEL_EPSILON, ODPO_OFFSET)
 PAIR_LISTS = ENSEMBLE_REWARD
 NUMERIC = ("confidence", "chosen_score", "rejected_score", DIFF, COEF)
 NUMERIC_PREFIXES = ("ref_logp_", "coef_")

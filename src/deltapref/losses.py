@@ -84,8 +84,65 @@ def dpo_loss(
 ) -> torch.Tensor:
     """DPO and DPO+rc: L = −R_α · log σ(β·h(x,y_w) − β·h(x,y_l)), with the implicit reward
     h = log π_θ − log π_ref. ``coef=None`` is plain DPO (R_α ≡ 1)."""
-    margin = beta * ((policy_chosen_logps - ref_chosen_logps) - (policy_rejected_logps - ref_rejected_logps))
+    margin = _margin(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta)
     return _weighted(-F.logsigmoid(margin), coef)
+
+
+def _margin(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta):
+    """β·h_w − β·h_l with h = log π_θ − log π_ref."""
+    return beta * ((policy_chosen_logps - ref_chosen_logps) - (policy_rejected_logps - ref_rejected_logps))
+
+
+def rdpo_loss(
+    policy_chosen_logps,
+    policy_rejected_logps,
+    ref_chosen_logps,
+    ref_rejected_logps,
+    beta: float = 0.1,
+    epsilon: float | torch.Tensor = 0.1,
+    coef: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Robust DPO (rDPO, Chowdhury et al. 2024, "Provably robust DPO"): the unbiased DPO loss under
+    labels flipped with probability ε, L = [(1 − ε)·ℓ(z) − ε·ℓ(−z)] / (1 − 2ε), ℓ(z) = −log σ(z),
+    z = β·h_w − β·h_l. ``epsilon``: one flip rate or one per pair, each in [0, 0.5); ε = 0 is DPO."""
+    z = _margin(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta)
+    epsilon = torch.as_tensor(epsilon, dtype=z.dtype, device=z.device).detach()
+    losses = ((1 - epsilon) * -F.logsigmoid(z) - epsilon * -F.logsigmoid(-z)) / (1 - 2 * epsilon)
+    return _weighted(losses, coef)
+
+
+def cdpo_loss(
+    policy_chosen_logps,
+    policy_rejected_logps,
+    ref_chosen_logps,
+    ref_rejected_logps,
+    beta: float = 0.1,
+    epsilon: float | torch.Tensor = 0.1,
+    coef: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Conservative DPO (cDPO, label smoothing; Mitchell 2023): the cross-entropy with the soft
+    label p = 1 − ε that y_w is better, L = (1 − ε)·ℓ(z) + ε·ℓ(−z), ℓ(z) = −log σ(z),
+    z = β·h_w − β·h_l. ``epsilon``: one value or one per pair (a per-pair soft label p_i = 1 − ε_i,
+    in [0, 1]); ε = 0 is DPO."""
+    z = _margin(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta)
+    epsilon = torch.as_tensor(epsilon, dtype=z.dtype, device=z.device).detach()
+    return _weighted((1 - epsilon) * -F.logsigmoid(z) + epsilon * -F.logsigmoid(-z), coef)
+
+
+def odpo_loss(
+    policy_chosen_logps,
+    policy_rejected_logps,
+    ref_chosen_logps,
+    ref_rejected_logps,
+    offset: torch.Tensor,
+    beta: float = 0.1,
+    coef: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """DPO with an offset (ODPO, Amini et al. 2024): L = −log σ(β·h_w − β·h_l − Δ_r), a
+    pair's margin required to exceed its offset Δ_r (callers scale it from a reward difference);
+    Δ_r = 0 is DPO."""
+    z = _margin(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta)
+    return _weighted(-F.logsigmoid(z - offset.detach().to(z.dtype)), coef)
 
 
 def ipo_loss(

@@ -38,8 +38,9 @@ RANGE_CHECKS = {
 
 def option(default, help: str, **kwargs):
     """A dataclass field with a default, the help text shown by ``--help`` and, in ``kwargs``,
-    an optional range (``gt``, ``ge``, ``lt``, ``le``) and ``renamed_from``: the option's former
-    names, still accepted at every door (flags, YAML, recipes, Python keywords)."""
+    an optional range (``gt``, ``ge``, ``lt``, ``le``), ``renamed_from``: the option's former
+    names, still accepted at every door (flags, YAML, recipes, Python keywords), and ``numbers``: a
+    text option that also takes a number (as its text)."""
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help, **kwargs})
     return dataclasses.field(default=default, metadata={"help": help, **kwargs})
@@ -52,7 +53,9 @@ def check_fields(instance) -> None:
     hints = field_hints(type(instance))
     for field in dataclasses.fields(instance):
         value = getattr(instance, field.name)
-        checked = typed_value(field.name, hints.get(field.name), field.default, value)
+        checked = typed_value(
+            field.name, hints.get(field.name), field.default, value, numbers=field.metadata.get("numbers", False)
+        )
         if checked is not value:
             setattr(instance, field.name, checked)
             value = checked
@@ -226,7 +229,7 @@ class _Parser(HfArgumentParser):
     @staticmethod
     def _parse_dataclass_field(parser, field):
         field = copy.copy(field)
-        metadata = {k: v for k, v in field.metadata.items() if k not in RANGE_CHECKS and k != "renamed_from"}
+        metadata = {k: v for k, v in field.metadata.items() if k not in {*RANGE_CHECKS, "renamed_from", "numbers"}}
         former = field.metadata.get("renamed_from", ())
         if former:
             metadata["aliases"] = [f"--{name}" for name in former]

@@ -52,15 +52,20 @@ def _from_text(name: str, text: str, accepted: set):
     raise ValueError(f"--{name} must be {wanted}, got {text!r}")
 
 
-def typed_value(name: str, hint, default, value, strings_parse: bool = False):
+def typed_value(name: str, hint, default, value, strings_parse: bool = False, numbers: bool = False):
     """``value`` for option ``name`` if its type fits the field (a path object becomes text, an
     integer a float where a number is asked, a list of plain values a comma list); else a
     ``ValueError`` naming the option. None fits a field whose default is None. With
-    ``strings_parse`` (values from a file) text converts as on the command line."""
+    ``strings_parse`` (values from a file) text converts as on the command line; with ``numbers``
+    (a text field that takes a number or a name, ``option(numbers=True)``) a number becomes its text."""
     simple = _simple_types(hint)
     if simple is None:
         return value
     accepted, nullable = simple
+    if numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError(f"--{name} must be a finite number, got {value}")
+        return str(value)
     if isinstance(value, str) and strings_parse and str not in accepted:
         return _from_text(name, value, accepted)
     if isinstance(value, list) and str in accepted and all(isinstance(v, (str, int, float)) for v in value):
@@ -100,10 +105,11 @@ def typed_values(dataclass_types, values: dict, strings_parse: bool = False, def
         hints = field_hints(cls)
         for field in dataclasses.fields(cls):
             default = (defaults or {}).get(field.name, field.default)
-            fields.setdefault(field.name, (hints.get(field.name), default))
+            fields.setdefault(field.name, (hints.get(field.name), default, field.metadata.get("numbers", False)))
     return {
-        name: typed_value(name, *fields[name], value, strings_parse) if name in fields else value
+        name: typed_value(name, hint, default, value, strings_parse, numbers) if name in fields else value
         for name, value in values.items()
+        for hint, default, numbers in [fields.get(name, (None, None, False))]
     }
 
 

@@ -5,12 +5,12 @@ from typing import Literal
 
 from deltapref.objectives.base import PolicyObjective, PolicyOutputs, pair_coefficients
 from deltapref.objectives.options import PolicyLossOptions, ScorerLossOptions
-from deltapref.objectives.policy import DPO, DRDO, EDPO, IPO, KTO, SFT
+from deltapref.objectives.policy import CDPO, DPO, DRDO, EDPO, IPO, KTO, ODPO, RDPO, SFT
 from deltapref.objectives.ranked import RRHF
 from deltapref.objectives.scorers import DifferenceModel, Oracle, RewardModel, ScorerObjective
 
 POLICY_OBJECTIVES: dict[str, PolicyObjective] = {
-    o.name: o for o in (SFT(), DPO(), IPO(), RRHF(), KTO(), EDPO(), DRDO())
+    o.name: o for o in (SFT(), DPO(), IPO(), RRHF(), KTO(), EDPO(), DRDO(), RDPO(), CDPO(), ODPO())
 }
 SCORER_OBJECTIVES: dict[str, ScorerObjective] = {o.name: o for o in (RewardModel(), DifferenceModel(), Oracle())}
 TrainedKind = Literal[tuple(SCORER_OBJECTIVES)]  # the scorer kinds deltapref trains, read from the registry

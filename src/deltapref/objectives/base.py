@@ -13,6 +13,7 @@ import torch
 
 from deltapref import coefficients
 from deltapref.objectives.diagnostics import policy_movement
+from deltapref.objectives.label_options import label_columns
 from deltapref.objectives.options import PolicyLossOptions
 from deltapref.scorer_kinds import columns_needed
 
@@ -85,8 +86,10 @@ class PolicyObjective:
         return False
 
     def required_columns(self, options: PolicyLossOptions) -> list[str]:
-        """Data columns the objective reads (beyond prompt and responses)."""
-        return list(columns_needed(options.coef)) if options.coef else []
+        """Data columns the objective reads (beyond prompt and responses): its weights' and the
+        label options' (``--epsilon``, ``--odpo_offset``, ``--correct_with``)."""
+        weights = list(columns_needed(options.coef)) if options.coef else []
+        return list(dict.fromkeys(weights + label_columns(options)))
 
     def diagnostics(
         self, trace: dict[str, np.ndarray], log_history: list[dict], options: PolicyLossOptions

@@ -8,10 +8,11 @@ from typing import Literal
 
 from deltapref.coefficients import Source, Weighting
 from deltapref.config.commands import Options, option
+from deltapref.objectives.label_options import check_label_options, number_or_none
 from deltapref.scorer_kinds import SCORER_KINDS, source_names, weight_source
 
 WEIGHTING_DEFAULTS = {"alpha": 1.0, "coef_temperature": 1.0, "coef_weighting": "rdo"}  # how Δ becomes a weight
-PolicyLoss = Literal["sft", "dpo", "ipo", "rrhf", "kto", "edpo", "drdo"]
+PolicyLoss = Literal["sft", "dpo", "ipo", "rrhf", "kto", "edpo", "drdo", "rdpo", "cdpo", "odpo"]
 SIMPO_BETA = 2.0  # SimPO's scale for length-mean log-prob rewards (β = 2.0 to 2.5 in its paper)
 
 POINTWISE_KINDS = tuple(name for name, kind in SCORER_KINDS.items() if not kind.pairwise)  # e-DPO may distil any
@@ -78,11 +79,39 @@ class PolicyLossOptions(Options):
         gt=0,
     )
     ipo_length_normalize: bool = option(True, "IPO on length-normalized log-ratios (as TRL)")
+    epsilon: str = option(
+        "0.1",
+        "rdpo/cdpo: the share of wrong labels ε: a number in [0, 0.5); auto (the share `deltapref score` estimated "
+        "from a cross-fitted scorer); or per pair: a scorer kind or gold (ε_i = σ(−Δ_i/T), T = --label_temperature; "
+        "for cdpo the soft label p_i = σ(Δ_i/T)), or a column of ε_i",
+        numbers=True,
+    )
+    epsilon_max: float = option(
+        0.4, "rdpo with a per-pair ε: each ε_i capped here (rDPO's correction divides by 1 − 2ε)", gt=0, lt=0.5
+    )
+    label_temperature: float = option(1.0, "T in P(label right) = σ(Δ/T) for a per-pair --epsilon", gt=0)
+    odpo_offset: str | None = option(
+        None,
+        "odpo: where each pair's offset comes from: a scorer kind or gold (--odpo_alpha · f(Δ), f = --odpo_scale), "
+        "or a column of offsets used as they are",
+    )
+    odpo_alpha: float = option(1.0, "odpo: the offset's scale α (ODPO's α)", ge=0)
+    odpo_scale: Literal["log", "linear"] = option(
+        "log",
+        "odpo: f in α·f(Δ): log (ODPO's default: log Δ, Δ below 0.01, a pair the scorer doubts, read as 0.01) or "
+        "linear (Δ itself)",
+    )
+    label_correction: Literal["none", "flip", "drop"] = option(
+        "none", "flip or drop the pairs whose --correct_with Δ is below −--correction_margin (any pair objective)"
+    )
+    correct_with: str | None = option(None, "the Δ source label correction reads: a scorer kind or gold")
+    correction_margin: float = option(0.0, "label correction acts on pairs with Δ < −m", ge=0)
 
     def __post_init__(self):
         super().__post_init__()
         if self.loss == "kto" and self.kto_lambda_d == 0 and self.kto_lambda_u == 0:
             raise ValueError("--kto_lambda_d and --kto_lambda_u are both 0: KTO would have no loss to train on")
+        check_label_options(self)
         ignored = [f"--{name}" for name, default in WEIGHTING_DEFAULTS.items() if getattr(self, name) != default]
         if self.precomputed_weights() and self.loss != "rrhf" and ignored:
             raise ValueError(
@@ -90,6 +119,10 @@ class PolicyLossOptions(Options):
                 "would change nothing (`deltapref score --alpha` set them): drop them, or weight here with "
                 f"--coef {'|'.join(source_names())}"
             )
+
+    def epsilon_value(self) -> float | None:
+        """``--epsilon`` as one number (None for ``auto`` or a per-pair source)."""
+        return number_or_none(self.epsilon)
 
     def weight_source(self) -> Source | str | None:
         """What ``--coef`` weights by: a Δ source, a column of precomputed weights (its name), or None."""

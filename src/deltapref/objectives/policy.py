@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from deltapref import losses as L
-from deltapref.columns import ORACLE_REWARD, REF_CHOSEN, REF_KL, REF_REJECTED
+from deltapref.columns import LABEL_EPSILON, ODPO_OFFSET, ORACLE_REWARD, REF_CHOSEN, REF_KL, REF_REJECTED
 from deltapref.objectives.base import Metrics, PolicyObjective, PolicyOutputs, identity, pair_coefficients
 from deltapref.objectives.diagnostics import policy_movement, reward_length_tracking
 from deltapref.objectives.options import PolicyLossOptions
@@ -84,6 +84,40 @@ class DPO(ReferencePairObjective):
         return L.dpo_loss(
             outputs.block(0), outputs.block(1), batch[REF_CHOSEN], batch[REF_REJECTED], options.beta, coef
         )
+
+
+class RDPO(ReferencePairObjective):
+    """rDPO: DPO's unbiased loss under labels flipped with probability ε (one, or each pair's:
+    the ``label_epsilon`` column the run derives from ``--epsilon``)."""
+
+    name = "rdpo"
+
+    def loss(self, outputs, batch, options, coef, metrics, reduce_mean):
+        metrics["label_epsilon"] = batch[LABEL_EPSILON]
+        c, r = outputs.block(0), outputs.block(1)
+        return L.rdpo_loss(c, r, batch[REF_CHOSEN], batch[REF_REJECTED], options.beta, batch[LABEL_EPSILON], coef)
+
+
+class CDPO(ReferencePairObjective):
+    """cDPO: DPO against the soft label 1 − ε (one ε, or each pair's ``label_epsilon``)."""
+
+    name = "cdpo"
+
+    def loss(self, outputs, batch, options, coef, metrics, reduce_mean):
+        metrics["label_epsilon"] = batch[LABEL_EPSILON]
+        c, r = outputs.block(0), outputs.block(1)
+        return L.cdpo_loss(c, r, batch[REF_CHOSEN], batch[REF_REJECTED], options.beta, batch[LABEL_EPSILON], coef)
+
+
+class ODPO(ReferencePairObjective):
+    """ODPO: DPO whose margin must exceed each pair's offset (``odpo_offset``, from ``--odpo_offset``)."""
+
+    name = "odpo"
+
+    def loss(self, outputs, batch, options, coef, metrics, reduce_mean):
+        metrics["odpo_offset"] = batch[ODPO_OFFSET]
+        c, r = outputs.block(0), outputs.block(1)
+        return L.odpo_loss(c, r, batch[REF_CHOSEN], batch[REF_REJECTED], batch[ODPO_OFFSET], options.beta, coef)
 
 
 class IPO(ReferencePairObjective):

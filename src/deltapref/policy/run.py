@@ -5,16 +5,13 @@ were computed by the same reference), train with ``AlignTrainer``, save the mode
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import resource
 import time
 from dataclasses import dataclass, fields
 
-import torch
 from transformers import TrainingArguments
 
-from deltapref import coefficients
 from deltapref.columns import PAIR_LISTS, PAIR_NUMBERS, ref_logp
 from deltapref.data.schema import DataError
 from deltapref.forward.logprobs import attention_implementation, takes_block_mask
@@ -24,17 +21,13 @@ from deltapref.models.provenance import identity_mismatch, read_meta, reference_
 from deltapref.objectives import POLICY_OBJECTIVES, PolicyLossOptions, PolicyObjective
 from deltapref.policy.data import (
     PolicyCollator,
-    check_weight_column,
-    pair_score_columns,
-    pairs_as_ranked,
     tokenize_pairs,
     tokenize_ranked,
-    warn_if_scores_tie,
 )
+from deltapref.policy.preparation import prepared
 from deltapref.policy.reference import add_reference_columns
 from deltapref.policy.trainer import AlignTrainer
-from deltapref.scorer_kinds import columns_needed
-from deltapref.training.arguments import check_training_args
+from deltapref.training.arguments import check_step_size, check_training_args
 from deltapref.training.card import write_run_card
 from deltapref.training.checkpoints import run_identity
 from deltapref.training.host_memory import keep_freed_memory
@@ -44,7 +37,6 @@ from deltapref.training.sharding import check_reference_pass_possible
 from deltapref.training.shared import load_training_data, ready_for_training, run_summary, save_summary
 
 logger = logging.getLogger(__name__)
-NORMALIZED = "coef_normalized"
 
 
 @dataclass
@@ -57,17 +49,6 @@ class RunOptions:
     ref_batch_size: int = 32
     merge_lora: bool = True
     command: str = "align"  # the stage that runs it (named in the model card)
-
-
-def check_columns(objective: PolicyObjective, options: PolicyLossOptions, columns: list[str], source: str) -> None:
-    """Refuse data that lacks a column the objective reads, naming how to add it."""
-    missing = [c for c in objective.required_columns(options) if c not in columns]
-    if missing:
-        hint = (
-            " (ranked lists: prompt, responses, scores)" if objective.ranked else " (add them with `deltapref score`)"
-        )
-        coef = f" --coef {options.coef}" if options.coef else ""
-        raise DataError(f"--loss {options.loss}{coef} needs column(s) {', '.join(missing)}{hint}", source=source)
 
 
 def usable_reference_columns(
@@ -99,23 +80,6 @@ def usable_reference_columns(
     return True
 
 
-def normalized_weights(data, objective: PolicyObjective, options: PolicyLossOptions, source: str):
-    """The data with a ``coef_normalized`` column (the run's weights divided by their mean over the
-    data), the options reading it, and that mean."""
-    if objective.ranked:
-        raise DataError("--coef_normalize works on pairs, not on ranked lists", source=source)
-    columns = {c: torch.tensor(data[c], dtype=torch.float64) for c in columns_needed(options.coef)}
-    weights = coefficients.coefficients(options.weight_source(), columns, options.weighting()).double()
-    mean = float(weights.mean())
-    if not mean > 0:
-        raise DataError(f"the weights from --coef {options.coef} have mean {mean}: cannot normalize", source=source)
-    if NORMALIZED in data.column_names:
-        data = data.remove_columns(NORMALIZED)
-    data = data.add_column(NORMALIZED, (weights / mean).tolist())
-    as_they_are = dict(coef=NORMALIZED, alpha=1.0, coef_temperature=1.0, coef_weighting="rdo")  # already weighted
-    return data, dataclasses.replace(options, **as_they_are), mean
-
-
 def run_policy_training(
     config, args: TrainingArguments, options: PolicyLossOptions, run: RunOptions | None = None
 ) -> dict:
@@ -139,7 +103,9 @@ def _train(config, args: TrainingArguments, options: PolicyLossOptions, run: Run
     objective = POLICY_OBJECTIVES[options.loss]
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
     data, report = load_training_data(config, args, objective.required_columns(options))
-    data, trained, weights_mean = _checked(data, objective, options, config.train_data)
+    data, trained, weights_mean, labels = prepared(data, objective, options, config.train_data)
+    if labels.get("label_correction", {}).get("dropped"):
+        check_step_size(args, len(data), config.train_data)
     reference_path = run.reference_model or config.model
     precomputed = usable_reference_columns(
         objective,
@@ -183,6 +149,7 @@ def _train(config, args: TrainingArguments, options: PolicyLossOptions, run: Run
             data,
             report,
             weights_mean_before_normalization=weights_mean,
+            **({"labels": labels} if labels else {}),
             diagnostics=diagnostics,
             warnings=warnings,
             reference_seconds=reference_seconds,
@@ -199,38 +166,6 @@ def _write_card(config, args, objective: PolicyObjective, options: PolicyLossOpt
     method = options.loss + (f"+rc({options.coef})" if options.coef else "")
     read = tuple(objective.required_columns(options))
     write_run_card(config, args, kind="policy", stage=run.command, method=method, summary=summary, read_columns=read)
-
-
-def _checked(data, objective: PolicyObjective, options: PolicyLossOptions, source: str):
-    """The data in the objective's layout (pairs as ranked lists for a ranked objective), its
-    columns checked, and with ``--coef_normalize`` the normalized weights. Returns (data, the
-    options the trainer reads, the weights' mean before normalization or None); summaries and
-    cards name the options as asked."""
-    if objective.ranked and "responses" not in data.column_names:
-        scores = pair_score_columns(data)
-        if options.coef and not scores:
-            raise DataError(
-                f"--loss {options.loss} --coef {options.coef} weighs each pair by its score gap, but these pairs "
-                "carry no scores (reward_chosen/reward_rejected from `deltapref score`, or chosen_score/"
-                "rejected_score): every weight would be the same constant; score them or drop --coef",
-                source=source,
-            )
-        logger.info("RRHF on pairs: scores from %s", ", ".join(scores) if scores else "the labels (1 and 0)")
-        data = pairs_as_ranked(data)
-    if not objective.ranked and "responses" in data.column_names:
-        raise DataError(
-            f"holds ranked lists (prompt, responses, scores); {options.loss} trains on pairs (prompt, chosen, "
-            "rejected): pass pairs, or align with --loss rrhf",
-            source=source,
-        )
-    check_columns(objective, options, data.column_names, source)
-    if objective.ranked:
-        warn_if_scores_tie(data, source)
-    elif options.coef and options.precomputed_weights():
-        check_weight_column(data[options.coef], options.coef, source)
-    if options.coef and options.coef_normalize:
-        return normalized_weights(data, objective, options, source)
-    return data, options, None
 
 
 def _tokenized(data, tokenizer, objective: PolicyObjective, config):

@@ -21,11 +21,12 @@ from tqdm.auto import tqdm
 
 from deltapref.artifacts.fingerprint import content_sha256
 from deltapref.artifacts.outputs import claim_output, claimed, mark_directory, write_text
-from deltapref.coefficients import Weighting, coefficients_of_rows
+from deltapref.coefficients import GOLD, Weighting, coefficients_of_rows, deltas
 from deltapref.columns import REF_LOGP, REFERENCE_BLOCKS, ref_logp
 from deltapref.data.loading import load_preferences, read_records
 from deltapref.data.schema import DataError
 from deltapref.data.writing import save_dataset, write_jsonl
+from deltapref.evaluation.label_noise import estimate_label_noise
 from deltapref.models.loading import check_policy, load_causal_lm, load_tokenizer
 from deltapref.models.provenance import read_meta, reference_identity
 from deltapref.policy.reference import pair_reference_logps
@@ -190,6 +191,35 @@ def _assemble(config, dataset, produced: dict, parts_dir: Path, n_chunks: int) -
         dataset = dataset.add_column(name, [row[name] for row in scored])
     meta = read_meta(config.input)
     meta["columns"].update(produced)
+    noise, lines = label_noise(config, dataset, produced)
+    meta["noise"] = {k: v for k, v in (meta.get("noise") or {}).items() if k not in {kind.name for kind in noise}}
+    meta["noise"].update({kind.name: estimate for kind, estimate in noise.items() if estimate})
     save_dataset(dataset, config.output, "score", overwrite=config.overwrite, meta=meta)
     shutil.rmtree(parts_dir)
-    distributed.say(f"scored {len(dataset)} rows into {config.output} (columns: {', '.join(produced)})")
+    distributed.say(f"scored {len(dataset)} rows into {config.output} (columns: {', '.join(produced)})" + lines)
+
+
+def label_noise(config, dataset, produced: dict) -> tuple[dict, str]:
+    """For each kind scored here: the share of wrong labels estimated from its Δ when its scores
+    are held-out (a cross-fitted model's), else None; and the summary's lines (with the true share
+    where the data holds the built-in task's gold rewards)."""
+    estimates, lines = {}, ""
+    gold = all(c in dataset.column_names for c in GOLD.columns)
+    true_share = float((deltas(GOLD, dataset) < 0).double().mean()) if gold else None
+    for kind in given_kinds(config):
+        if "cross_fit" not in produced[kind.source.columns[0]].get("model", {}):
+            estimates[kind] = None
+            logger.info(
+                "no share of wrong labels from the %s scores: not held-out (train-scorer --cross_fit K)", kind.name
+            )
+            continue
+        estimate = estimate_label_noise(deltas(kind.source, dataset).numpy())
+        if true_share is not None:
+            estimate["gold_wrong_share"] = true_share
+        estimates[kind] = estimate
+        lines += (
+            f"\nlabels: an estimated {estimate['estimate']:.1%} [{estimate['low']:.1%}, {estimate['high']:.1%}] are "
+            f"wrong ({kind.name} scores, held-out, calibrated)"
+            + (f"; true share (gold): {true_share:.1%}" if true_share is not None else "")
+        )
+    return estimates, lines

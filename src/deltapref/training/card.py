@@ -148,6 +148,8 @@ def write_model_card(
     if scores:
         lines = [f"- `{column}`: {_origin(origin)}" for column, origin in scores.items()]
         sections.append("## Scores it trained on\n\n" + "\n".join(lines))
+    if summary.get("labels"):
+        sections.append("## Labels it did not take as given\n\n" + _table(_flat_metrics(summary["labels"])))
     if summary.get("diagnostics"):
         sections.append("## Diagnostics\n\n" + _table(_flat_metrics(summary["diagnostics"])))
     if summary.get("warnings"):

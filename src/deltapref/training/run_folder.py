@@ -176,9 +176,10 @@ def _rerun(output: Path, command: str, identity: dict, overwrite: bool, composit
     """What an earlier run in ``output`` leaves to this one: an interrupted run of ``command``
     with the same identity resumes (from its last complete checkpoint, or, ``composite``, with
     its members); one with another identity is refused, naming every change, unless
-    ``overwrite``; anything else (a complete run, an unmarked or foreign folder) is replaced."""
+    ``overwrite``; anything else (a complete run, an unmarked or foreign folder, an interrupted run
+    that left nothing to resume, e.g. one refused before training) is replaced."""
     marker = read_marker(output) or {}
-    if overwrite or marker.get("made_by") != command or marker.get("state") != RUNNING:
+    if overwrite or marker.get("made_by") != command or marker.get("state") != RUNNING or not _progress(output):
         return Claim()
     changed = identity_changes(marker.get("identity"), identity)
     if changed:

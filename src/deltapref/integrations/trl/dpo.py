@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import torch
 from trl import DPOTrainer
 
 from deltapref.integrations.trl.weights import WeightedTrainer
-from deltapref.losses import dpo_loss
+from deltapref.losses import dpo_loss, rdpo_loss
 
 
 class WeightedDPOTrainer(WeightedTrainer, DPOTrainer):
     """TRL's ``DPOTrainer`` with each pair's loss multiplied by ``weight_column`` (default
     ``coef``). Takes every ``DPOTrainer`` argument; an evaluation dataset with the column is
     checked like the training one and weighted, one without it is evaluated unweighted. Logs
-    ``weights/mean|min|max`` and TRL's own (unweighted) loss as ``loss_unweighted``.
+    ``weights/mean|min|max`` and TRL's own (unweighted) loss as ``loss_unweighted``. Takes TRL's
+    ``loss_type="sigmoid"`` (DPO) or ``"robust"`` (rDPO with ε = ``label_smoothing``).
 
     TRL computes the per-pair losses inside one method and returns only their mean: the trainer
     records the policy's (and the reference's) per-token log-probs as TRL's forward passes
@@ -26,7 +28,10 @@ class WeightedDPOTrainer(WeightedTrainer, DPOTrainer):
 
     def check_supported(self):
         unsupported = {
-            "loss_type": (self.loss_types != ["sigmoid"], f"{self.loss_types} (only ['sigmoid'], DPO)"),
+            "loss_type": (
+                self.loss_types not in (["sigmoid"], ["robust"]),
+                f"{self.loss_types} (only ['sigmoid'], DPO, or ['robust'], rDPO)",
+            ),
             "f_divergence_type": (self.f_divergence_type != "reverse_kl", self.f_divergence_type),
             "ld_alpha": (self.ld_alpha is not None, self.ld_alpha),
             "use_weighting": (self.use_weighting, True),
@@ -36,7 +41,9 @@ class WeightedDPOTrainer(WeightedTrainer, DPOTrainer):
             if bad:
                 raise ValueError(f"WeightedDPOTrainer supports TRL's default {name}, got {value}")
 
-    def per_example_losses(self, inputs, recorded):
+    def pair_logps(self, inputs, recorded) -> tuple[torch.Tensor, ...]:
+        """(policy chosen, policy rejected, reference chosen, reference rejected) log-probs of the
+        batch's pairs, summed over completion tokens, from what TRL's forwards returned."""
         seq_len = inputs["completion_mask"].size(1) - 1
         policy = recorded[0][:, -seq_len:].sum(dim=1).chunk(2)
         if self.precompute_ref_logps:
@@ -44,4 +51,10 @@ class WeightedDPOTrainer(WeightedTrainer, DPOTrainer):
         else:
             reference = recorded[1][:, -seq_len:].sum(dim=1).chunk(2)
         reference = tuple(r.to(policy[0].device, policy[0].dtype) for r in reference)
-        return dpo_loss(*policy, *reference, beta=self.beta)
+        return (*policy, *reference)
+
+    def per_example_losses(self, inputs, recorded):
+        logps = self.pair_logps(inputs, recorded)
+        if self.loss_types == ["robust"]:
+            return rdpo_loss(*logps, beta=self.beta, epsilon=self.label_smoothing)
+        return dpo_loss(*logps, beta=self.beta)
