@@ -291,3 +291,18 @@ def test_power_is_the_noncentral_t_of_the_seeds_needed():
 
     assert power(1.0, 0.5, 34) >= 0.8 > power(1.0, 0.5, 33)  # d = 0.5: 34 pairs (Cohen 1988)
     assert power(1.0, 0.0, 10) == pytest.approx(0.025)  # no effect: rejections in the effect's direction, α/2
+
+
+def test_the_study_keeps_every_scorer_an_arm_names_as_its_delta_source():
+    """Arms of the noisy-label objectives name scorers through other options than --coef."""
+    from deltapref.study.recipes import scorers_needed
+
+    arms = {
+        "rdpo-diff": {"loss": "rdpo", "epsilon": "difference"},
+        "odpo-reward": {"loss": "odpo", "odpo_offset": "reward"},
+        "dpo-flip-oracle": {"loss": "dpo", "label_correction": "flip", "correct_with": "oracle"},
+        "rdpo-global": {"loss": "rdpo", "epsilon": "0.2"},
+    }
+    assert scorers_needed(arms) == {"difference", "reward", "oracle"}
+    assert scorers_needed({"cdpo-gold": {"loss": "cdpo", "epsilon": "gold"}}) == set()
+    assert scorers_needed({"edpo": {"loss": "edpo"}}) == {"reward"}

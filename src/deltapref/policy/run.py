@@ -102,10 +102,7 @@ def _train(config, args: TrainingArguments, options: PolicyLossOptions, run: Run
     started = time.time()
     objective = POLICY_OBJECTIVES[options.loss]
     tokenizer = load_tokenizer(config.tokenizer or config.model, config.trust_remote_code)
-    data, report = load_training_data(config, args, objective.required_columns(options))
-    data, trained, weights_mean, labels = prepared(data, objective, options, config.train_data)
-    if labels.get("label_correction", {}).get("dropped"):
-        check_step_size(args, len(data), config.train_data)
+    data, report, trained, weights_mean, labels = _training_data(config, args, objective, options)
     reference_path = run.reference_model or config.model
     precomputed = usable_reference_columns(
         objective,
@@ -160,6 +157,16 @@ def _train(config, args: TrainingArguments, options: PolicyLossOptions, run: Run
     save_summary(args, "train_summary.json", summary)
     _write_card(config, args, objective, options, run, summary)
     return summary
+
+
+def _training_data(config, args: TrainingArguments, objective: PolicyObjective, options: PolicyLossOptions):
+    """The training data loaded (with its load report) and made ready for the objective
+    (``preparation.prepared``), checked again for a step's worth of pairs after a drop."""
+    data, report = load_training_data(config, args, objective.required_columns(options))
+    data, trained, weights_mean, labels = prepared(data, objective, options, config.train_data)
+    if labels.get("label_correction", {}).get("dropped"):
+        check_step_size(args, len(data), config.train_data)
+    return data, report, trained, weights_mean, labels
 
 
 def _write_card(config, args, objective: PolicyObjective, options: PolicyLossOptions, run: RunOptions, summary: dict):

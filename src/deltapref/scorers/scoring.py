@@ -219,7 +219,8 @@ def label_noise(config, dataset, produced: dict) -> tuple[dict, str]:
         estimates[kind] = estimate
         lines += (
             f"\nlabels: an estimated {estimate['estimate']:.1%} [{estimate['low']:.1%}, {estimate['high']:.1%}] are "
-            f"wrong ({kind.name} scores, held-out, calibrated)"
+            f"wrong ({kind.name} scores, held-out, calibrated; the scorer agrees with {estimate['scorer_agrees']:.1%} "
+            "of the labels, and its own errors count as wrong labels: an upper bound unless it separates the truth)"
             + (f"; true share (gold): {true_share:.1%}" if true_share is not None else "")
         )
     return estimates, lines

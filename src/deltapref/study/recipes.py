@@ -150,9 +150,14 @@ def claims_recipe(profile: dict, temperature: float, seed: int, lrs: dict[str, f
 TASK_SCORERS = ("reward", "difference", "oracle")  # task_stages' scorers, each an option of its score stage
 
 
+DELTA_OPTIONS = ("coef", "epsilon", "odpo_offset", "correct_with", "edpo_rewards")  # options naming a Δ source
+
+
 def scorers_needed(policies: dict[str, dict]) -> set[str]:
-    """The task's scorers some method reads: its weights' kind (``--coef``), DRDO's oracle."""
-    needed = {args["coef"] for args in policies.values() if args.get("coef") in TASK_SCORERS}
+    """The task's scorers some method reads: the kind any option names as its Δ source (weights,
+    rDPO/cDPO's per-pair ε, ODPO's offset, label correction, e-DPO's targets), DRDO's oracle."""
+    named = {str(args.get(option)) for args in policies.values() for option in DELTA_OPTIONS}
+    needed = named & set(TASK_SCORERS) | ({"reward"} if any(a["loss"] == "edpo" for a in policies.values()) else set())
     return needed | ({"oracle"} if any(args["loss"] == "drdo" for args in policies.values()) else set())
 
 
