@@ -167,8 +167,9 @@ def flip_deltas(rate, n, rng):
 
 @pytest.mark.parametrize("rate", [0.0, 0.1, 0.3])
 def test_the_noise_estimate_recovers_flips_a_scorer_separates(rate):
-    estimate = estimate_label_noise(flip_deltas(rate, 2000, np.random.default_rng(0)), resamples=50)
-    assert estimate["estimate"] == pytest.approx(rate, abs=0.02)
+    delta = flip_deltas(rate, 1000, np.random.default_rng(0))
+    estimate = estimate_label_noise(delta, resamples=20)
+    assert estimate["estimate"] == pytest.approx((delta < 0).mean(), abs=0.01)  # the share actually flipped
     assert estimate["low"] <= estimate["estimate"] <= estimate["high"]
 
 
@@ -177,16 +178,16 @@ def test_the_noise_estimate_recovers_bradley_terry_noise_from_a_calibrated_gap(t
     """Labels drawn with P(chosen) = σ(g/T) and a scorer whose Δ is the gap g: the estimate is the
     expected share of labels against the gap's sign, E[min(σ(g/T), 1 − σ(g/T))]."""
     rng = np.random.default_rng(1)
-    gap = rng.normal(0, 1, 4000)
-    kept = rng.random(4000) < 1 / (1 + np.exp(-gap / temperature))
+    gap = rng.normal(0, 1, 2000)
+    kept = rng.random(2000) < 1 / (1 + np.exp(-gap / temperature))
     truth = np.minimum(1 / (1 + np.exp(-gap / temperature)), 1 / (1 + np.exp(gap / temperature))).mean()
-    estimate = estimate_label_noise(np.where(kept, gap, -gap), resamples=50)
+    estimate = estimate_label_noise(np.where(kept, gap, -gap), resamples=20)
     assert estimate["estimate"] == pytest.approx(truth, abs=0.02)
 
 
 def test_a_weak_scorer_overestimates_and_the_share_formula_by_hand():
     """A scorer that cannot separate (Δ unrelated to the labels) gives about 1/2: an upper bound."""
-    estimate = estimate_label_noise(np.random.default_rng(2).normal(0, 1, 2000), resamples=20)
+    estimate = estimate_label_noise(np.random.default_rng(2).normal(0, 1, 1000), resamples=10)
     assert estimate["estimate"] > 0.4
     assert wrong_label_share(np.array([0.0, 100.0]), a=1.0, floor=0.1) == pytest.approx((0.5 + 0.1) / 2)
     with pytest.raises(ValueError, match="at least 2 pairs"):

@@ -44,9 +44,6 @@ METHODS = {  # stage name -> align arguments
     "edpo": {"loss": "edpo"},
     "drdo": {"loss": "drdo"},
     "drdo-head": {"loss": "drdo", "student_reward": "head"},
-    "rdpo": {"loss": "rdpo", "epsilon": "0.1"},  # noisy-label objectives (docs/GUIDE.md): a global ε
-    "cdpo-diff": {"loss": "cdpo", "epsilon": "difference"},  # soft labels σ(d) from the difference model
-    "odpo-reward": {"loss": "odpo", "odpo_offset": "reward"},  # offsets α·log Δ from the reward model
 }
 
 
