@@ -93,6 +93,13 @@ def _margin(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_re
     return beta * ((policy_chosen_logps - ref_chosen_logps) - (policy_rejected_logps - ref_rejected_logps))
 
 
+def _label_terms(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta, epsilon):
+    """ℓ(z) (the label as given), ℓ(−z) (the label flipped) and ε as a constant tensor, for the
+    losses that take the share of wrong labels."""
+    z = _margin(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta)
+    return -F.logsigmoid(z), -F.logsigmoid(-z), torch.as_tensor(epsilon, dtype=z.dtype, device=z.device).detach()
+
+
 def rdpo_loss(
     policy_chosen_logps,
     policy_rejected_logps,
@@ -105,10 +112,10 @@ def rdpo_loss(
     """Robust DPO (rDPO, Chowdhury et al. 2024, "Provably robust DPO"): the unbiased DPO loss under
     labels flipped with probability ε, L = [(1 − ε)·ℓ(z) − ε·ℓ(−z)] / (1 − 2ε), ℓ(z) = −log σ(z),
     z = β·h_w − β·h_l. ``epsilon``: one flip rate or one per pair, each in [0, 0.5); ε = 0 is DPO."""
-    z = _margin(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta)
-    epsilon = torch.as_tensor(epsilon, dtype=z.dtype, device=z.device).detach()
-    losses = ((1 - epsilon) * -F.logsigmoid(z) - epsilon * -F.logsigmoid(-z)) / (1 - 2 * epsilon)
-    return _weighted(losses, coef)
+    kept, flipped, epsilon = _label_terms(
+        policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta, epsilon
+    )
+    return _weighted(((1 - epsilon) * kept - epsilon * flipped) / (1 - 2 * epsilon), coef)
 
 
 def cdpo_loss(
@@ -124,9 +131,10 @@ def cdpo_loss(
     label p = 1 − ε that y_w is better, L = (1 − ε)·ℓ(z) + ε·ℓ(−z), ℓ(z) = −log σ(z),
     z = β·h_w − β·h_l. ``epsilon``: one value or one per pair (a per-pair soft label p_i = 1 − ε_i,
     in [0, 1]); ε = 0 is DPO."""
-    z = _margin(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta)
-    epsilon = torch.as_tensor(epsilon, dtype=z.dtype, device=z.device).detach()
-    return _weighted((1 - epsilon) * -F.logsigmoid(z) + epsilon * -F.logsigmoid(-z), coef)
+    kept, flipped, epsilon = _label_terms(
+        policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta, epsilon
+    )
+    return _weighted((1 - epsilon) * kept + epsilon * flipped, coef)
 
 
 def odpo_loss(

@@ -86,27 +86,29 @@ class DPO(ReferencePairObjective):
         )
 
 
-class RDPO(ReferencePairObjective):
-    """rDPO: DPO's unbiased loss under labels flipped with probability ε (one, or each pair's:
-    the ``label_epsilon`` column the run derives from ``--epsilon``)."""
+class LabelNoiseDPO(ReferencePairObjective):
+    """A DPO loss that takes the share of wrong labels ε: one, or each pair's (the
+    ``label_epsilon`` column the run derives from ``--epsilon``)."""
+
+    pure_loss = staticmethod(L.rdpo_loss)
+
+    def loss(self, outputs, batch, options, coef, metrics, reduce_mean):
+        metrics["label_epsilon"] = batch[LABEL_EPSILON]
+        c, r = outputs.block(0), outputs.block(1)
+        return self.pure_loss(c, r, batch[REF_CHOSEN], batch[REF_REJECTED], options.beta, batch[LABEL_EPSILON], coef)
+
+
+class RDPO(LabelNoiseDPO):
+    """rDPO: DPO's unbiased loss under labels flipped with probability ε."""
 
     name = "rdpo"
 
-    def loss(self, outputs, batch, options, coef, metrics, reduce_mean):
-        metrics["label_epsilon"] = batch[LABEL_EPSILON]
-        c, r = outputs.block(0), outputs.block(1)
-        return L.rdpo_loss(c, r, batch[REF_CHOSEN], batch[REF_REJECTED], options.beta, batch[LABEL_EPSILON], coef)
 
-
-class CDPO(ReferencePairObjective):
-    """cDPO: DPO against the soft label 1 − ε (one ε, or each pair's ``label_epsilon``)."""
+class CDPO(LabelNoiseDPO):
+    """cDPO: DPO against the soft label 1 − ε."""
 
     name = "cdpo"
-
-    def loss(self, outputs, batch, options, coef, metrics, reduce_mean):
-        metrics["label_epsilon"] = batch[LABEL_EPSILON]
-        c, r = outputs.block(0), outputs.block(1)
-        return L.cdpo_loss(c, r, batch[REF_CHOSEN], batch[REF_REJECTED], options.beta, batch[LABEL_EPSILON], coef)
+    pure_loss = staticmethod(L.cdpo_loss)
 
 
 class ODPO(ReferencePairObjective):
