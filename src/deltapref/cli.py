@@ -33,7 +33,13 @@ COMMANDS: dict[tuple[str, ...], Command] = {
         "deltapref.study.weighting_map",
         ("MapConfig",),
         "weighting_map",
-        "where weighting pays: DPO+rc (gold, reward, difference, oracle weights) and DRDO against DPO by label noise",
+        "where magnitude pays: every weighting, noise-robust and label-correcting arm against DPO, tuned alike",
+    ),
+    ("study", "decide"): Command(
+        "deltapref.study.decisive",
+        ("DecideConfig",),
+        "decide",
+        "the decisive test named in advance: the map's pick against DPO and rDPO on fresh seeds, Holm-corrected",
     ),
     ("plan",): Command(
         "deltapref.training.plan",

@@ -86,7 +86,9 @@ class SyntheticTaskConfig(Options):
     )
     ranked_noise: float = option(0.3, "std of the Gaussian noise on ranked-list scores", ge=0)
     disjoint_test_prompts: bool = option(
-        False, "draw held-out prompts again until none is a training prompt (false: about a third of them recur)"
+        True,
+        "draw held-out prompts again until none is a training prompt (false: the earlier draw, in which held-out "
+        "prompts may recur among the training prompts)",
     )
     min_words: int = option(3, "shortest base response, in words", ge=1)
     max_words: int = option(18, "longest base response, in words", ge=1)

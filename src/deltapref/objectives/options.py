@@ -39,7 +39,16 @@ class PolicyLossOptions(Options):
     )
     coef_normalize: bool = option(
         False,
-        "divide the weights by their mean over the data (mean 1): reweighting without a smaller effective step size",
+        "divide the weights by their mean over the data (mean 1); the relative weights, which decide which pairs "
+        "carry the gradient, stay the same. AdamW's step is nearly invariant to a constant loss scale, so this "
+        "changes little there (gradient clipping and Adam's ε still see the scale)",
+    )
+    coef_control: Literal["none", "shuffle", "sign", "magnitude"] = option(
+        "none",
+        "a control for what the weights carry: shuffle (the same weights permuted across pairs, seeded by --seed: "
+        "their distribution without their information), sign (each pair gets the mean weight of the pairs on its "
+        "side of Δ = 0: which labels the source doubts, not by how much), magnitude (the weight of |Δ|: how far "
+        "apart, not which side)",
     )
     madpo_c_max: float = option(2.0, "MADPO: scale c for the closest pairs", gt=1)
     madpo_c_min: float = option(0.5, "MADPO: scale c for the easiest pairs", ge=0, lt=1)
@@ -87,7 +96,10 @@ class PolicyLossOptions(Options):
         numbers=True,
     )
     epsilon_max: float = option(
-        0.4, "rdpo with a per-pair ε: each ε_i capped here (rDPO's correction divides by 1 − 2ε)", gt=0, lt=0.5
+        0.4,
+        "rdpo with a per-pair ε or auto: ε capped here (rDPO's correction divides by 1 − 2ε)",
+        gt=0,
+        lt=0.5,
     )
     label_temperature: float = option(1.0, "T in P(label right) = σ(Δ/T) for a per-pair --epsilon", gt=0)
     odpo_offset: str | None = option(
@@ -112,6 +124,15 @@ class PolicyLossOptions(Options):
         if self.loss == "kto" and self.kto_lambda_d == 0 and self.kto_lambda_u == 0:
             raise ValueError("--kto_lambda_d and --kto_lambda_u are both 0: KTO would have no loss to train on")
         check_label_options(self)
+        if self.coef_control != "none" and not self.coef:
+            raise ValueError(f"--coef_control {self.coef_control} controls --coef's weights: give --coef too")
+        if self.coef_control != "none" and self.loss == "rrhf":
+            raise ValueError("--coef_control works on pairs' weights; rrhf weighs ranked lists: drop it")
+        if self.coef_control in ("sign", "magnitude") and self.precomputed_weights():
+            raise ValueError(
+                f"--coef_control {self.coef_control} needs Δ, and --coef {self.coef} is a column of weights: "
+                f"use --coef {'|'.join(source_names())}, or --coef_control shuffle"
+            )
         ignored = [f"--{name}" for name, default in WEIGHTING_DEFAULTS.items() if getattr(self, name) != default]
         if self.precomputed_weights() and self.loss != "rrhf" and ignored:
             raise ValueError(

@@ -104,10 +104,13 @@ def with_label_columns(data: Dataset, options: PolicyLossOptions, source: str) -
 
 def epsilons(data: Dataset, options: PolicyLossOptions, source: str) -> tuple[np.ndarray, dict]:
     """ε per pair: one number, the estimate ``score`` recorded (``auto``), σ(−Δ/T) from a Δ
-    source (capped at ``epsilon_max`` for rdpo), or a column's values, checked."""
+    source (either capped at ``epsilon_max`` for rdpo), or a column's values, checked."""
     closed = options.loss == "cdpo"  # a soft label may be 0 (ε = 1); rDPO needs ε < 0.5
     if options.epsilon == "auto":
         value, origin = recorded_noise(source)
+        if options.loss == "rdpo" and value > options.epsilon_max:
+            logger.info("--epsilon auto: %.4f capped at --epsilon_max %g (rDPO)", value, options.epsilon_max)
+            value, origin = options.epsilon_max, f"{origin}, capped at --epsilon_max"
         return np.full(len(data), value), {"epsilon": value, "epsilon_from": origin}
     if not per_pair_epsilon(options):
         return np.full(len(data), options.epsilon_value()), {"epsilon": options.epsilon_value()}

@@ -1,13 +1,14 @@
 """The training data made ready for a policy objective, before any model loads: pairs in its
 layout (as ranked lists for RRHF), the columns it reads checked, doubted labels corrected and the
-per-pair label columns added (``labels``), and with ``--coef_normalize`` the weights divided by
-their mean."""
+per-pair label columns added (``labels``), and the weights computed over the whole data when a
+control (``--coef_control``) or ``--coef_normalize`` needs them: ``pair_weights``."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 
+import numpy as np
 import torch
 
 from deltapref import coefficients
@@ -18,7 +19,7 @@ from deltapref.policy.labels import corrected, with_label_columns
 from deltapref.scorer_kinds import columns_needed
 
 logger = logging.getLogger(__name__)
-NORMALIZED = "coef_normalized"
+PREPARED = "coef_prepared"  # the column of weights computed here, read as they are
 
 
 def check_columns(objective: PolicyObjective, options: PolicyLossOptions, columns: list[str], source: str) -> None:
@@ -32,27 +33,51 @@ def check_columns(objective: PolicyObjective, options: PolicyLossOptions, column
         raise DataError(f"--loss {options.loss}{coef} needs column(s) {', '.join(missing)}{hint}", source=source)
 
 
-def normalized_weights(data, objective: PolicyObjective, options: PolicyLossOptions, source: str):
-    """The data with a ``coef_normalized`` column (the run's weights divided by their mean over the
-    data), the options reading it, and that mean."""
-    if objective.ranked:
-        raise DataError("--coef_normalize works on pairs, not on ranked lists", source=source)
+def pair_weights(data, options: PolicyLossOptions, seed: int) -> np.ndarray:
+    """Each pair's weight as the run uses it (fp64): ``--coef`` through its weighting, then its
+    control (``--coef_control``): *shuffle* permutes the weights across pairs (seeded: their
+    distribution without their information), *sign* gives each pair the mean weight of the pairs
+    on its side of Δ = 0 (which labels the source doubts, not by how much), *magnitude* weighs
+    |Δ| (how far apart, not which side); then divided by their mean with ``--coef_normalize``."""
+    source, weighting = options.weight_source(), options.weighting()
     columns = {c: torch.tensor(data[c], dtype=torch.float64) for c in columns_needed(options.coef)}
-    weights = coefficients.coefficients(options.weight_source(), columns, options.weighting()).double()
-    mean = float(weights.mean())
-    if not mean > 0:
+    if options.coef_control in ("sign", "magnitude"):
+        delta = source.delta(columns)
+        weights = weighting(delta.abs() if options.coef_control == "magnitude" else delta).double().numpy()
+        if options.coef_control == "sign":
+            doubted = delta.numpy() <= 0
+            for side in (doubted, ~doubted):
+                weights[side] = weights[side].mean() if side.any() else 0.0
+    else:
+        weights = coefficients.coefficients(source, columns, weighting).double().numpy()
+    if options.coef_control == "shuffle":
+        weights = np.random.default_rng(seed).permutation(weights)
+    if options.coef_normalize:
+        weights = weights / weights.mean()
+    return weights
+
+
+def _with_weights(data, objective: PolicyObjective, options: PolicyLossOptions, source: str, seed: int):
+    """The data with the run's weights as a column (``pair_weights``), the options reading it, and
+    the weights' mean before normalization."""
+    if objective.ranked:
+        raise DataError("--coef_normalize and --coef_control work on pairs, not on ranked lists", source=source)
+    raw = pair_weights(data, dataclasses.replace(options, coef_normalize=False), seed)
+    mean = float(raw.mean())
+    if options.coef_normalize and not mean > 0:
         raise DataError(f"the weights from --coef {options.coef} have mean {mean}: cannot normalize", source=source)
-    if NORMALIZED in data.column_names:
-        data = data.remove_columns(NORMALIZED)
-    data = data.add_column(NORMALIZED, (weights / mean).tolist())
-    as_they_are = dict(coef=NORMALIZED, alpha=1.0, coef_temperature=1.0, coef_weighting="rdo")  # already weighted
+    if PREPARED in data.column_names:
+        data = data.remove_columns(PREPARED)
+    data = data.add_column(PREPARED, (raw / mean if options.coef_normalize else raw).tolist())
+    as_they_are = dict(coef=PREPARED, alpha=1.0, coef_temperature=1.0, coef_weighting="rdo", coef_control="none")
     return data, dataclasses.replace(options, **as_they_are), mean
 
 
-def prepared(data, objective: PolicyObjective, options: PolicyLossOptions, source: str):
+def prepared(data, objective: PolicyObjective, options: PolicyLossOptions, source: str, seed: int = 0):
     """The data in the objective's layout (pairs as ranked lists for a ranked objective), its
     columns checked, labels corrected and the per-pair label columns added (``policy.labels``),
-    and with ``--coef_normalize`` the normalized weights. Returns (data, the options the trainer
+    and the weights computed here when a control or ``--coef_normalize`` needs them (``seed``
+    shuffles). Returns (data, the options the trainer
     reads, the weights' mean before normalization or None, what the label options did);
     summaries and cards name the options as asked."""
     if objective.ranked and "responses" not in data.column_names:
@@ -80,6 +105,6 @@ def prepared(data, objective: PolicyObjective, options: PolicyLossOptions, sourc
     data, correction = corrected(data, options, source)
     data, labels = with_label_columns(data, options, source)
     labels = {**labels, "label_correction": correction} if correction else labels
-    if options.coef and options.coef_normalize:
-        return (*normalized_weights(data, objective, options, source), labels)
+    if options.coef and (options.coef_normalize or options.coef_control != "none"):
+        return (*_with_weights(data, objective, options, source, seed), labels)
     return data, options, None, labels

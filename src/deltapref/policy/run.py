@@ -163,7 +163,7 @@ def _training_data(config, args: TrainingArguments, objective: PolicyObjective, 
     """The training data loaded (with its load report) and made ready for the objective
     (``preparation.prepared``), checked again for a step's worth of pairs after a drop."""
     data, report = load_training_data(config, args, objective.required_columns(options))
-    data, trained, weights_mean, labels = prepared(data, objective, options, config.train_data)
+    data, trained, weights_mean, labels = prepared(data, objective, options, config.train_data, args.seed)
     if labels.get("label_correction", {}).get("dropped"):
         check_step_size(args, len(data), config.train_data)
     return data, report, trained, weights_mean, labels

@@ -1,11 +1,12 @@
-"""``deltapref study map``: where weighting pays on the built-in task. For each label-noise
-condition — Bradley–Terry labels at three temperatures (flips concentrate on close pairs) and
-gap-independent flips at three rates (a careless annotator) — and each seed, one pipeline trains
-SFT, the three scorers, DPO, DPO+rc with weights from the gold reward (the bound), the reward
-model, the difference model and the oracle, and DRDO; each arm's gold-reward gain over DPO is a
-paired t interval over seeds, read against the smallest effect of interest. One table, one plot.
-Every arm trains at one shared learning rate (equal budgets, nothing tuned): an exploratory map,
-not a confirmatory test."""
+"""``deltapref study map``: where weighting pays on the built-in task, against the methods a user
+with noisy labels would pick instead, with every arm tuned the same way.
+
+For each label-noise condition: (1) validation — on separate draws of the task (seeds 1000, ...),
+every arm trains at every rate of one grid; each arm keeps the rate with its best mean gold reward
+over the draws; (2) test — on fresh seeds, every arm at its rate, from the same SFT model and the
+same cross-fitted scorers. Each cell reports every arm's paired gain over DPO (Holm-adjusted
+across the cell's arms: the map is exploratory), its recovery of the gold-corrected ceiling and
+its weights' mean, SD and share on wrong labels. ``map_markdown`` writes the table and plot."""
 
 from __future__ import annotations
 
@@ -15,47 +16,51 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from deltapref.artifacts.outputs import claim_output, mark_directory, write_text
 from deltapref.config.commands import SEED_RANGE, Options, command_line, option, seed_list
-from deltapref.evaluation.stats import paired_difference
+from deltapref.data.loading import read_records
+from deltapref.evaluation.stats import holm, paired_difference
 from deltapref.models.provenance import machine
-from deltapref.recipes.demo import LENGTHS, generation_stages, task_stages
+from deltapref.objectives import PolicyLossOptions
+from deltapref.policy.preparation import pair_weights
 from deltapref.recipes.pipeline import run_pipeline, stage_seconds
-from deltapref.report.text import estimate
-from deltapref.study.markdown import table, timing, write_section
-from deltapref.study.verdicts import SESOI, relabel, verdict
+from deltapref.study.map_arms import (
+    ARMS,
+    CONDITIONS,
+    LEARNING_RATES,
+    arm_options,
+    rate_stage,
+    test_recipe,
+    validation_recipe,
+)
+from deltapref.study.map_markdown import draw_map, map_markdown
+from deltapref.study.markdown import write_section
+from deltapref.study.verdicts import SESOI, verdict
 
-# label noise of the pairs: condition -> data synth options (and the gold weights' temperature)
-CONDITIONS = {
-    "BT, T = 0.25": {"temperature": 0.25},
-    "BT, T = 0.5": {"temperature": 0.5},
-    "BT, T = 1": {"temperature": 1.0},
-    "flip 10%": {"label_noise": "flip", "flip_rate": 0.1},
-    "flip 20%": {"label_noise": "flip", "flip_rate": 0.2},
-    "flip 30%": {"label_noise": "flip", "flip_rate": 0.3},
-}
-ARMS = {  # name -> align options; each is compared with DPO, trained from the same SFT model
-    "dpo": {"loss": "dpo"},
-    "rc-gold": {"loss": "dpo", "coef": "gold"},
-    "rc-reward": {"loss": "dpo", "coef": "reward"},
-    "rc-difference": {"loss": "dpo", "coef": "difference"},
-    "rc-oracle": {"loss": "dpo", "coef": "oracle"},
-    "drdo": {"loss": "drdo"},
-}
-TASK = {"n_train": 1000, "n_test": 200, "sft_epochs": 4, "scorer_epochs": 4}
 MAP_MARKERS = ("<!-- map:start -->", "<!-- map:end -->")
+VALIDATION_SEED = 1000
 
 
 @dataclass
 class MapConfig(Options):
-    seeds: str = option("5", "seeds per condition: a count N (from --first_seed) or a comma list")
-    first_seed: int = option(
-        3000, "the first seed of a count (fresh: the claims study uses 0.., 1000.., 2000..)", **SEED_RANGE
+    conditions: str = option(
+        "bt-1,flip-30",
+        f"comma list of label-noise conditions to map, of {', '.join(CONDITIONS)} (BT: Bradley-Terry "
+        "labels at temperature T; flip: that share of labels flipped whatever the gap)",
     )
-    learning_rate: float = option(5e-4, "every arm's learning rate (one shared rate: equal budgets)", gt=0)
+    seeds: str = option("3", "test seeds per condition: a count N (from --first_seed) or a comma list")
+    first_seed: int = option(
+        5000, "the first test seed of a count (fresh: validation draws are 1000, ...)", **SEED_RANGE
+    )
+    validation_draws: int = option(2, "task draws (seeds 1000, ...) whose mean gold reward picks each arm's rate", ge=2)
     output_dir: str = option("runs/study-map", "where the runs go")
     results: str = option(None, "markdown file whose map section is (re)written (default: OUTPUT/RESULTS.md)")
     plot: str = option(None, "the map's PNG (default: OUTPUT/weighting-map.png)")
+
+    def condition_list(self) -> list[str]:
+        return [c.strip() for c in self.conditions.split(",") if c.strip()]
 
     def seed_list(self) -> list[int]:
         if "," in self.seeds:
@@ -64,118 +69,132 @@ class MapConfig(Options):
 
     def __post_init__(self):
         super().__post_init__()
+        unknown = [c for c in self.condition_list() if c not in CONDITIONS]
+        if unknown:
+            raise ValueError(f"--conditions: unknown {', '.join(unknown)}; known: {', '.join(CONDITIONS)}")
         if len(self.seed_list()) < 2:
             raise ValueError("--seeds: a paired interval needs at least 2 seeds")
+        shared = sorted(set(self.seed_list()) & set(range(VALIDATION_SEED, VALIDATION_SEED + self.validation_draws)))
+        if shared:
+            raise ValueError(f"test seed(s) {', '.join(map(str, shared))} are validation draws: pick others")
 
 
-def map_recipe(condition: dict, seed: int, learning_rate: float) -> dict:
-    """One condition and seed: the task, SFT, the three scorers, scoring, every arm, generation."""
-    stages = task_stages(seed, TASK, {**condition, "disjoint_test_prompts": True})
-    train = {"seed": seed, "disable_tqdm": True, "logging_steps": 10, **LENGTHS}
-    gold_temperature = condition.get("temperature", 0.5)
-    for name, arm in ARMS.items():
-        args = dict(train, model="{sft}", train_data="{score}/train_scored.jsonl", learning_rate=learning_rate)
-        args.update(arm, beta=0.1, num_train_epochs=1)
-        if arm.get("coef") == "gold":
-            args["coef_temperature"] = gold_temperature
-        stages[name] = {"command": "align", "args": args}
-    stages.update(generation_stages(["sft", *ARMS], seed))
-    return {"stages": stages, "report": {"reward": "gold", "baselines": ["dpo"], "seed": seed}}
+def folder(out: Path, condition: str) -> Path:
+    return out / condition
+
+
+def validated_rates(condition: str, draws: list[int], out: Path) -> tuple[dict, dict]:
+    """Each arm's rate at one condition: the best mean gold reward over the validation draws.
+    Returns (rate per arm, {arm: {rate: mean validation reward}})."""
+    rewards: dict[str, dict[float, list[float]]] = {arm: {lr: [] for lr in LEARNING_RATES} for arm in ARMS}
+    for seed in draws:
+        report = _run(validation_recipe(CONDITIONS[condition], seed, list(ARMS)), folder(out, condition) / f"v{seed}")
+        for arm in ARMS:
+            for lr in LEARNING_RATES:
+                rewards[arm][lr].append(report["policies"][rate_stage(arm, lr)]["mean"])
+    means = {arm: {lr: float(np.mean(v)) for lr, v in by_rate.items()} for arm, by_rate in rewards.items()}
+    return {arm: max(by_rate, key=by_rate.get) for arm, by_rate in means.items()}, means
+
+
+def _run(recipe: dict, run_dir: Path) -> dict:
+    run_pipeline(recipe, run_dir)
+    return json.loads((run_dir / "report" / "results.json").read_text())
+
+
+def weight_statistics(run_dir: Path, condition: dict) -> dict:
+    """Per arm with weights: their mean, SD and share of the total weight on pairs whose label the
+    gold reward contradicts (DPO: every weight 1), from the scored training pairs of one seed."""
+    from datasets import Dataset
+
+    rows = [row for _, row in read_records(str(run_dir / "score" / "train_scored.jsonl"))]
+    data = Dataset.from_list(rows)
+    wrong = np.array([r["gold_reward_chosen"] < r["gold_reward_rejected"] for r in rows])
+    out = {"dpo": _described(np.ones(len(rows)), wrong)}
+    for arm in ARMS:
+        options = arm_options(arm, condition)
+        if "coef" in options:
+            seed = int(run_dir.name.split("-")[-1])  # the run's seed: it shuffles
+            out[arm] = _described(pair_weights(data, PolicyLossOptions(**options), seed), wrong)
+    return out
+
+
+def _described(weights: np.ndarray, wrong: np.ndarray) -> dict:
+    total = float(weights.sum())
+    return {
+        "mean": float(weights.mean()),
+        "sd": float(weights.std(ddof=1)),
+        "on_wrong": float(weights[wrong].sum() / total) if total > 0 else float("nan"),
+    }
+
+
+def recovery(arm: list[float], dpo: list[float], ceiling: list[float], seed: int = 0) -> dict:
+    """R = (arm − DPO) / (ceiling − DPO) over seeds (ratio of mean paired gains) with a percentile
+    bootstrap interval over seeds (2000 resamples; crude with a few seeds)."""
+    arm, dpo, ceiling = map(np.asarray, (arm, dpo, ceiling))
+    gain, room = arm - dpo, ceiling - dpo
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(gain), size=(2000, len(gain)))
+    ratios = gain[picks].mean(axis=1) / room[picks].mean(axis=1)
+    ratios = ratios[np.isfinite(ratios)]
+    point = float(gain.mean() / room.mean()) if room.mean() else float("nan")
+    low, high = np.percentile(ratios, [2.5, 97.5]) if ratios.size else (np.nan, np.nan)
+    return {"mean": point, "low": float(low), "high": float(high)}
+
+
+def summarize_cell(runs: list[tuple[dict, dict, dict]]) -> dict:
+    """One condition over test seeds: the flipped share, the scorers' AUROC for a right label,
+    DPO over SFT, every arm's paired gain over DPO (with its Holm-adjusted p across the cell's
+    arms and its verdict), its recovery and its weights' statistics (mean over seeds)."""
+    reward = {arm: [r["policies"][arm]["mean"] for r, _, _ in runs] for arm in ("sft", *ARMS)}
+    sources = [s for s in runs[0][0]["noise"] if all(s in r["noise"] for r, _, _ in runs)]
+    gains = {arm: paired_difference(reward[arm], reward["dpo"]) for arm in ARMS if arm != "dpo"}
+    adjusted = dict(zip(gains, holm([g["p"] for g in gains.values()])))
+    weights = {}
+    for arm in runs[0][2]:
+        stats = [w[arm] for _, _, w in runs]
+        weights[arm] = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
+    return {
+        "flipped": float(np.mean([t["train_label_noise"] for _, t, _ in runs])),
+        "auroc": {s: float(np.mean([r["noise"][s]["auroc"] for r, _, _ in runs])) for s in sources},
+        "dpo_over_sft": paired_difference(reward["dpo"], reward["sft"]),
+        "ceiling_over_dpo": gains["ceiling"],
+        "gains": {
+            arm: dict(g, holm_p=adjusted[arm], verdict=verdict(g, 0.0, SESOI["gold reward"]))
+            for arm, g in gains.items()
+        },
+        "recovery": {arm: recovery(reward[arm], reward["dpo"], reward["ceiling"]) for arm in gains if arm != "ceiling"},
+        "weights": weights,
+        "rewards": reward,
+    }
 
 
 def run_map(config: MapConfig, out: Path) -> dict:
-    started, cells, used = time.time(), {}, 0.0
-    for name, condition in CONDITIONS.items():
+    started, cells, rates, validation, dirs = time.time(), {}, {}, {}, []
+    draws = [VALIDATION_SEED + i for i in range(config.validation_draws)]
+    for name in config.condition_list():
+        rates[name], validation[name] = validated_rates(name, draws, out)
+        dirs += [folder(out, name) / f"v{seed}" for seed in draws]
         runs = []
         for seed in config.seed_list():
-            run_dir = out / name.replace(", ", "-").replace(" = ", "").replace(" ", "-") / f"seed-{seed}"
-            run_pipeline(map_recipe(condition, seed, config.learning_rate), run_dir)
-            used += stage_seconds(run_dir)
-            report = json.loads((run_dir / "report" / "results.json").read_text())
+            run_dir = folder(out, name) / f"seed-{seed}"
+            report = _run(test_recipe(CONDITIONS[name], seed, rates[name]), run_dir)
             task = json.loads((run_dir / "data" / "task.json").read_text())
-            runs.append((report, task))
+            runs.append((report, task, weight_statistics(run_dir, CONDITIONS[name])))
+            dirs.append(run_dir)
         cells[name] = summarize_cell(runs)
     return {
         "command": command_line("deltapref study map", config, skip=("output_dir", "results", "plot")),
         "seeds": config.seed_list(),
-        "learning_rate": config.learning_rate,
+        "validation_seeds": draws,
+        "learning_rates": list(LEARNING_RATES),
+        "rates": rates,
+        "validation": validation,
+        "arms": {arm: {"group": group, "options": options} for arm, (group, options) in ARMS.items()},
         "seconds": time.time() - started,
-        "stage_seconds": used,
+        "stage_seconds": sum(stage_seconds(d) for d in dirs),
         "machine": machine(),
         "cells": cells,
     }
-
-
-def summarize_cell(runs: list[tuple[dict, dict]]) -> dict:
-    """One condition over seeds: the share of flipped labels, each weight source's AUROC for a
-    correct label, DPO's gain over SFT and every arm's paired gain over DPO with its verdict."""
-    reward = {arm: [r["policies"][arm]["mean"] for r, _ in runs] for arm in ("sft", *ARMS)}
-    sources = [s for s in runs[0][0]["noise"] if all(s in r["noise"] for r, _ in runs)]
-    cell = {
-        "flipped": sum(t["train_label_noise"] for _, t in runs) / len(runs),
-        "auroc": {s: sum(r["noise"][s]["auroc"] for r, _ in runs) / len(runs) for s in sources},
-        "dpo_over_sft": paired_difference(reward["dpo"], reward["sft"]),
-        "gains": {},
-        "rewards": reward,
-    }
-    for arm in ARMS:
-        if arm != "dpo":
-            gain = paired_difference(reward[arm], reward["dpo"])
-            cell["gains"][arm] = dict(gain, verdict=verdict(gain, 0.0, SESOI["gold reward"]))
-    return cell
-
-
-def map_markdown(summary: dict, plot: str | None) -> str:
-    arms = [a for a in ARMS if a != "dpo"]
-    lines = [
-        "## Where weighting pays: the map",
-        "",
-        f"Generated by `{summary['command']}`: {timing(summary)}; "
-        f"seeds {', '.join(map(str, summary['seeds']))} per condition, 1000 training pairs and 200 held-out "
-        "prompts (disjoint from the training prompts), one sample per prompt, every arm at learning rate "
-        f"{summary['learning_rate']:g} from the same SFT model (nothing tuned: exploratory). Each cell is the "
-        "arm's mean gold-reward gain over DPO with its paired 95% t interval over seeds and its reading against "
-        "SESOI +0.05: **gain** / **loss** = the interval above / below 0, *none ≥ +0.05* = it contains 0 and "
-        "excludes +0.05, *underpowered* = it contains both. *BT*: "
-        "Bradley–Terry labels at temperature T (flips fall on close pairs); *flip*: that share of labels "
-        "flipped whatever the gap. rc-gold weights σ(Δ_gold/τ) with τ = T (τ = 0.5 for flips): the bound.",
-        "",
-    ]
-    if plot:
-        lines += [f"![weighting map]({plot})", ""]
-    head = ["labels", "flipped", "DPO − SFT", *[f"{a} − DPO" for a in arms], "AUROC (reward / difference / oracle)"]
-    rows = []
-    for name, cell in summary["cells"].items():
-        auroc = " / ".join(f"{cell['auroc'][s]:.2f}" if s in cell["auroc"] else "—" for s in SOURCES)
-        gains = [f"{estimate(cell['gains'][a], sign='+')}: {relabel(cell['gains'][a]['verdict'], SHORT)}" for a in arms]
-        rows.append([name, f"{cell['flipped']:.1%}", estimate(cell["dpo_over_sft"], sign="+"), *gains, auroc])
-    return "\n".join(lines + table(head, rows))
-
-
-SOURCES = ("reward", "difference", "oracle")
-SHORT = {"reproduced": "**gain**", "not reproduced": "**loss**", "no effect of that size": "none ≥ +0.05"}
-
-
-def draw_map(summary: dict, path: Path) -> None:
-    """Every arm's gain over DPO with its 95% interval, per condition, the SESOI band shaded."""
-    from deltapref.report.plots import figure, save_figure
-
-    arms = [a for a in ARMS if a != "dpo"]
-    names = list(summary["cells"])
-    fig, ax = figure(figsize=(9, 4.2))
-    width = 0.8 / len(arms)
-    for i, arm in enumerate(arms):
-        gains = [summary["cells"][n]["gains"][arm] for n in names]
-        xs = [k + (i - (len(arms) - 1) / 2) * width for k in range(len(names))]
-        errors = [[g["mean"] - g["low"] for g in gains], [g["high"] - g["mean"] for g in gains]]
-        ax.errorbar(xs, [g["mean"] for g in gains], yerr=errors, fmt="o", capsize=2, label=arm, markersize=4)
-    ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.axhspan(-SESOI["gold reward"], SESOI["gold reward"], color="grey", alpha=0.15, label="±SESOI")
-    ax.set_xticks(range(len(names)), [f"{n}\n({summary['cells'][n]['flipped']:.0%} flipped)" for n in names])
-    ax.set_ylabel("gold-reward gain over DPO (95% CI)")
-    ax.set_title("Where weighting pays: gain over DPO by label noise")
-    ax.legend(fontsize=7, ncol=3)
-    save_figure(fig, path)
 
 
 def weighting_map(config: MapConfig) -> int:
