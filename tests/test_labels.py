@@ -192,3 +192,17 @@ def test_a_weak_scorer_overestimates_and_the_share_formula_by_hand():
     assert wrong_label_share(np.array([0.0, 100.0]), a=1.0, floor=0.1) == pytest.approx((0.5 + 0.1) / 2)
     with pytest.raises(ValueError, match="at least 2 pairs"):
         estimate_label_noise([1.0])
+
+
+@pytest.mark.parametrize("loss, estimate, used", [("rdpo", 0.45, 0.4), ("rdpo", 0.3, 0.3), ("cdpo", 0.45, 0.45)])
+def test_epsilon_auto_reads_the_recorded_estimate_and_caps_it_for_rdpo(tmp_path, loss, estimate, used):
+    """rDPO divides by 1 − 2ε: an estimate above --epsilon_max (an upper bound when the scorer is
+    weak) is capped there, as a per-pair ε is; cDPO takes it as it is."""
+    from deltapref.models.provenance import write_meta
+
+    source = tmp_path / "d.jsonl"
+    source.write_text("{}\n")
+    write_meta(source, {"columns": {}, "noise": {"reward": {"estimate": estimate}}}, "score")
+    values, said = epsilons(pairs([1.0, -1.0]), PolicyLossOptions(loss, epsilon="auto"), str(source))
+    assert values.tolist() == [used, used] and said["epsilon"] == used
+    assert said["epsilon_from"].startswith("auto (reward)") and ("capped" in said["epsilon_from"]) == (used != estimate)

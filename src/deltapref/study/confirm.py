@@ -1,13 +1,17 @@
 """The confirmatory run's numbers and section: each primary comparison's paired SD, the power its
-seeds had against the smallest effect of interest, and the seeds 80% power would need."""
+seeds had against the smallest effect of interest, the seeds 80% power would need, and its
+reading once Holm's correction spans the four primaries."""
 
 from __future__ import annotations
 
 import statistics
 
+from deltapref.evaluation.stats import holm, t_interval
 from deltapref.study.claims import PRIMARY_RUNS, Runs
 from deltapref.study.markdown import draws, rates_section, table, timing
-from deltapref.study.verdicts import POWER, SESOI, power, seeds_needed
+from deltapref.study.verdicts import POWER, SESOI, corrected_verdict, power, seeds_needed
+
+LEVEL = 0.05
 
 
 def primary_power(runs: Runs) -> dict[str, dict]:
@@ -29,6 +33,24 @@ def primary_power(runs: Runs) -> dict[str, dict]:
     return rows
 
 
+def holm_readings(rewards: dict) -> dict[str, dict]:
+    """Each primary that ran (``rewards[T][method]`` per seed): its p-value, Holm-adjusted across
+    the primaries, its Bonferroni interval and its verdict inside that family."""
+    rows = {}
+    for text, (t, method, baseline) in PRIMARY_RUNS.items():
+        by_method = rewards.get(t, rewards.get(str(t), {}))
+        if method in by_method and baseline in by_method:
+            rows[text] = [a - b for a, b in zip(by_method[method], by_method[baseline])]
+    p = {text: t_interval(d)["p"] for text, d in rows.items()}
+    adjusted = dict(zip(p, holm(list(p.values()))))
+    out = {}
+    for text, differences in rows.items():
+        family = t_interval(differences, 1 - LEVEL / len(rows))
+        said = corrected_verdict(family["mean"], adjusted[text], family, SESOI["gold reward"], LEVEL)
+        out[text] = {"p": p[text], "holm_p": adjusted[text], "family_interval": family, "verdict": said}
+    return out
+
+
 def confirm_markdown(summary: dict) -> str:
     """The confirmatory section: what ran and when each choice was fixed, the primaries' table
     with their power, every method per temperature, the learning-rate grid."""
@@ -45,17 +67,22 @@ def confirm_markdown(summary: dict) -> str:
         "comparisons (`study/claims.py: PRIMARY`, 2026-12-02), the smallest effect of interest "
         "(`study/verdicts.py: SESOI`, 2026-12-06), the profile with its seeds (`study/recipes.py: "
         "PROFILES['confirm']`; no earlier run used these seeds), and each method's learning rate, chosen on "
-        f"{draws(summary)} before any test seed ran (grid below). Each primary is judged on its 95% paired t "
-        "interval; power is against SESOI (+0.05 gold reward) at the SD this run measured.",
+        f"{draws(summary)} before any test seed ran (grid below). Each primary's *verdict at 95%* reads its "
+        "own paired t interval; the *verdict after Holm* reads it inside the family of the primaries: its "
+        "Holm-adjusted p-value decides whether an effect is shown, its Bonferroni interval whether one of SESOI "
+        "is excluded (Holm has no interval), and *harm not excluded* marks an interval reaching below −SESOI. "
+        "Power is against SESOI (+0.05 gold reward) at the SD this run measured.",
         "",
     ]
-    rows = []
+    rows, corrected = [], holm_readings(summary["rewards"])
     for claim, text, paper, ours, _, verdict in summary["claims"]:
         p = summary["power"].get(text)
         extra = [f"{p['sd']:.3f}", f"{p['power']:.2f}", str(p["seeds_needed"])] if p else ["—"] * 3
-        rows.append([claim, text, paper, ours, verdict, *extra])
-    head = ["claim", "what", "paper", "ours", "verdict", "SD (paired)", f"power ({len(seeds)} seeds)"]
-    lines += table([*head, f"seeds for {POWER:.0%}"], rows)
+        c = corrected.get(text)
+        holm_cells = [f"{c['p']:.3f} / {c['holm_p']:.3f}", c["verdict"]] if c else ["—", "—"]
+        rows.append([claim, text, paper, ours, verdict, *holm_cells, *extra])
+    head = ["claim", "what", "paper", "ours", "verdict at 95%", "p / Holm p", "verdict after Holm", "SD (paired)"]
+    lines += table([*head, f"power ({len(seeds)} seeds)", f"seeds for {POWER:.0%}"], rows)
     for t, rows in summary["methods"].items():
         lines += [f"### Every method, T = {t:g}", ""]
         lines += table(["method", "mean gold reward", "− DPO (paired)", "− SFT (paired)"], rows)

@@ -26,9 +26,9 @@ from deltapref.models.provenance import machine
 from deltapref.recipes.pipeline import run_pipeline, stage_seconds
 from deltapref.study.claims import PRIMARY_RUNS
 from deltapref.study.decisive_markdown import decisive_markdown
-from deltapref.study.map_arms import CONDITIONS, LABELS, learned_candidates, test_recipe
+from deltapref.study.map_arms import CONDITIONS, LABELS, learned_candidates, seed_recipe
 from deltapref.study.markdown import write_section
-from deltapref.study.verdicts import SESOI, power, seeds_needed
+from deltapref.study.verdicts import SESOI, corrected_verdict, power, seeds_needed
 
 DECISIVE_CONDITIONS = ("flip-30", "bt-1")
 RDPO_ARMS = ("rdpo", "rdpo-auto")
@@ -109,7 +109,7 @@ def run_decisive(config: DecideConfig, out: Path) -> dict:
         rewards[condition] = {arm: [] for arm in ("sft", *arms)}
         for seed in seeds:
             run_dir = out / condition / f"seed-{seed}"
-            run_pipeline(test_recipe(CONDITIONS[condition], seed, rates, samples=SAMPLES), run_dir)
+            run_pipeline(seed_recipe(CONDITIONS[condition], seed, rates, samples=SAMPLES), run_dir)
             dirs.append(run_dir)
             report = json.loads((run_dir / "report" / "results.json").read_text())
             for arm in rewards[condition]:
@@ -152,22 +152,10 @@ def judged(result: dict, confirm: dict[str, float]) -> dict:
     adjusted = dict(zip(names, holm([rows[n]["interval"]["p"] for n in rows] + list(confirm.values()))))
     for name, row in rows.items():
         row["holm_p"] = adjusted[name]
-        row["verdict"] = family_verdict(row["interval"]["mean"], adjusted[name], row["family_interval"])
+        row["verdict"] = corrected_verdict(
+            row["interval"]["mean"], adjusted[name], row["family_interval"], SESOI["gold reward"], LEVEL
+        )
     return {"decisive": rows, "confirm_holm_p": {n: adjusted[n] for n in confirm}}
-
-
-def family_verdict(mean: float, holm_p: float, interval: dict) -> str:
-    """*better* / *worse*: Holm-adjusted p below 0.05 in that direction; otherwise *no effect of
-    that size* when the family interval excludes ±SESOI on both sides, else *underpowered*; and
-    *harm not excluded* when the family interval reaches below −SESOI."""
-    sesoi = SESOI["gold reward"]
-    if holm_p < LEVEL:
-        said = "better" if mean > 0 else "worse"
-    elif -sesoi < interval["low"] and interval["high"] < sesoi:
-        said = "no effect of that size (either way)"
-    else:
-        said = "underpowered"
-    return said + ("; harm not excluded" if interval["low"] < -sesoi and said != "worse" else "")
 
 
 def decide(config: DecideConfig) -> int:

@@ -20,8 +20,9 @@ def decisive_markdown(result: dict) -> str:
         f"{result['named']}, before its seeds ran. Seeds {seeds[0]}–{seeds[-1]} ({len(seeds)} per condition), "
         f"{result['samples']} samples per prompt. The arms, chosen by the map's validation draws alone: {chosen}. "
         f"The family: these four primaries and the confirmatory run's four, Holm-adjusted together ({family}); "
-        f"*better* / *worse* = Holm p < {level:g}; otherwise *no effect of that size* when the family's "
-        f"Bonferroni interval (level {1 - level / family:.4f}) lies inside ±SESOI (0.05), else *underpowered*; "
+        f"*reproduced* / *not reproduced* = Holm p < {level:g} (above / below 0); otherwise *no effect of that "
+        f"size* when the family's Bonferroni interval (level {1 - level / family:.4f}) lies below +SESOI (0.05), "
+        "else *underpowered*; "
         "*harm not excluded* when that interval reaches below −SESOI. Power: against SESOI at the Bonferroni "
         "level, at the SD this run measured.",
         "",

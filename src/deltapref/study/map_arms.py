@@ -130,7 +130,7 @@ def validation_recipe(condition: dict, seed: int, arms: list[str]) -> dict:
     return {"stages": stages, "report": {"reward": "gold", "baselines": ["sft"], "seed": seed}}
 
 
-def test_recipe(condition: dict, seed: int, rates: dict[str, float], samples: int = 1) -> dict:
+def seed_recipe(condition: dict, seed: int, rates: dict[str, float], samples: int = 1) -> dict:
     """One test seed: every arm of ``rates`` at its chosen rate, DPO the baseline."""
     stages = task_prefix(condition, seed, scorers_read(list(rates)))
     for arm, lr in rates.items():

@@ -50,35 +50,33 @@ def map_markdown(summary: dict, plot: str | None) -> str:
     if plot:
         lines += [f"![fair weighting map]({plot})", ""]
     for name, cell in summary["cells"].items():
-        auroc = ", ".join(f"{s} {cell['auroc'][s]:.2f}" for s in SOURCES if s in cell["auroc"])
-        lines += [
-            f"### {LABELS[name]}: {cell['flipped']:.1%} of training labels wrong",
-            "",
-            f"DPO − SFT {estimate(cell['dpo_over_sft'], sign='+')}; ceiling − DPO "
-            f"{estimate(cell['ceiling_over_dpo'], sign='+')}; scorers' AUROC for a right label: {auroc}.",
-            "",
-        ]
-        rows = []
-        for arm, (group, _) in ARMS.items():
-            if arm == "dpo":
-                w = cell["weights"]["dpo"]
-                rows.append([arm, group, "—", "—", "—", f"{w['mean']:.2f} / {w['sd']:.2f} / {w['on_wrong']:.0%}"])
-                continue
-            g, r, w = cell["gains"][arm], cell["recovery"].get(arm), cell["weights"].get(arm)
-            rows.append(
-                [
-                    arm,
-                    group,
-                    f"{estimate(g, sign='+')}: {relabel(g['verdict'], SHORT)}",
-                    f"{g['holm_p']:.3f}",
-                    f"{r['mean']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]" if r else "1",
-                    f"{w['mean']:.2f} / {w['sd']:.2f} / {w['on_wrong']:.0%}" if w else "—",
-                ]
-            )
-            rows[-1].append(f"{summary['rates'][name][arm]:g}")
-        rows[0].append(f"{summary['rates'][name]['dpo']:g}")
-        lines += table(["arm", "group", "− DPO (95% CI)", "Holm p", "R", "weights: mean / SD / on wrong", "rate"], rows)
+        lines += cell_lines(LABELS[name], cell, summary["rates"][name])
     return "\n".join(lines)
+
+
+def cell_lines(label: str, cell: dict, rates: dict[str, float]) -> list[str]:
+    """One condition: its headline numbers and every arm's row."""
+    auroc = ", ".join(f"{s} {cell['auroc'][s]:.2f}" for s in SOURCES if s in cell["auroc"])
+    lines = [
+        f"### {label}: {cell['flipped']:.1%} of training labels wrong",
+        "",
+        f"DPO − SFT {estimate(cell['dpo_over_sft'], sign='+')}; ceiling − DPO "
+        f"{estimate(cell['ceiling_over_dpo'], sign='+')}; scorers' AUROC for a right label: {auroc}.",
+        "",
+    ]
+    rows = []
+    for arm, (group, _) in ARMS.items():
+        w = cell["weights"].get(arm)
+        described = f"{w['mean']:.2f} / {w['sd']:.2f} / {w['on_wrong']:.0%}" if w else "—"
+        if arm == "dpo":
+            rows.append([arm, group, "—", "—", "—", described, f"{rates[arm]:g}"])
+            continue
+        g, r = cell["gains"][arm], cell["recovery"].get(arm)
+        gain = f"{estimate(g, sign='+')}: {relabel(g['verdict'], SHORT)}"
+        ratio = f"{r['mean']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]" if r else "1"
+        rows.append([arm, group, gain, f"{g['holm_p']:.3f}", ratio, described, f"{rates[arm]:g}"])
+    head = ["arm", "group", "− DPO (95% CI)", "Holm p", "R", "weights: mean / SD / on wrong", "rate"]
+    return lines + table(head, rows)
 
 
 def draw_map(summary: dict, path: Path) -> None:

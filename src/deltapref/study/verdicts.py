@@ -21,10 +21,11 @@ import math
 import scipy.stats
 
 # The smallest effect that would matter, per unit of a comparison (decided 2026-12-06 from the
-# task's scale, before the confirmatory run): mean gold reward of completions — the gold bound's
-# smallest gain (+0.023 at T = 0.25) is below it, one clear step of the demo's policies
-# (SFT → DPO ≈ +1.2) far above; scorer accuracy — two points (RDO's regularizer ablation claims
-# +0.007, the difference-vs-reward claim +0.040); AUROC — 0.05 above chance.
+# task's scale, before the confirmatory run): mean gold reward of completions — about 7% of what
+# DPO adds to SFT on this task (the confirmatory run measured SFT → DPO +0.71 at T = 0.5 and +0.78
+# at T = 1), above the gold bound's smallest gain (+0.023 at T = 0.25); scorer accuracy — two
+# points (RDO's regularizer ablation claims +0.007, the difference-vs-reward claim +0.040);
+# AUROC — 0.05 above chance.
 SESOI = {"gold reward": 0.05, "accuracy": 0.02, "AUROC": 0.05}
 POWER = 0.8
 SMALL = "smaller than SESOI"  # the qualifier of a side's verdict whose whole interval lies within ±SESOI
@@ -77,3 +78,17 @@ def relabel(verdict_text: str, words: dict[str, str]) -> str:
 def bonferroni_p(p: float, m: int) -> float:
     """A secondary comparison's p-value adjusted as its Bonferroni interval is (m comparisons)."""
     return min(1.0, p * m)
+
+
+def corrected_verdict(mean: float, adjusted_p: float, interval: dict, sesoi: float, level: float = 0.05) -> str:
+    """The verdict of a comparison inside a corrected family: *reproduced* / *not reproduced* when
+    its adjusted (Holm) p-value is below ``level`` (on the side of ``mean``); otherwise *no effect
+    of that size* when its family interval (Bonferroni: Holm has no interval) lies below +SESOI,
+    else *underpowered*; and *harm not excluded* when that interval reaches below −SESOI."""
+    if adjusted_p < level:
+        said = "reproduced" if mean > 0 else "not reproduced"
+    elif interval["high"] < sesoi:
+        said = "no effect of that size"
+    else:
+        said = "underpowered"
+    return said + ("; harm not excluded" if interval["low"] < -sesoi and said != "not reproduced" else "")

@@ -32,7 +32,7 @@ from deltapref.study.map_arms import (
     LEARNING_RATES,
     arm_options,
     rate_stage,
-    test_recipe,
+    seed_recipe,
     validation_recipe,
 )
 from deltapref.study.map_markdown import draw_map, map_markdown
@@ -177,7 +177,7 @@ def run_map(config: MapConfig, out: Path) -> dict:
         runs = []
         for seed in config.seed_list():
             run_dir = folder(out, name) / f"seed-{seed}"
-            report = _run(test_recipe(CONDITIONS[name], seed, rates[name]), run_dir)
+            report = _run(seed_recipe(CONDITIONS[name], seed, rates[name]), run_dir)
             task = json.loads((run_dir / "data" / "task.json").read_text())
             runs.append((report, task, weight_statistics(run_dir, CONDITIONS[name])))
             dirs.append(run_dir)
