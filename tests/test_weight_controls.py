@@ -41,7 +41,8 @@ def test_each_control_keeps_what_it_claims_and_drops_the_rest(deltas, alpha, tem
             assert np.allclose(sign[side], plain[side].mean())
     magnitude = weights(deltas, "magnitude", alpha=alpha, coef_temperature=temperature)
     assert np.allclose(magnitude, weights(-deltas, "magnitude", alpha=alpha, coef_temperature=temperature))
-    assert np.allclose(magnitude, np.maximum(plain, weights(-deltas, "none", alpha=alpha, coef_temperature=temperature)))
+    mirrored = weights(-deltas, "none", alpha=alpha, coef_temperature=temperature)
+    assert np.allclose(magnitude, np.maximum(plain, mirrored))
     normalized = weights(deltas, "sign", alpha=alpha, coef_temperature=temperature, coef_normalize=True)
     assert normalized.mean() == pytest.approx(1.0) and np.allclose(normalized, sign / sign.mean())
 
