@@ -4,7 +4,6 @@ by the same launchers a GPU user runs, and train what one process trains.
 Guards: training/sharding.py, training/run_folder.py."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -89,13 +88,11 @@ def test_fsdp2_resumes_a_sharded_checkpoint(scored_task, builtin_task, tmp_path)
     assert all((whole[name] - resumed[name]).abs().max().item() < 1e-6 for name in whole)
 
 
-def test_accelerate_launch_with_the_shipped_fsdp_config_shards(scored_task, builtin_task, tmp_path):
-    """``accelerate launch --config_file configs/accelerate/fsdp.yaml`` (what a GPU user runs; here
-    2 processes, fp32, ``--use_cpu``) shards the model and trains what one process trains."""
+def test_the_installed_fsdp2_preset_shards_and_trains_what_one_process_trains(scored_task, builtin_task, tmp_path):
+    """``deltapref launch fsdp2`` (accelerate launch with the preset installed in the package: what
+    a GPU user runs; here 2 processes, fp32) shards the model and trains what one process trains."""
     args, summary, learning_rate = commands(scored_task, str(builtin_task / "tokenizer"))["dpo+rc"]
-    config = os.path.join(os.path.dirname(__file__), "..", "configs", "accelerate", "fsdp.yaml")
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config]
-    launcher += ["--num_processes", "2", "--mixed_precision", "no", "-m", "deltapref.cli"]
+    launcher = [sys.executable, "-m", "deltapref", "launch", "fsdp2", "--num_processes", "2", "--mixed_precision", "no"]
     done = subprocess.run(
         launcher + args + STEPS + ["--output_dir", str(tmp_path / "two"), "--per_device_train_batch_size", "8"],
         env=dict(ENV),

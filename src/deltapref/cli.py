@@ -64,6 +64,8 @@ def usage() -> str:
     ]
     width = max(len(" ".join(words)) for words in COMMANDS)
     lines += [f"  {' '.join(words):<{width}}  {command.description}" for words, command in COMMANDS.items()]
+    presets = "a command in several processes under an installed preset: ddp, fsdp2, zero2, zero3"
+    lines.append(f"  {'launch':<{width}}  {presets}")
     return "\n".join(lines)
 
 
@@ -73,6 +75,10 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``deltapref`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["launch"]:
+        from deltapref.launch.presets import main as launch
+
+        return launch(argv[1:])
     asked_help = bool(argv) and argv[0] in ("-h", "--help")
     if asked_help or not any(tuple(argv[: len(words)]) == words for words in COMMANDS):
         print(usage(), file=sys.stdout if asked_help else sys.stderr)

@@ -35,7 +35,7 @@ from deltapref.artifacts.fingerprint import CONTENT_MEMO, input_contents, read_m
 from deltapref.artifacts.outputs import claim_output, exclusive, mark_directory, remove_output, write_text
 from deltapref.artifacts.records import maker, read_record
 from deltapref.config.commands import option
-from deltapref.recipes.recipe_file import PipelineError, load_recipe
+from deltapref.recipes.recipe_file import PipelineError, launcher_argv, load_recipe
 from deltapref.report.options import report_options
 from deltapref.stages import STAGES, Command, configs_from, execute, match
 from deltapref.training.distributed import copied_to
@@ -116,7 +116,7 @@ def run_stage(name: str, stage: dict, args: dict, log_path: Path) -> None:
         log.write(f"$ deltapref {shlex.join(argv)}\n")
         log.flush()
         if stage.get("launcher"):
-            launched = shlex.split(stage["launcher"]) + ["-m", "deltapref"] + argv
+            launched = launcher_argv(stage["launcher"], argv)
             code = subprocess.run(launched, stdout=log, stderr=subprocess.STDOUT).returncode
         else:
             configs = stage_configs(name, command, args)

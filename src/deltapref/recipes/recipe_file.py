@@ -4,6 +4,7 @@ every problem one line naming the file and stage (a repeated key is refused by `
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from deltapref.artifacts.records import check_name
@@ -57,9 +58,27 @@ def load_recipe(path: str | Path) -> dict:
             raise PipelineError(f"{path}: stage '{name}' has unknown key(s) {', '.join(unknown)}")
         if stage.get("launcher") is not None and not isinstance(stage["launcher"], str):
             raise PipelineError(
-                f"{path}: stage '{name}': 'launcher' must be one command line (e.g. 'torchrun --nproc_per_node 2')"
+                f"{path}: stage '{name}': 'launcher' must be one command line (e.g. 'fsdp2 --num_processes 2', "
+                "a preset of deltapref launch, or 'torchrun --nproc_per_node 2')"
             )
+        if stage.get("launcher"):
+            try:
+                launcher_argv(stage["launcher"], [stage["command"]])
+            except ValueError as error:
+                raise PipelineError(f"{path}: stage '{name}': {error}") from None
         bad = [key for key in stage.get("args") or {} if not isinstance(key, str)]
         if bad:
             raise PipelineError(f"{path}: stage '{name}': option name {bad[0]!r} is not text")
     return recipe
+
+
+def launcher_argv(launcher: str, argv: list[str]) -> list[str]:
+    """The command line of a stage run by ``launcher``: a preset of ``deltapref launch`` with its
+    options (``fsdp2 --num_processes 2``), or any launcher command that runs a module
+    (``torchrun --nproc_per_node 2``), followed by deltapref's ``argv``."""
+    from deltapref.launch.presets import PRESETS, launch_argv
+
+    words = shlex.split(launcher)
+    if words and words[0] in PRESETS:
+        return launch_argv(words, argv)
+    return [*words, "-m", "deltapref", *argv]
