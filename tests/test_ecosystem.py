@@ -124,3 +124,29 @@ def test_a_drdo_card_names_its_oracle_every_option_and_its_diagnostics(scored_ta
     scores = card.split("## Scores it trained on", 1)[1].split("##", 1)[0]
     assert f"`oracle_reward_chosen`: `{root / 'oracle'}`" in scores
     assert "## Diagnostics" in card and "relative_movement" in card
+
+
+@pytest.mark.parametrize("rslora, heads", [(False, None), (True, ["lm_head"])])
+def test_merging_a_gathered_lora_state_dict_gives_the_weights_peft_merges(rslora, heads):
+    """What a sharded LoRA run saves (``merged_state_dict`` on the gathered tensors, no module
+    rebuilt) equals peft's own ``merge_and_unload``: every adapted linear, bias and saved head."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from deltapref.training.lora import merged_state_dict
+
+    torch.manual_seed(0)
+    shape = dict(vocab_size=40, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
+    model = LlamaForCausalLM(LlamaConfig(**shape, attention_bias=True, mlp_bias=True))  # biases: kept by name
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=targets, use_rslora=rslora, modules_to_save=heads)
+    peft_model = get_peft_model(model, config)
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_B" in name or "modules_to_save" in name:
+                parameter.add_(torch.randn_like(parameter) * 0.1)  # B starts at 0: give the merge work to do
+    gathered = {k: v.clone() for k, v in peft_model.state_dict().items()}
+    merged = merged_state_dict(gathered, peft_model.peft_config["default"])
+    expected = peft_model.merge_and_unload().state_dict()
+    assert set(merged) == set(expected)
+    assert all(torch.allclose(merged[k], expected[k], atol=1e-6) for k in expected)

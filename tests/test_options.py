@@ -144,16 +144,10 @@ def test_renamed_options_keep_their_former_names_at_every_door(tmp_path):
         deltapref.build_configs("align", {"drdo_alpha": 0.4, "drdo_focal_weight": 0.5, "output_dir": "o"})
 
 
-@pytest.mark.parametrize(
-    "extra, says",
-    [
-        (["--fsdp_config", '{"fsdp_version": 1}'], "FSDP2 only"),
-        (["--fsdp_config", '{"fsdp_version": 2}', "--lora_r", "4"], "LoRA under --fsdp"),
-    ],
-)
+@pytest.mark.parametrize("extra, says", [(["--fsdp_config", '{"fsdp_version": 1}'], "FSDP2 only")])
 def test_fsdp_that_cannot_shard_here_is_refused(builtin_task, tmp_path, capsys, extra, says):
-    """FSDP runs on CPUs as FSDP2 (tests/test_sharding.py); FSDP version 1 on a CPU and LoRA under
-    FSDP (its merge into sharded weights) are refused in one line, before any output is made."""
+    """FSDP runs on CPUs as FSDP2, LoRA included (tests/test_sharding.py); FSDP version 1 on a CPU
+    is refused in one line, before any output is made."""
     from deltapref.cli import main
 
     argv = ["align", "--model", "tiny:32:1", "--tokenizer", str(builtin_task / "tokenizer")]

@@ -104,3 +104,41 @@ def test_the_installed_fsdp2_preset_shards_and_trains_what_one_process_trains(sc
     assert "FSDP2: the model is sharded over 2 processes" in done.stderr
     deltapref(args + STEPS + ["--output_dir", str(tmp_path / "one"), "--per_device_train_batch_size", "16"])
     assert_same_training(tmp_path / "one", tmp_path / "two", summary, learning_rate)
+
+
+@pytest.mark.parametrize("method", ["dpo+rc", "sft", "oracle"])
+def test_lora_under_fsdp2_trains_what_one_process_trains(scored_task, builtin_task, tmp_path, method):
+    """LoRA under FSDP2 (the layout `deltapref plan` recommends for 70B): two processes train the
+    adapters one process trains; the merged model (from the gathered tensors) and the adapter
+    saved with --merge_lora false (policies) equal one process's."""
+    args, summary, learning_rate = commands(scored_task, str(builtin_task / "tokenizer"))[method]
+    lora = args + STEPS + ["--lora_r", "4"]
+    deltapref(lora + ["--output_dir", str(tmp_path / "one"), "--per_device_train_batch_size", "16"])
+    two, _ = deltapref(
+        lora + FSDP2 + ["--output_dir", str(tmp_path / "two"), "--per_device_train_batch_size", "8"], nproc=2
+    )
+    assert "FSDP2: the model is sharded over 2 processes" in two.stderr
+    assert_same_training(tmp_path / "one", tmp_path / "two", summary, learning_rate)
+    if method == "oracle":
+        return  # scorers are always saved merged
+    adapters = lora + FSDP2 + ["--merge_lora", "false", "--per_device_train_batch_size", "8"]
+    deltapref(adapters + ["--output_dir", str(tmp_path / "adapter")], nproc=2)
+    one = lora + ["--merge_lora", "false", "--per_device_train_batch_size", "16"]
+    deltapref(one + ["--output_dir", str(tmp_path / "adapter-one")])
+    first = load_file(tmp_path / "adapter-one" / "adapter_model.safetensors")
+    second = load_file(tmp_path / "adapter" / "adapter_model.safetensors")
+    assert first.keys() == second.keys() and any("lora_B" in name for name in first)
+    assert all((first[k] - second[k]).abs().max().item() < learning_rate / 20 for k in first)
+
+
+def test_lora_under_fsdp2_resumes_a_sharded_checkpoint(scored_task, builtin_task, tmp_path):
+    """A LoRA run stopped after its step-3 checkpoint resumes under FSDP2 to the weights of the
+    run that was never stopped."""
+    args, _, _ = commands(scored_task, str(builtin_task / "tokenizer"))["dpo+rc"]
+    run = args + STEPS + FSDP2 + ["--lora_r", "4", "--output_dir", str(tmp_path / "run")]
+    run += ["--per_device_train_batch_size", "8"]
+    deltapref(run + ["--save_strategy", "steps", "--save_steps", "3"], nproc=2)
+    whole = load_file(tmp_path / "run" / "model.safetensors")
+    deltapref(run + ["--resume_from_checkpoint", str(tmp_path / "run" / "checkpoint-3")], nproc=2)
+    resumed = load_file(tmp_path / "run" / "model.safetensors")
+    assert all((whole[name] - resumed[name]).abs().max().item() < 1e-6 for name in whole)

@@ -87,7 +87,7 @@ def run_policy_training(
     policy config (model, data, tokenization and LoRA options)."""
     run = run or RunOptions()
     # also forms the process group when launched, before reference log-probs
-    check_training_args(args, lora=config.lora_r > 0)
+    check_training_args(args)
     keep_freed_memory(args.device.type == "cpu")
     for model in (config.model, run.reference_model):
         if model:

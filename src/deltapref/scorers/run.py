@@ -81,7 +81,7 @@ def train_one(config, args: TrainingArguments, member: bool = False) -> dict:
     """Train one scorer of ``config.kind`` (not ensemble) into ``args.output_dir``; returns its
     summary (with ``eval`` when ``config.eval_data`` is set). A ``member`` of a cross-fit or
     ensemble run that finished with the same identity is kept, its summary returned."""
-    check_training_args(args, lora=config.lora_r > 0)
+    check_training_args(args)
     keep_freed_memory(args.device.type == "cpu")
     objective = SCORER_OBJECTIVES[config.kind]
     if objective.causal_lm:

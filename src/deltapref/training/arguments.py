@@ -146,13 +146,13 @@ def check_step_size(args: TrainingArguments, rows: int, source: str) -> None:
         )
 
 
-def check_training_args(args: TrainingArguments, lora: bool = False) -> None:
+def check_training_args(args: TrainingArguments) -> None:
     """Refuse settings that would silently train wrong; on a CPU, let ``--fsdp`` (FSDP2) and
     ``--deepspeed`` shard. A launched run forms its process group here (within a minute)."""
     init_if_launched()
     if args.remove_unused_columns:
         raise OptionError("--remove_unused_columns must stay false: deltapref's collators read raw columns")
-    problem = sharding_problem(args, lora)
+    problem = sharding_problem(args)
     if problem:
         raise OptionError(problem)
     if (fsdp_version(args) or uses_deepspeed(args)) and args.device.type == "cpu":

@@ -65,3 +65,28 @@ def apply_lora(model, options: LoraOptions, task_type: str, modules_to_save: lis
     )
     with seeded(seed):
         return get_peft_model(model, config)
+
+
+def merged_state_dict(state_dict: dict, config) -> dict:
+    """A LoRA model's whole state dict (a peft model's keys, e.g. gathered from FSDP2 shards)
+    merged into the base model's: W + s·B·A for each adapted linear (s = α/r, α/√r with rsLoRA),
+    biases and ``modules_to_save`` heads under the base names, adapter-only keys dropped — the
+    weights peft's ``merge_and_unload`` leaves, computed from tensors alone (no module is rebuilt,
+    so a sharded run merges without a second copy of the model)."""
+    scale = config.lora_alpha / (config.r**0.5 if config.use_rslora else config.r)
+    prefix, adapter = "base_model.model.", "default"
+    out = {}
+    for key, value in state_dict.items():
+        name = key.removeprefix(prefix)
+        if f".lora_A.{adapter}." in name or f".lora_B.{adapter}." in name or ".original_module." in name:
+            continue
+        if ".base_layer." in name:
+            module, _, leaf = name.rpartition(".base_layer.")
+            if leaf == "weight" and f"{prefix}{module}.lora_A.{adapter}.weight" in state_dict:
+                a = state_dict[f"{prefix}{module}.lora_A.{adapter}.weight"].float()
+                b = state_dict[f"{prefix}{module}.lora_B.{adapter}.weight"].float()
+                value = (value.float() + scale * (b @ a)).to(value.dtype)
+            name = f"{module}.{leaf}"
+        name = name.replace(f".modules_to_save.{adapter}.", ".")
+        out[name] = value
+    return out

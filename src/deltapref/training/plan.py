@@ -111,6 +111,17 @@ def estimates(config: PlanConfig, shape: Shape) -> list[tuple[str, float, float,
     return [(name, state, activations, state + activations) for name, state in rows]
 
 
+def run_with(config: PlanConfig, layout: str) -> str:
+    """The command line that trains in ``layout`` (one of ``estimates``' rows): a launch preset with
+    the GPU count, then the command with LoRA's rank where the layout has LoRA."""
+    world = config.gpus * config.nodes
+    preset = "fsdp2" if "FSDP" in layout else "ddp"
+    machines = f" --num_machines {config.nodes} --machine_rank RANK --main_process_ip HOST --main_process_port PORT"
+    launch = f"deltapref launch {preset} --num_processes {world}{machines if config.nodes > 1 else ''} "
+    command = (launch if world > 1 else "deltapref ") + "align"
+    return command + (f" --lora_r {config.lora_r}" if layout.startswith("LoRA") else "") + " ..."
+
+
 def plan(config: PlanConfig) -> int:
     """Entry point of ``deltapref plan``."""
     shape = model_shape(config.model)
@@ -119,9 +130,13 @@ def plan(config: PlanConfig) -> int:
         f"{config.per_device_batch_size} rows x {config.responses} responses x {config.max_length} tokens per GPU"
     )
     say(f"{'layout':<48} {'model state':>12} {'activations':>12} {'total GiB':>10}  fits {config.gpu_memory_gb:g} GiB")
+    fitting = []
     for name, state, activations, total in estimates(config, shape):
         fits = "yes" if total <= 0.9 * config.gpu_memory_gb else "no"
         say(f"{name:<48} {state:>12.1f} {activations:>12.1f} {total:>10.1f}  {fits}")
+        fitting += [name] if fits == "yes" else []
+    for name in fitting:
+        say(f"{name}: {run_with(config, name)}")
     say(
         "estimates, not measurements (docs/SCALE.md): AdamW in mixed precision 16 B/param; activations "
         "34·hidden B/token/layer; 10% of each GPU kept free"

@@ -19,6 +19,7 @@ from deltapref.artifacts.records import read_marker
 from deltapref.errors import OptionError, TrainingError
 from deltapref.training.checkpoints import check_resumable, identity_changes, latest_complete
 from deltapref.training.distributed import barrier
+from deltapref.training.lora import merged_state_dict
 from deltapref.training.sharding import full_state_dict
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,11 @@ def final_save(trainer: Trainer, output_dir: str, kind: str, merge_lora: bool = 
     state_dict = full_state_dict(trainer)  # a sharded model's, gathered by every process
     model = trainer.accelerator.unwrap_model(trainer.model)
     if merge_lora and hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
+        if state_dict is None:
+            model = model.merge_and_unload()
+        else:  # sharded: merged from the gathered tensors, saved under the base model's names
+            state_dict = merged_state_dict(state_dict, model.peft_config["default"])
+            model = model.get_base_model()
     model.config.deltapref_kind = kind
     if trainer.args.should_save:
         staging = Path(tempfile.mkdtemp(dir=output_dir, prefix=".saving-"))

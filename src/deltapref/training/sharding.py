@@ -6,8 +6,8 @@ whole model) under those flags. FSDP2 and DeepSpeed ZeRO run on CPUs over gloo, 
 lifts that one gate (``allow_sharding_on_cpu``): the Trainer and accelerate then shard, save and
 resume by the same code a GPU run goes through. It checks after the Trainer wrapped the model
 that the model is sharded (``check_sharded``), and saves the final model from the gathered full
-state dict (``full_state_dict``), which plain ``from_pretrained`` loads. FSDP version 1 on a CPU
-and LoRA under FSDP are refused in one line (``sharding_problem``).
+state dict (``full_state_dict``), which plain ``from_pretrained`` loads (LoRA merged from the
+gathered tensors). FSDP version 1 on a CPU is refused in one line (``sharding_problem``).
 """
 
 from __future__ import annotations
@@ -36,8 +36,10 @@ def fsdp_version(args: TrainingArguments) -> int | None:
     return int(config.get("version", config.get("fsdp_version", 1)))
 
 
-def sharding_problem(args: TrainingArguments, lora: bool) -> str | None:
-    """Why ``args`` (with ``lora`` adapters or not) cannot train sharded here, or None."""
+def sharding_problem(args: TrainingArguments) -> str | None:
+    """Why ``args`` cannot train sharded here, or None. (LoRA trains under FSDP2: frozen and
+    trainable weights share its shards; the final save merges the gathered tensors,
+    ``lora.merged_state_dict``.)"""
     version = fsdp_version(args)
     if version is None:
         return None
@@ -45,11 +47,6 @@ def sharding_problem(args: TrainingArguments, lora: bool) -> str | None:
         return (
             f"--fsdp with fsdp_version {version} on a CPU: deltapref runs FSDP on CPUs as FSDP2 only; pass "
             "--fsdp_config '{\"fsdp_version\": 2}'"
-        )
-    if lora:
-        return (
-            "LoRA under --fsdp: the adapter's merge into sharded base weights is not supported; train LoRA "
-            "under DDP (an adapter's optimizer state is small: `deltapref plan` shows the memory), or drop --lora_r"
         )
     return None
 
