@@ -1,6 +1,7 @@
 """Two real processes (torchrun, gloo on CPU) give the same results as one.
 
-Guards: training/distributed.py, training/arguments.py, policy/reference.py, scorers/scoring.py."""
+Guards: training/distributed.py, training/arguments.py, policy/reference.py, scorers/scoring.py,
+stages/generate.py, policy/vllm_backend.py."""
 
 import json
 import os
@@ -9,6 +10,8 @@ import sys
 import time
 
 import pytest
+
+from helpers import rows_of
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
 
@@ -144,22 +147,47 @@ def test_two_process_score_is_identical_and_in_order(scored_task, tmp_path):
     print(f"\nscore 120 pairs: 1 process {t1:.1f}s, 2 processes {t2:.1f}s")
 
 
-@pytest.mark.parametrize("name", ["ddp", "fsdp", "deepspeed_zero2", "deepspeed_zero3"])
-def test_accelerate_configs_parse(name):
-    from pathlib import Path
+@pytest.mark.slow
+def test_two_process_generate_writes_what_one_process_writes(scored_task, tmp_path):
+    """Data-parallel generation: each process completes every other prompt, the first writes them
+    all in input order; with per-prompt seeds the file is the one process's, sample for sample."""
+    common = ["generate", "--model", scored_task["sft"], "--input", scored_task["test"], "--max_new_tokens", "8"]
+    common += ["--paired_sampling", "true", "--num_samples", "2", "--batch_size", "7"]
+    deltapref(common + ["--output", str(tmp_path / "one.jsonl")])
+    deltapref(common + ["--output", str(tmp_path / "two.jsonl")], nproc=2)
+    one, two = (rows_of(tmp_path / f"{name}.jsonl") for name in ("one", "two"))
+    assert len(one) == 240 and [r["completion"] for r in one] == [r["completion"] for r in two]
+    assert [r["id"] for r in two[:120]] == [f"test-{i}" for i in range(120)]
 
-    from accelerate.commands.config.config_args import load_config_from_file
 
-    path = Path(__file__).parent.parent / "configs" / "accelerate" / f"{name}.yaml"
-    config = load_config_from_file(str(path))
-    expected = {"ddp": "MULTI_GPU", "fsdp": "FSDP", "deepspeed_zero2": "DEEPSPEED", "deepspeed_zero3": "DEEPSPEED"}[
-        name
-    ]
-    assert config.distributed_type.value == expected and config.num_processes >= 2
-    if name.startswith("deepspeed"):
-        assert config.deepspeed_config["zero_stage"] == int(name[-1])
-    if name == "fsdp":
-        assert config.fsdp_config["fsdp_version"] == 2
+def test_generate_in_several_processes_needs_per_prompt_seeds(scored_task, tmp_path, monkeypatch, capsys):
+    from deltapref.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    argv = ["generate", "--model", scored_task["sft"], "--input", scored_task["test"], "--output", str(tmp_path / "c")]
+    assert main(argv) == 1
+    assert "generate in 2 processes samples with --paired_sampling true" in capsys.readouterr().err
+    assert main([*argv, "--tensor_parallel_size", "2", "--temperature", "0"]) == 1
+    assert "--tensor_parallel_size is vLLM's: add --backend vllm" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
+def test_each_launched_vllm_engine_sees_only_its_own_gpus(monkeypatch):
+    import torch
+
+    from deltapref.errors import OptionError
+    from deltapref.policy.vllm_backend import own_gpus
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    own_gpus(2)
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "4,5"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
+    with pytest.raises(OptionError, match="4 processes x --tensor_parallel_size 1 need 4 GPUs; this node shows 3"):
+        own_gpus(1)
 
 
 def test_launch_without_use_cpu_is_refused(monkeypatch, tmp_path):

@@ -49,11 +49,7 @@ def response_logps(
         sums, _ = batch_logps(model, {name: value.to(device) for name, value in batch.items()})
         sums = sums.float().cpu().view(k, len(index))
         found.update({i: sums[:, n].tolist() for n, i in enumerate(index)})
-    if distributed.world_size() > 1:
-        gathered = [None] * distributed.world_size()
-        torch.distributed.all_gather_object(gathered, found)
-        found = {key: value for part in gathered for key, value in part.items()}
-    return [found[i] for i in range(len(prompts))]
+    return distributed.in_order(found, len(prompts))
 
 
 def add_reference_columns(

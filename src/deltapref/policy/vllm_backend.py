@@ -19,9 +19,12 @@ from deltapref.policy.sampling import prompt_seed
 logger = logging.getLogger(__name__)
 
 
-def load_engine(model: str, max_model_len: int, trust_remote_code: bool = False):
+def load_engine(model: str, max_model_len: int, trust_remote_code: bool = False, tensor_parallel_size: int = 1):
     """A vLLM engine for the policy directory ``model``: fp32 on a CPU (bf16 matmuls crawl there),
-    the model's own dtype on GPUs; the model's generation config ignored (the options decide)."""
+    the model's own dtype on GPUs; the model's generation config ignored (the options decide);
+    spanning ``tensor_parallel_size`` GPUs. Under a launcher each process's engine takes its own
+    GPUs (``own_gpus``)."""
+    own_gpus(tensor_parallel_size)
     try:
         import torch
         from vllm import LLM
@@ -37,7 +40,29 @@ def load_engine(model: str, max_model_len: int, trust_remote_code: bool = False)
         trust_remote_code=trust_remote_code,
         generation_config="vllm",
         seed=0,
+        tensor_parallel_size=tensor_parallel_size,
     )
+
+
+def own_gpus(per_process: int) -> None:
+    """Under a launcher, show this process only its own ``per_process`` GPUs (local rank r takes
+    the r-th group of the visible ones), before vLLM starts: engines of one launch never share a
+    GPU. Refused in one line when the node has too few."""
+    import os
+
+    import torch
+
+    local_rank, local_world = int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    if local_world <= 1 or not torch.cuda.is_available():
+        return
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    gpus = visible.split(",") if visible else [str(i) for i in range(torch.cuda.device_count())]
+    if len(gpus) < local_world * per_process:
+        raise OptionError(
+            f"{local_world} processes x --tensor_parallel_size {per_process} need {local_world * per_process} GPUs; "
+            f"this node shows {len(gpus)}"
+        )
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus[local_rank * per_process : (local_rank + 1) * per_process])
 
 
 def vllm_completions(

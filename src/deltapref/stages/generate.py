@@ -1,9 +1,13 @@
 """Stage ``deltapref generate``: sample completions for a set of prompts, written atomically as a
-dataset (``prompt``, ``completion`` and any ``id`` kept)."""
+dataset (``prompt``, ``completion`` and any ``id`` kept). Under a launcher (torchrun, ``deltapref
+launch``) each process completes every world-th prompt and the first writes them all in input
+order: with per-prompt seeds (``--paired_sampling``, vLLM's own) the file is the one a single
+process writes."""
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import functools
 from dataclasses import dataclass
 from typing import Literal
@@ -14,10 +18,12 @@ from deltapref.artifacts.outputs import claimed
 from deltapref.config.commands import SEED_RANGE, OverwriteOption, option
 from deltapref.data.schema import DataError
 from deltapref.data.writing import check_data_output, save_dataset
+from deltapref.errors import OptionError
 from deltapref.models.loading import check_policy, load_causal_lm, load_tokenizer
 from deltapref.models.provenance import describe
 from deltapref.policy.generation import generate_completions, read_prompts
 from deltapref.policy.vllm_backend import load_engine, vllm_completions
+from deltapref.training import distributed
 from deltapref.training.distributed import say
 
 
@@ -65,6 +71,9 @@ class GenerateConfig(OverwriteOption):
         "hf: transformers' generate; vllm: a vLLM engine (optional extra) with the same prompts, stops and "
         "options, each prompt its own seed (greedy: the same tokens)",
     )
+    tensor_parallel_size: int = option(
+        1, "vllm: GPUs one engine spans (tensor parallelism); under a launcher, each process's engine its own", ge=1
+    )
     trust_remote_code: bool = option(False, "allow model repos to run their own code")
 
     def __post_init__(self):
@@ -82,9 +91,24 @@ class GenerateConfig(OverwriteOption):
 
 def generate(config: GenerateConfig) -> int:
     """Entry point of ``deltapref generate``."""
+    world = distributed.launched_world_size()
+    if world > 1 and config.backend == "hf" and config.temperature > 0 and not config.paired_sampling:
+        raise OptionError(
+            f"generate in {world} processes samples with --paired_sampling true (each prompt its own random numbers): "
+            "otherwise a completion depends on how the prompts were split"
+        )
+    if config.backend != "vllm" and config.tensor_parallel_size > 1:
+        raise OptionError("--tensor_parallel_size is vLLM's: add --backend vllm")
     check_policy(config.model)
-    with claimed(config.output, "generate", inputs=[config.model, config.input], overwrite=config.overwrite):
+    distributed.init_if_launched()
+    inputs = [config.model, config.input]
+    with (
+        claimed(config.output, "generate", inputs=inputs, overwrite=config.overwrite)
+        if distributed.is_main()
+        else (contextlib.nullcontext())
+    ):
         _generate(config)
+    distributed.barrier()
     return 0
 
 
@@ -94,11 +118,12 @@ def _generate(config: GenerateConfig) -> None:
         raise DataError("holds no prompts: nothing to complete", source=config.input)
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
     complete = _backend(config, tokenizer)
+    mine = list(range(distributed.rank(), len(rows), distributed.world_size()))  # every world-th prompt
     results = []
     for sample in range(config.num_samples):
-        completions = complete(
+        local = complete(
             tokenizer,
-            [r["prompt"] for r in rows],
+            [rows[i]["prompt"] for i in mine],
             max_new_tokens=config.max_new_tokens,
             temperature=config.temperature,
             top_p=config.top_p,
@@ -107,7 +132,10 @@ def _generate(config: GenerateConfig) -> None:
             seed=config.seed + sample,
             stops=config.stops(),
         )
+        completions = distributed.in_order(dict(zip(mine, local)), len(rows))
         results += [dict(row, completion=c, sample=sample, model=config.model) for row, c in zip(rows, completions)]
+    if not distributed.is_main():
+        return
     meta = {"columns": {"completion": {"model": describe(config.model)}}}
     save_dataset(datasets.Dataset.from_list(results), config.output, "generate", overwrite=config.overwrite, meta=meta)
     say(f"wrote {len(results)} completions to {config.output}")
@@ -116,7 +144,8 @@ def _generate(config: GenerateConfig) -> None:
 def _backend(config: GenerateConfig, tokenizer):
     """``complete(tokenizer, prompts, **sampling options)`` on the chosen backend."""
     if config.backend == "vllm":
-        engine = load_engine(config.model, config.max_prompt_length + config.max_new_tokens, config.trust_remote_code)
+        length = config.max_prompt_length + config.max_new_tokens
+        engine = load_engine(config.model, length, config.trust_remote_code, config.tensor_parallel_size)
         return functools.partial(vllm_completions, engine)
     model = load_causal_lm(config.model, tokenizer, trust_remote_code=config.trust_remote_code)
     return functools.partial(generate_completions, model, batch_size=config.batch_size, paired=config.paired_sampling)

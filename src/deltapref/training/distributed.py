@@ -78,6 +78,16 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def in_order(found: dict[int, object], n: int) -> list:
+    """The items every process found (``found``: input index -> item, each index on one process)
+    as one list in input order, on every process."""
+    if world_size() > 1:
+        gathered = [None] * world_size()
+        dist.all_gather_object(gathered, found)
+        found = {key: value for part in gathered for key, value in part.items()}
+    return [found[i] for i in range(n)]
+
+
 _COPIES: list = []  # streams that also get what ``say`` prints (a pipeline stage's log)
 
 
