@@ -44,6 +44,9 @@ HEAVY = {
     "test_gpu_check.py::test_dry_run_runs_every_check_and_writes_its_summary",  # the GPU check's CPU dry run
     "test_examples.py::test_example_runs[trl_hh_smollm2.py]",  # SmolLM2 + MiniLM inside TRL
     "test_study.py::test_study_writes_every_claim_with_a_verdict_and_keeps_the_rest",  # a tiny claims study
+    "test_two_nodes.py",  # torchrun --nnodes 2 on localhost
+    "test_distributed.py::test_two_process_generate_writes_what_one_process_writes",
+    "test_plan.py::test_every_layout_plan_prints_as_fitting_runs_at_tiny_size",  # the four layouts, as printed
 }
 
 

@@ -147,7 +147,6 @@ def test_two_process_score_is_identical_and_in_order(scored_task, tmp_path):
     print(f"\nscore 120 pairs: 1 process {t1:.1f}s, 2 processes {t2:.1f}s")
 
 
-@pytest.mark.slow
 def test_two_process_generate_writes_what_one_process_writes(scored_task, tmp_path):
     """Data-parallel generation: each process completes every other prompt, the first writes them
     all in input order; with per-prompt seeds the file is the one process's, sample for sample."""

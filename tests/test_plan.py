@@ -58,8 +58,6 @@ def test_plan_prints_how_to_run_each_layout_that_fits(capsys):
     assert "deltapref launch ddp --num_processes 4 --num_machines 2 --machine_rank RANK" in capsys.readouterr().out
 
 
-@pytest.mark.slow
-@pytest.mark.heavy
 def test_every_layout_plan_prints_as_fitting_runs_at_tiny_size(scored_task, tmp_path, capsys):
     """`plan` and the code agree: each layout it prints as fitting (here a 1M-parameter model on
     2 "GPUs": all four) trains, run as printed (on CPU: fp32, --use_cpu)."""
