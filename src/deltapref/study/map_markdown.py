@@ -34,8 +34,9 @@ def map_markdown(summary: dict, plot: str | None) -> str:
         "decisive test below is the confirmatory reading). Verdicts against SESOI +0.05: **gain** / **loss** = the "
         "interval above / below 0, *none ≥ +0.05* = it contains 0 and excludes +0.05, *underpowered* = it "
         "contains both. *R* = (arm − DPO) / (ceiling − DPO), the share of the gold-corrected ceiling's gain the "
-        "arm recovers (bootstrap over seeds: crude with this few). Weights: their mean, SD and the share of the "
-        "total weight on pairs the gold reward says are mislabelled (DPO: the flipped share).",
+        "arm recovers (bootstrap over seeds: crude with this few), shown only where the ceiling's own gain over DPO "
+        "is shown (its interval above 0): a ratio to a gain that may be 0 reads nothing. Weights: their mean, SD "
+        "and the share of the total weight on pairs the gold reward says are mislabelled (DPO: the flipped share).",
         "",
         "Arms: *ceiling* = DPO on labels corrected by the gold reward; *gold* = weights σ(Δ_gold/τ) (τ = T; 0.5 for "
         "flips); controls *gold-sign* (each pair the mean gold weight of its side of Δ = 0: which labels are "
@@ -64,6 +65,7 @@ def cell_lines(label: str, cell: dict, rates: dict[str, float]) -> list[str]:
         f"{estimate(cell['ceiling_over_dpo'], sign='+')}; scorers' AUROC for a right label: {auroc}.",
         "",
     ]
+    room = cell["ceiling_over_dpo"].get("low") is not None and cell["ceiling_over_dpo"]["low"] > 0
     rows = []
     for arm, (group, _) in ARMS.items():
         w = cell["weights"].get(arm)
@@ -73,7 +75,7 @@ def cell_lines(label: str, cell: dict, rates: dict[str, float]) -> list[str]:
             continue
         g, r = cell["gains"][arm], cell["recovery"].get(arm)
         gain = f"{estimate(g, sign='+')}: {relabel(g['verdict'], SHORT)}"
-        ratio = f"{r['mean']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]" if r else "1"
+        ratio = f"{r['mean']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]" if r and room else "—" if r else "1"
         rows.append([arm, group, gain, f"{g['holm_p']:.3f}", ratio, described, f"{rates[arm]:g}"])
     head = ["arm", "group", "− DPO (95% CI)", "Holm p", "R", "weights: mean / SD / on wrong", "rate"]
     return lines + table(head, rows)
