@@ -42,8 +42,9 @@ def map_markdown(summary: dict, plot: str | None) -> str:
         "flips); controls *gold-sign* (each pair the mean gold weight of its side of Δ = 0: which labels are "
         "wrong, not by how much), *gold-magnitude* (σ(|Δ_gold|/τ): how far apart, not which side), *gold-shuffled* "
         "and *reward-shuffled* (the same weights permuted across pairs); *rdpo* / *cdpo* with ε = 0.1 or "
-        "*-auto* (ε = the share of wrong labels `score` estimated from the cross-fitted reward model; rDPO's capped "
-        f"at 0.4); RDO weights σ(Δ)^α from each scorer (*rc-KIND-aα*); from the {PER_PAIR} model per pair: "
+        "*-auto* (ε = the share of wrong labels `score` estimated from the first cross-fitted scorer it recorded one "
+        "for, in its order: difference, reward, oracle; rDPO's capped at 0.4); RDO weights σ(Δ)^α from each "
+        f"scorer (*rc-KIND-aα*); from the {PER_PAIR} model per pair: "
         "*soft-labels* (cDPO with ε_i = σ(−Δ_i)), *rdpo-pair*, *flip* / *drop* (pairs with Δ < "
         f"−{CORRECTION_MARGIN:g}), *odpo* (offset log Δ); *edpo*, *drdo* (oracle).",
         "",
