@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import statistics
 
-from deltapref.evaluation.stats import holm, t_interval
 from deltapref.study.claims import PRIMARY_RUNS, Runs
 from deltapref.study.markdown import draws, rates_section, table, timing
-from deltapref.study.verdicts import POWER, SESOI, corrected_verdict, power, seeds_needed
+from deltapref.study.verdicts import POWER, SESOI, family_readings, power, seeds_needed
 
 LEVEL = 0.05
 
@@ -34,21 +33,14 @@ def primary_power(runs: Runs) -> dict[str, dict]:
 
 
 def holm_readings(rewards: dict) -> dict[str, dict]:
-    """Each primary that ran (``rewards[T][method]`` per seed): its p-value, Holm-adjusted across
-    the primaries, its Bonferroni interval and its verdict inside that family."""
+    """Each primary that ran (``rewards[T][method]`` per seed) read inside the family of the
+    primaries (``verdicts.family_readings``)."""
     rows = {}
     for text, (t, method, baseline) in PRIMARY_RUNS.items():
         by_method = rewards.get(t, rewards.get(str(t), {}))
         if method in by_method and baseline in by_method:
             rows[text] = [a - b for a, b in zip(by_method[method], by_method[baseline])]
-    p = {text: t_interval(d)["p"] for text, d in rows.items()}
-    adjusted = dict(zip(p, holm(list(p.values()))))
-    out = {}
-    for text, differences in rows.items():
-        family = t_interval(differences, 1 - LEVEL / len(rows))
-        said = corrected_verdict(family["mean"], adjusted[text], family, SESOI["gold reward"], LEVEL)
-        out[text] = {"p": p[text], "holm_p": adjusted[text], "family_interval": family, "verdict": said}
-    return out
+    return family_readings(rows, level=LEVEL)[0]
 
 
 def confirm_markdown(summary: dict) -> str:

@@ -21,14 +21,14 @@ from pathlib import Path
 
 from deltapref.artifacts.outputs import claim_output, mark_directory, write_text
 from deltapref.config.commands import Options, command_line, option
-from deltapref.evaluation.stats import holm, paired_difference, t_interval
+from deltapref.evaluation.stats import paired_difference
 from deltapref.models.provenance import machine
 from deltapref.recipes.pipeline import run_pipeline, stage_seconds
 from deltapref.study.claims import PRIMARY_RUNS
 from deltapref.study.decisive_markdown import decisive_markdown
 from deltapref.study.map_arms import CONDITIONS, LABELS, learned_candidates, seed_recipe
 from deltapref.study.markdown import write_section
-from deltapref.study.verdicts import SESOI, corrected_verdict, power, seeds_needed
+from deltapref.study.verdicts import SESOI, family_readings, power, seeds_needed
 
 DECISIVE_CONDITIONS = ("flip-30", "bt-1")
 RDPO_ARMS = ("rdpo", "rdpo-auto")
@@ -134,28 +134,20 @@ def run_decisive(config: DecideConfig, out: Path) -> dict:
 
 
 def judged(result: dict, confirm: dict[str, float]) -> dict:
-    """Each decisive primary: its paired 95% and family-Bonferroni intervals, its p-value Holm-
-    adjusted across the family (with the confirmatory primaries), its verdict and its power."""
-    rows = {}
+    """Each decisive primary read inside the family with the confirmatory primaries
+    (``verdicts.family_readings``), with its SD and its power at the family's Bonferroni level."""
+    differences = {}
     for condition, arm, baseline in primaries(result["chosen"]):
         rewards = result["rewards"][condition]
-        differences = [a - b for a, b in zip(rewards[arm], rewards[baseline])]
-        name = f"{arm} − {baseline} ({LABELS[condition]})"
-        sd = statistics.stdev(differences)
-        rows[name] = {
-            "interval": t_interval(differences),
-            "family_interval": t_interval(differences, 1 - LEVEL / FAMILY),
-            "sd": sd,
-            "power": power(sd, SESOI["gold reward"], len(differences), 1 - LEVEL / FAMILY) if sd > 0 else 1.0,
-        }
-    names = [*rows, *confirm]
-    adjusted = dict(zip(names, holm([rows[n]["interval"]["p"] for n in rows] + list(confirm.values()))))
+        differences[f"{arm} − {baseline} ({LABELS[condition]})"] = [
+            a - b for a, b in zip(rewards[arm], rewards[baseline])
+        ]
+    rows, confirm_holm = family_readings(differences, confirm, LEVEL)
     for name, row in rows.items():
-        row["holm_p"] = adjusted[name]
-        row["verdict"] = corrected_verdict(
-            row["interval"]["mean"], adjusted[name], row["family_interval"], SESOI["gold reward"], LEVEL
-        )
-    return {"decisive": rows, "confirm_holm_p": {n: adjusted[n] for n in confirm}}
+        sd = statistics.stdev(differences[name])
+        row["sd"] = sd
+        row["power"] = power(sd, SESOI["gold reward"], len(differences[name]), 1 - LEVEL / FAMILY) if sd > 0 else 1.0
+    return {"decisive": rows, "confirm_holm_p": confirm_holm}
 
 
 def decide(config: DecideConfig) -> int:

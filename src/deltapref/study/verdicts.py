@@ -20,6 +20,8 @@ import math
 
 import scipy.stats
 
+from deltapref.evaluation.stats import holm, t_interval
+
 # The smallest effect that would matter, per unit of a comparison (decided 2026-12-06 from the
 # task's scale, before the confirmatory run): mean gold reward of completions — about 7% of what
 # DPO adds to SFT on this task (the confirmatory run measured SFT → DPO +0.71 at T = 0.5 and +0.78
@@ -92,3 +94,29 @@ def corrected_verdict(mean: float, adjusted_p: float, interval: dict, sesoi: flo
     else:
         said = "underpowered"
     return said + ("; harm not excluded" if interval["low"] < -sesoi and said != "not reproduced" else "")
+
+
+def family_readings(
+    differences: dict[str, list[float]], others: dict[str, float] | None = None, level: float = 0.05
+) -> tuple[dict[str, dict], dict[str, float]]:
+    """Comparisons (paired differences per seed) read inside one family with ``others`` (p-values
+    of comparisons judged elsewhere that share it): each one's 95% interval, its Holm-adjusted p
+    across the family, its Bonferroni interval at the family's size and ``corrected_verdict``
+    (gold reward's SESOI). Returns (those readings, the others' adjusted p-values)."""
+    others = others or {}
+    size = len(differences) + len(others)
+    intervals = {name: t_interval(d) for name, d in differences.items()}
+    names = [*intervals, *others]
+    adjusted = dict(zip(names, holm([i["p"] for i in intervals.values()] + list(others.values()))))
+    readings = {}
+    for name, d in differences.items():
+        family = t_interval(d, 1 - level / size)
+        said = corrected_verdict(intervals[name]["mean"], adjusted[name], family, SESOI["gold reward"], level)
+        readings[name] = {
+            "interval": intervals[name],
+            "p": intervals[name]["p"],
+            "holm_p": adjusted[name],
+            "family_interval": family,
+            "verdict": said,
+        }
+    return readings, {name: adjusted[name] for name in others}
