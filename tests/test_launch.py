@@ -92,6 +92,11 @@ def test_a_dry_run_prints_what_would_run_and_write_copies_a_preset(tmp_path):
     target = tmp_path / "mine.yaml"
     done = subprocess.run([sys.executable, "-m", "deltapref", "launch", "zero3", "--write", str(target)], timeout=120)
     assert done.returncode == 0 and target.read_text() == preset_path("zero3").read_text()
+    target.write_text("mine\n")
+    again = subprocess.run(
+        [sys.executable, "-m", "deltapref", "launch", "ddp", "--write", str(target)], capture_output=True, text=True
+    )
+    assert again.returncode == 2 and "exists" in again.stderr and target.read_text() == "mine\n"
 
 
 def test_a_recipe_stage_names_a_preset_as_its_launcher(tmp_path):

@@ -99,6 +99,8 @@ def main(argv: list[str]) -> int:
     try:
         args = parsed(argv)
         if args.write:
+            if Path(args.write).exists():
+                raise ValueError(f"--write {args.write}: exists; deltapref does not replace a file it did not make")
             shutil.copyfile(preset_path(args.preset), args.write)
             print(f"wrote {args.write}: edit it, then accelerate launch --config_file {args.write} -m deltapref ...")
             return 0
