@@ -87,25 +87,30 @@ def clear_scored(work: Path, n: int) -> None:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
-def measure_size(n: int, pairs: list[dict], work: Path) -> dict:
+def measure_size(n: int, pairs: list[dict], work: Path, report) -> dict:
     plain, with_reference = work / f"pairs-{n}.jsonl", work / f"pairs-{n}-ref.jsonl"
     if not plain.exists():
         write_pairs(pairs, n, plain, reference=False)
         write_pairs(pairs, n, with_reference, reference=True)
     model = str(work / "tiny")
     shutil.rmtree(work / f"align-{n}", ignore_errors=True)
-    log = lambda step: work / f"{step}-{n}.log"  # noqa: E731
-    results = {"validate": measured(["data", "validate", "--input", str(plain)], log("validate"))}
+    results = {}
+
+    def step(name: str, argv: list[str], log_name: str, stop_when=None) -> None:
+        results[name] = measured(argv, work / f"{log_name}-{n}.log", stop_when)
+        report(name, results[name])
+
+    step("validate", ["data", "validate", "--input", str(plain)], "validate")
     align = ["align", "--model", model, "--train_data", str(with_reference), "--loss", "dpo", "--max_steps", "1"]
     align += ["--per_device_train_batch_size", "8", "--output_dir", str(work / f"align-{n}")]
-    results["align to first step"] = measured(align + ["--use_cpu", "true", "--report_to", "none"], log("align"))
+    step("align to first step", align + ["--use_cpu", "true", "--report_to", "none"], "align")
     shutil.rmtree(work / f"align-{n}", ignore_errors=True)
     clear_scored(work, n)
     score = ["score", "--input", str(plain), "--output", str(work / f"scored-{n}.jsonl")]
     score += ["--reference_model", model, "--chunk_size", str(CHUNK)]
     written = lambda k: lambda: len(list(parts(work, n).glob("part-*.jsonl"))) >= k  # noqa: E731
-    results["score, 2 chunks"] = measured(score, log("score"), stop_when=written(2))
-    results["score resumed, +1 chunk"] = measured(score, log("resume"), stop_when=written(3))
+    step("score, 2 chunks", score, "score", stop_when=written(2))
+    step("score resumed, +1 chunk", score, "resume", stop_when=written(3))
     clear_scored(work, n)
     return results
 
@@ -125,14 +130,17 @@ def main() -> None:
     print(f"{len(pairs)} distinct HH pairs from {args.data}; chunk {CHUNK} rows", flush=True)
     table = {}
     for n in [int(size) for size in args.sizes.split(",")]:
-        table[n] = measure_size(n, pairs, work)
-        for step, result in table[n].items():
-            print(
-                f"{n:>9,} pairs  {step:<24} {result['seconds']:8.1f} s  {result['seconds'] / n * 1e6:8.1f} µs/row  "
-                f"peak {result['peak_rss_mb']:8.0f} MB  {result['peak_rss_mb'] * 1024 / n:8.2f} KB/row",
-                flush=True,
-            )
-    (work / "results.json").write_text(json.dumps(table, indent=2))
+        shown = lambda step, result, n=n: print(row(n, step, result), flush=True)  # noqa: E731
+        table[n] = measure_size(n, pairs, work, report=shown)
+        (work / "results.json").write_text(json.dumps(table, indent=2))
+
+
+def row(n: int, step: str, result: dict) -> str:
+    """One line of the table: a step's seconds and peak RSS, in all and per row."""
+    return (
+        f"{n:>9,} pairs  {step:<24} {result['seconds']:8.1f} s  {result['seconds'] / n * 1e6:8.1f} µs/row  "
+        f"peak {result['peak_rss_mb']:8.0f} MB  {result['peak_rss_mb'] * 1024 / n:8.2f} KB/row"
+    )
 
 
 if __name__ == "__main__":

@@ -180,15 +180,18 @@ def _run_scoring(config) -> None:
 
 
 def _assemble(config, dataset, produced: dict, parts_dir: Path, n_chunks: int) -> None:
-    scored = []
+    scores = {name: [] for name in produced}  # only the new columns: the input's text is in ``dataset``
     for i in range(n_chunks):
-        scored.extend(row for _, row in read_records(str(parts_dir / f"part-{i:05d}.jsonl")))
-    if len(scored) != len(dataset):
-        raise DataError(f"partial work holds {len(scored)} rows, the input {len(dataset)}", source=str(parts_dir))
-    for name in produced:
+        for _, row in read_records(str(parts_dir / f"part-{i:05d}.jsonl")):
+            for name, values in scores.items():
+                values.append(row[name])
+    held = len(next(iter(scores.values()), []))
+    if held != len(dataset):
+        raise DataError(f"partial work holds {held} rows, the input {len(dataset)}", source=str(parts_dir))
+    for name, values in scores.items():
         if name in dataset.column_names:
             dataset = dataset.remove_columns(name)
-        dataset = dataset.add_column(name, [row[name] for row in scored])
+        dataset = dataset.add_column(name, values)
     meta = read_meta(config.input)
     meta["columns"].update(produced)
     noise, lines = label_noise(config, dataset, produced)
