@@ -120,8 +120,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--data", default=HH, help="HH-RLHF JSONL(.gz) whose pairs are repeated")
     parser.add_argument("--work", default="runs/million", help="folder for the generated data and runs")
+    parser.add_argument("--table_only", action="store_true", help="print the table of WORK/results.json, run nothing")
     args = parser.parse_args()
     work = Path(args.work)
+    if args.table_only:
+        return print_table(json.loads((work / "results.json").read_text()))
     work.mkdir(parents=True, exist_ok=True)
     pairs = load_pairs(args.data, 10**9)
     if not (work / "tiny").exists():
@@ -133,6 +136,24 @@ def main() -> None:
         shown = lambda step, result, n=n: print(row(n, step, result), flush=True)  # noqa: E731
         table[n] = measure_size(n, pairs, work, report=shown)
         (work / "results.json").write_text(json.dumps(table, indent=2))
+    print_table(table)
+
+
+def print_table(table: dict) -> None:
+    """Each step's cost per added row between consecutive sizes (seconds and peak RSS of the
+    larger minus the smaller, over the rows added): constant when the step grows linearly."""
+    sizes = sorted(table, key=int)
+    print("\n| step | " + " | ".join(f"{int(n):,} pairs: s / peak MB" for n in sizes), end=" | ")
+    print(" | ".join(f"{int(a):,}→{int(b):,}: µs / KB per added row" for a, b in zip(sizes, sizes[1:])) + " |")
+    print("|---" * (2 * len(sizes)) + "|")
+    for step in table[sizes[0]]:
+        cells = [f"{table[n][step]['seconds']:.1f} / {table[n][step]['peak_rss_mb']:,.0f}" for n in sizes]
+        for a, b in zip(sizes, sizes[1:]):
+            added = int(b) - int(a)
+            seconds = (table[b][step]["seconds"] - table[a][step]["seconds"]) / added * 1e6
+            memory = (table[b][step]["peak_rss_mb"] - table[a][step]["peak_rss_mb"]) * 1024 / added
+            cells.append(f"{seconds:.0f} / {memory:.2f}")
+        print(f"| {step} | " + " | ".join(cells) + " |")
 
 
 def row(n: int, step: str, result: dict) -> str:
