@@ -18,8 +18,8 @@ def rows_as_dataset(rows: list[dict], numbers: list[int], source: str) -> datase
     """``rows`` as a ``datasets.Dataset``; when they do not make a table (a column whose type
     changes between rows, an integer past 64 bits, text that is not valid Unicode), one
     :class:`DataError` naming the first row and column that breaks it."""
-    try:  # pyarrow's own conversion; a given fingerprint spares datasets hashing the whole table
-        table = pyarrow.Table.from_pylist(rows)  # (those two tripled from_list's peak memory)
+    try:  # not from_list: it hashed the whole table for a fingerprint, tripling the peak memory
+        table = pyarrow.Table.from_pylist(rows)
         return datasets.Dataset(InMemoryTable(table), fingerprint=generate_random_fingerprint())
     except TABLE_ERRORS as error:
         row, column, reason = _first_breaking(rows, error)
