@@ -14,7 +14,7 @@ import pytest
 from safetensors.torch import load_file
 
 from test_distributed import ENV, deltapref
-from test_sharding import STEPS, assert_same_training, commands
+from test_sharding import STEPS, assert_preset_trains_what_one_process_trains, assert_same_training, commands
 
 pytest.importorskip("deepspeed", reason="DeepSpeed is not installed here: scripts/deepspeed_check.sh runs these tests")
 
@@ -37,10 +37,7 @@ def zero_config(tmp_path, stage: int) -> str:
 @pytest.mark.parametrize("stage", [2, 3])
 def test_zero_two_processes_train_what_one_process_trains(scored_task, tmp_path, stage):
     """ZeRO-3 partitions the model as it loads: the reference log-probs come with the data."""
-    data = scored_task["data"]
-    if stage == 3:
-        data = str(tmp_path / "with_reference.jsonl")
-        deltapref(["score", "--input", scored_task["data"], "--output", data, "--reference_model", scored_task["sft"]])
+    data = with_reference(scored_task, tmp_path) if stage == 3 else scored_task["data"]
     args = ["align", "--model", scored_task["sft"], "--train_data", data, "--loss", "dpo", "--coef", "diff"]
     args += ["--learning_rate", "5e-4", *STEPS]
     deltapref(args + ["--output_dir", str(tmp_path / "one"), "--per_device_train_batch_size", "16"])
@@ -119,21 +116,10 @@ def test_zero_resumes_a_checkpoint(scored_task, builtin_task, tmp_path, stage, l
 
 @pytest.mark.parametrize("preset", ["zero2", "zero3"])
 def test_the_installed_zero_presets_train_what_one_process_trains(scored_task, builtin_task, tmp_path, preset):
-    """``deltapref launch zero2|zero3`` (accelerate launch with the preset installed in the
-    package, here 2 processes in fp32) shards the model and trains what one process trains."""
-    args, summary, learning_rate = policy_command(scored_task, tmp_path, "dpo+rc", builtin_task)
-    launcher = [sys.executable, "-m", "deltapref", "launch", preset, "--num_processes", "2", "--mixed_precision", "no"]
-    done = subprocess.run(
-        launcher + args + STEPS + ["--output_dir", str(tmp_path / "two"), "--per_device_train_batch_size", "8"],
-        env=dict(ENV),
-        capture_output=True,
-        text=True,
-        timeout=600,
+    command = policy_command(scored_task, tmp_path, "dpo+rc", builtin_task)
+    assert_preset_trains_what_one_process_trains(
+        preset, command, tmp_path, "DeepSpeed: the model is sharded over 2 processes"
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "DeepSpeed: the model is sharded over 2 processes" in done.stderr
-    deltapref(args + STEPS + ["--output_dir", str(tmp_path / "one"), "--per_device_train_batch_size", "16"])
-    assert_same_training(tmp_path / "one", tmp_path / "two", summary, learning_rate)
 
 
 def test_zero3_without_reference_columns_is_refused_in_one_line(scored_task, tmp_path):

@@ -88,11 +88,12 @@ def test_fsdp2_resumes_a_sharded_checkpoint(scored_task, builtin_task, tmp_path)
     assert all((whole[name] - resumed[name]).abs().max().item() < 1e-6 for name in whole)
 
 
-def test_the_installed_fsdp2_preset_shards_and_trains_what_one_process_trains(scored_task, builtin_task, tmp_path):
-    """``deltapref launch fsdp2`` (accelerate launch with the preset installed in the package: what
-    a GPU user runs; here 2 processes, fp32) shards the model and trains what one process trains."""
-    args, summary, learning_rate = commands(scored_task, str(builtin_task / "tokenizer"))["dpo+rc"]
-    launcher = [sys.executable, "-m", "deltapref", "launch", "fsdp2", "--num_processes", "2", "--mixed_precision", "no"]
+def assert_preset_trains_what_one_process_trains(preset, command, tmp_path, sharded: str) -> None:
+    """``deltapref launch PRESET`` (accelerate launch with the preset installed in the package: what
+    a GPU user runs; here 2 processes, fp32) logs ``sharded`` and trains what one process trains
+    (``command``: an entry of ``commands``)."""
+    args, summary, learning_rate = command
+    launcher = [sys.executable, "-m", "deltapref", "launch", preset, "--num_processes", "2", "--mixed_precision", "no"]
     done = subprocess.run(
         launcher + args + STEPS + ["--output_dir", str(tmp_path / "two"), "--per_device_train_batch_size", "8"],
         env=dict(ENV),
@@ -101,9 +102,16 @@ def test_the_installed_fsdp2_preset_shards_and_trains_what_one_process_trains(sc
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "FSDP2: the model is sharded over 2 processes" in done.stderr
+    assert sharded in done.stderr
     deltapref(args + STEPS + ["--output_dir", str(tmp_path / "one"), "--per_device_train_batch_size", "16"])
     assert_same_training(tmp_path / "one", tmp_path / "two", summary, learning_rate)
+
+
+def test_the_installed_fsdp2_preset_shards_and_trains_what_one_process_trains(scored_task, builtin_task, tmp_path):
+    command = commands(scored_task, str(builtin_task / "tokenizer"))["dpo+rc"]
+    assert_preset_trains_what_one_process_trains(
+        "fsdp2", command, tmp_path, "FSDP2: the model is sharded over 2 processes"
+    )
 
 
 @pytest.mark.parametrize("method", ["dpo+rc", "sft", "oracle"])
